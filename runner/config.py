@@ -1,0 +1,262 @@
+"""roasters.yml: loading and validation.
+
+Every problem becomes one line naming the file, the roaster and the field, and all of
+them are reported together so an operator fixes the file in one pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from runner import __version__
+from runner.errors import InputError
+
+DEFAULT_CONFIG_PATH = "roasters.yml"
+DEFAULT_USER_AGENT = f"coffee-runner/{__version__} (+https://github.com/coffee-runner)"
+DEFAULT_ARCHIVE_URL = "https://web.archive.org"
+DEFAULT_RATE_LIMIT_RPS = 1.0
+MAX_RATE_LIMIT_RPS = 100.0
+PLATFORMS = ("shopify", "woocommerce")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+
+ROASTER_KEYS = {
+    "id", "name", "platform", "base_url", "currency", "timezone", "since", "active",
+    "rate_limit_rps", "archive",
+}
+TOP_KEYS = {"roasters", "archive_url", "user_agent", "http"}
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Limits of the polite HTTP client. Defaults suit real shops on the internet."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    request_deadline: float = 120.0  # whole request incl. body: stops slow-drip responses
+    max_attempts: int = 5
+    backoff_base: float = 1.0  # first retry waits up to this, doubling each time
+    backoff_max: float = 60.0
+    retry_after_cap: float = 300.0  # never sleep longer than this on a shop's word
+    max_body_bytes: int = 20 * 1024 * 1024
+    max_redirects: int = 5
+    global_concurrency: int = 16
+    shop_concurrency: int = 2
+
+
+HTTP_KEYS = {f for f in HttpSettings.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class Roaster:
+    id: str
+    name: str
+    platform: str
+    base_url: str
+    currency: str | None = None
+    timezone: str = "UTC"
+    since: dt.date | None = None
+    active: bool = True
+    rate_limit_rps: float = DEFAULT_RATE_LIMIT_RPS
+    archive: bool = False
+
+    def today(self, now: dt.datetime | None = None) -> dt.date:
+        """The current calendar day in the roaster's timezone."""
+        now = now or dt.datetime.now(dt.timezone.utc)
+        return now.astimezone(ZoneInfo(self.timezone)).date()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    roasters: tuple[Roaster, ...]
+    archive_url: str = DEFAULT_ARCHIVE_URL
+    user_agent: str = DEFAULT_USER_AGENT
+    http: HttpSettings = field(default_factory=HttpSettings)
+
+    def roaster(self, roaster_id: str) -> Roaster:
+        for r in self.roasters:
+            if r.id == roaster_id:
+                return r
+        raise InputError(f"{self.path}: unknown roaster '{roaster_id}'")
+
+    def select(self, roaster_ids: tuple[str, ...] | list[str] = ()) -> list[Roaster]:
+        """Roasters named on the command line, else every active one."""
+        if not roaster_ids:
+            return [r for r in self.roasters if r.active]
+        unknown = [i for i in roaster_ids if i not in {r.id for r in self.roasters}]
+        if unknown:
+            raise InputError(f"{self.path}: unknown roaster {', '.join(map(repr, unknown))}")
+        return [self.roaster(i) for i in dict.fromkeys(roaster_ids)]
+
+
+def resolve_path(cli_path: str | None) -> Path:
+    return Path(cli_path or os.environ.get("COFFEE_ROASTERS") or DEFAULT_CONFIG_PATH)
+
+
+def load_config(cli_path: str | None = None) -> Config:
+    path = resolve_path(cli_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: config file not found (use --config or COFFEE_ROASTERS)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read config: {exc}") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise InputError(f"{path}: not valid YAML{where}") from None
+    problems: list[str] = []
+    config = _build_config(doc, path, problems)
+    if problems:
+        raise InputError("\n".join(f"{path}: {p}" for p in problems))
+    assert config is not None
+    return config
+
+
+def _build_config(doc: Any, path: Path, problems: list[str]) -> Config | None:
+    if not isinstance(doc, dict):
+        problems.append("top level must be a mapping with a 'roasters' list")
+        return None
+    for key in sorted(set(doc) - TOP_KEYS, key=str):
+        problems.append(f"unknown key '{key}'")
+    items = doc.get("roasters")
+    if not isinstance(items, list):
+        problems.append("field 'roasters': must be a list")
+        items = []
+    roasters: list[Roaster] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        rid = item.get("id") if isinstance(item, dict) else None
+        if isinstance(rid, str) and rid in seen:
+            problems.append(f"roaster '{rid}': field 'id': duplicate id")
+            continue
+        if isinstance(rid, str):
+            seen.add(rid)
+        roaster = _build_roaster(item, index, problems)
+        if roaster is not None:
+            roasters.append(roaster)
+    archive_url = _url(doc.get("archive_url", DEFAULT_ARCHIVE_URL), "field 'archive_url'", problems)
+    user_agent = doc.get("user_agent", DEFAULT_USER_AGENT)
+    if not isinstance(user_agent, str) or not user_agent.strip() or "\n" in user_agent:
+        problems.append("field 'user_agent': must be a one-line string")
+    http = _build_http(doc.get("http", {}), problems)
+    return Config(path, tuple(roasters), archive_url or "", str(user_agent), http)
+
+
+def _build_roaster(item: Any, index: int, problems: list[str]) -> Roaster | None:
+    if not isinstance(item, dict):
+        problems.append(f"roaster #{index + 1}: must be a mapping")
+        return None
+    rid = item.get("id")
+    label = f"roaster '{rid}'" if isinstance(rid, str) else f"roaster #{index + 1}"
+    before = len(problems)
+    for key in sorted(set(item) - ROASTER_KEYS, key=str):
+        problems.append(f"{label}: unknown key '{key}'")
+    if not isinstance(rid, str) or not SLUG_RE.match(rid):
+        problems.append(f"{label}: field 'id': must be a slug like 'blue-tokai' ([a-z0-9][a-z0-9-]*)")
+    name = item.get("name", rid)
+    if not isinstance(name, str) or not name.strip():
+        problems.append(f"{label}: field 'name': must be a non-empty string")
+    platform = item.get("platform")
+    if platform not in PLATFORMS:
+        problems.append(f"{label}: field 'platform': must be one of {', '.join(PLATFORMS)} "
+                        f"(got {platform!r})")
+    base_url = _url(item.get("base_url"), f"{label}: field 'base_url'", problems)
+    currency = item.get("currency")
+    if currency is not None and (not isinstance(currency, str) or not CURRENCY_RE.match(currency)):
+        problems.append(f"{label}: field 'currency': must be an ISO 4217 code like 'USD'")
+    timezone = item.get("timezone", "UTC")
+    if not _valid_timezone(timezone):
+        problems.append(f"{label}: field 'timezone': unknown timezone {timezone!r}")
+    since = _date(item.get("since"))
+    if since is False:
+        problems.append(f"{label}: field 'since': must be a date YYYY-MM-DD")
+    active = item.get("active", True)
+    archive = item.get("archive", False)
+    for key, value in (("active", active), ("archive", archive)):
+        if not isinstance(value, bool):
+            problems.append(f"{label}: field '{key}': must be true or false")
+    rps = item.get("rate_limit_rps", DEFAULT_RATE_LIMIT_RPS)
+    if isinstance(rps, bool) or not isinstance(rps, (int, float)) or not 0 < rps <= MAX_RATE_LIMIT_RPS:
+        problems.append(f"{label}: field 'rate_limit_rps': must be a number in (0, {MAX_RATE_LIMIT_RPS:g}]")
+    if len(problems) > before:
+        return None
+    return Roaster(
+        id=rid, name=name.strip(), platform=platform, base_url=base_url.rstrip("/"),
+        currency=currency, timezone=timezone, since=since, active=active,
+        rate_limit_rps=float(rps), archive=archive,
+    )
+
+
+def _build_http(section: Any, problems: list[str]) -> HttpSettings:
+    if not isinstance(section, dict):
+        problems.append("field 'http': must be a mapping")
+        return HttpSettings()
+    values: dict[str, Any] = {}
+    defaults = HttpSettings()
+    for key, value in section.items():
+        if key not in HTTP_KEYS:
+            problems.append(f"field 'http': unknown key '{key}'")
+            continue
+        kind = type(getattr(defaults, key))
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+        if ok and kind is int and not isinstance(value, int):
+            ok = False
+        if not ok:
+            problems.append(f"field 'http.{key}': must be a positive {kind.__name__}")
+            continue
+        values[key] = kind(value)
+    return HttpSettings(**values)
+
+
+def _url(value: Any, label: str, problems: list[str]) -> str | None:
+    if not isinstance(value, str):
+        problems.append(f"{label}: must be an http(s) URL")
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        problems.append(f"{label}: must be an http(s) URL without query (got {value!r})")
+        return None
+    return value
+
+
+def _date(value: Any) -> dt.date | bool | None:
+    """A YAML date or an ISO string; False when it is neither."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return False
+    return False
+
+
+def _valid_timezone(name: Any) -> bool:
+    if not isinstance(name, str) or not name or ".." in name or name.startswith("/"):
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

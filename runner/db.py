@@ -1,0 +1,234 @@
+"""Database connection: an external PostgreSQL or the embedded one; migrations.
+
+`COFFEE_DATABASE_URL` wins. Without it the runner starts (once) an embedded PostgreSQL
+from the `pgserver` package with its data in `$COFFEE_HOME/pg`, listening on a unix
+socket only, and leaves it running so that later commands, dbt and psql find it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shlex
+import warnings
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import psycopg
+from psycopg import sql
+
+from runner.errors import DatabaseUnavailable
+
+DATABASE_NAME = "coffee_scraper"
+DEFAULT_HOME = ".coffee"
+CONNECT_TIMEOUT_SECONDS = 10
+# Derived schemas first: the runbook's bare names (roasters, prices, ...) are dbt marts.
+SEARCH_PATH = "marts, ops, public"
+MIGRATION_LOCK_KEY = 0x0C0FFEE  # advisory lock: one migrator at a time
+
+log = logging.getLogger(__name__)
+
+
+def coffee_home() -> Path:
+    return Path(os.environ.get("COFFEE_HOME") or DEFAULT_HOME).resolve()
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the database is. `url` may hold a password: never print it, use `safe_url`."""
+
+    url: str
+    embedded: bool
+    bin_dir: Path | None = None  # server binaries (pg_dump, psql) of the embedded server
+
+    @property
+    def safe_url(self) -> str:
+        return redact(self.url)
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def resolve_target() -> Target:
+    url = os.environ.get("COFFEE_DATABASE_URL")
+    if url:
+        return Target(url=url, embedded=False)
+    return start_embedded(coffee_home() / "pg")
+
+
+def start_embedded(pgdata: Path) -> Target:
+    """Start (or find running) the embedded server and make sure our database exists."""
+    pgdata.mkdir(parents=True, exist_ok=True)
+    # pgserver warns about XDG_RUNTIME_DIR and logs at INFO; neither helps an operator.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import pgserver
+            from pgserver._commands import POSTGRES_BIN_PATH
+
+            server = pgserver.get_server(pgdata, cleanup_mode=None)
+        except Exception as exc:  # pgserver raises assorted errors; all mean "not started"
+            raise DatabaseUnavailable(f"cannot start embedded PostgreSQL in {pgdata}: {exc}") from None
+    admin_url = server.get_uri("postgres")
+    _ensure_database(admin_url, DATABASE_NAME)
+    return Target(url=server.get_uri(DATABASE_NAME), embedded=True, bin_dir=Path(POSTGRES_BIN_PATH))
+
+
+def _ensure_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if exists:
+            return
+        # Another process may create it between our check and our create.
+        with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+
+
+def connect(target: Target, *, autocommit: bool = False) -> psycopg.Connection:
+    try:
+        return psycopg.connect(target.url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(f"cannot connect to {target.safe_url}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# --- migrations ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def available_migrations() -> list[Migration]:
+    folder = resources.files("runner") / "migrations"
+    found = []
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".sql"):
+            version, _, rest = entry.name.partition("_")
+            found.append(Migration(version, rest.removesuffix(".sql"), entry.read_text("utf-8")))
+    return found
+
+
+def applied_migrations(conn: psycopg.Connection) -> dict[str, str]:
+    exists = conn.execute("select to_regclass('control.schema_migrations')").fetchone()[0]
+    if exists is None:
+        return {}
+    rows = conn.execute("select version, checksum from control.schema_migrations").fetchall()
+    return dict(rows)
+
+
+def pending_migrations(conn: psycopg.Connection) -> list[Migration]:
+    applied = applied_migrations(conn)
+    return [m for m in available_migrations() if m.version not in applied]
+
+
+def migrate(conn: psycopg.Connection) -> list[str]:
+    """Apply pending migrations, each in its own transaction. Returns the versions applied."""
+    done: list[str] = []
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        conn.execute("create schema if not exists control")
+        conn.execute(
+            """create table if not exists control.schema_migrations (
+                   version text primary key, name text not null, checksum text not null,
+                   applied_at timestamptz not null default now())"""
+        )
+    applied = applied_migrations(conn)
+    for migration in available_migrations():
+        if migration.version in applied:
+            if applied[migration.version] != migration.checksum:
+                raise DatabaseUnavailable(
+                    f"migration {migration.version}_{migration.name} changed after it was applied; "
+                    "add a new migration instead of editing an applied one"
+                )
+            continue
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+            # Another process may have applied it while we waited for the lock.
+            if conn.execute("select 1 from control.schema_migrations where version = %s",
+                            (migration.version,)).fetchone():
+                continue
+            conn.execute(migration.sql)
+            conn.execute(
+                "insert into control.schema_migrations (version, name, checksum) values (%s, %s, %s)",
+                (migration.version, migration.name, migration.checksum),
+            )
+        done.append(migration.version)
+    return done
+
+
+def set_search_path(conn: psycopg.Connection) -> bool:
+    """Make the runbook's bare table names resolve to the marts for every new session.
+
+    Needs ownership of the database; on a shared server where we are not the owner we
+    say so instead of failing init.
+    """
+    name = conn.execute("select current_database()").fetchone()[0]
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("alter database {} set search_path = " + SEARCH_PATH)
+                         .format(sql.Identifier(name)))
+    except psycopg.errors.InsufficientPrivilege:
+        log.warning("not the owner of database %s: set search_path = %s yourself", name, SEARCH_PATH)
+        return False
+    return True
+
+
+# --- environment for psql and dbt ------------------------------------------------------
+
+def env_exports(target: Target, profiles_dir: Path | None) -> list[str]:
+    """`export` lines so that plain psql and dbt reach the same database."""
+    parts = urlsplit(target.url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    host = query.get("host") or parts.hostname or ""
+    values: dict[str, str] = {
+        "COFFEE_HOME": str(coffee_home()),
+        "PGHOST": host,
+        "PGPORT": str(query.get("port") or parts.port or 5432),
+        "PGUSER": unquote(parts.username or query.get("user") or "postgres"),
+        "PGDATABASE": unquote(parts.path.lstrip("/")) or DATABASE_NAME,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    if target.embedded:
+        values["COFFEE_DATABASE_URL"] = target.url  # embedded: no password in it
+    if parts.password:
+        values["PGPASSFILE"] = str(_write_pgpass(values, unquote(parts.password)))
+    if profiles_dir is not None:
+        values["DBT_PROFILES_DIR"] = str(profiles_dir)
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    if target.bin_dir is not None:
+        lines.append(f'export PATH={shlex.quote(str(target.bin_dir))}:"$PATH"')
+    return lines
+
+
+def _write_pgpass(values: dict[str, str], password: str) -> Path:
+    """The password goes to a 0600 file for libpq, never to stdout."""
+    path = coffee_home() / "pgpass"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    esc = [s.replace("\\", "\\\\").replace(":", "\\:") for s in
+           (values["PGHOST"], values["PGPORT"], values["PGDATABASE"], values["PGUSER"], password)]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(":".join(esc) + "\n")
+    return path

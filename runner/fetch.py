@@ -1,0 +1,91 @@
+"""Live scrape runs: one run per roaster, all roasters concurrently.
+
+A run reads robots.txt, walks the catalog with the platform's source and stores every
+response. Its status: `ok` (whole catalog, every page good), `partial` (some pages
+good, some failed), `fail` (nothing usable, or robots.txt said no).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict, dataclass
+
+import psycopg
+
+from runner.config import Config, Roaster
+from runner.db import Target, connect, migrate
+from runner.errors import RobotsDisallowed
+from runner.http import PoliteClient, check_robots, read_robots
+from runner.sources import SOURCES, CatalogResult
+from runner.store import RawStore, RunHandle, reap_dead_runs, sync_roasters
+
+ROBOTS_PROBE_PATH = {"shopify": "/products.json", "woocommerce": "/wp-json/wc/store/v1/products"}
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    roaster_id: str
+    status: str
+    pages: int
+    artifacts: int
+    error: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def prepare(conn: psycopg.Connection, config: Config) -> dict[str, object]:
+    """What every writing command does first: migrate, sync roasters, reap dead runs."""
+    applied = migrate(conn)
+    roasters = sync_roasters(conn, config)
+    reaped = reap_dead_runs(conn)
+    if reaped:
+        log.warning("marked %d interrupted run(s) as failed", reaped)
+    return {"migrations_applied": applied, "roasters": roasters, "runs_reaped": reaped}
+
+
+def fetch_live(config: Config, target: Target, roasters: list[Roaster]) -> list[RunSummary]:
+    with connect(target, autocommit=True) as conn:
+        prepare(conn, config)
+    return asyncio.run(_fetch_all(config, target, roasters))
+
+
+async def _fetch_all(config: Config, target: Target, roasters: list[Roaster]) -> list[RunSummary]:
+    store = await RawStore.open(target.url)
+    try:
+        async with PoliteClient(config.http, config.user_agent) as client:
+            jobs = [fetch_roaster(client, store, roaster) for roaster in roasters]
+            return list(await asyncio.gather(*jobs))
+    finally:
+        await store.close()
+
+
+async def fetch_roaster(client: PoliteClient, store: RawStore, roaster: Roaster) -> RunSummary:
+    run = await store.start_run(roaster, "live")
+    log.info("%s: run %s started", roaster.id, run.id)
+    try:
+        result = await _walk(client, run, roaster)
+        status, error = result.status, "; ".join(result.failures) or None
+    except RobotsDisallowed as exc:
+        result, status, error = CatalogResult(), "fail", f"robots: {exc}"
+    except Exception as exc:  # one shop's surprise must not take the other shops down
+        log.exception("%s: run %s crashed", roaster.id, run.id)
+        result, status, error = CatalogResult(), "fail", f"internal: {type(exc).__name__}: {exc}"
+    await store.finish_run(run, status, result.pages, error)
+    log.info("%s: run %s %s (%d pages, %d artifacts)", roaster.id, run.id, status, result.pages,
+             run.artifacts)
+    return RunSummary(str(run.id), roaster.id, status, result.pages, run.artifacts, error)
+
+
+async def _walk(client: PoliteClient, run: RunHandle, roaster: Roaster) -> CatalogResult:
+    gate = client.gate(roaster.id, roaster.rate_limit_rps)
+    probe = ROBOTS_PROBE_PATH[roaster.platform]
+    policy = await read_robots(client, gate, roaster.base_url, run.recorder("robots", None), probe)
+    check_robots(policy)
+    if policy.crawl_delay:
+        gate.slow_to(policy.crawl_delay)
+    return await SOURCES[roaster.platform](client, gate, roaster, run)

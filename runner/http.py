@@ -1,0 +1,358 @@
+"""Polite async HTTP: per-shop rate limits, concurrency limits, retries, robots.txt.
+
+Every response (and every failed attempt) is handed to a `record` callback as an
+`Exchange` before anything else happens to it, so the raw store sees all traffic,
+including the 429s and the HTML pages that made us back off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email.utils
+import hashlib
+import json
+import random
+import time
+import urllib.robotparser
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from runner.config import HttpSettings
+from runner.errors import (
+    BadBody,
+    BodyTooLarge,
+    ClientError,
+    ConnectFailed,
+    FetchError,
+    FetchTimeout,
+    RetryableFetchError,
+    RobotsDisallowed,
+    ServerError,
+    Throttled,
+    TooManyRedirects,
+)
+
+THROTTLE_STATUSES = frozenset({403, 429, 430})
+HEADERS_OF_INTEREST = (
+    "content-type", "content-length", "content-encoding", "retry-after", "x-wp-total",
+    "x-wp-totalpages", "etag", "last-modified", "date", "location", "link",
+    "x-shopify-stage", "x-archive-src",
+)
+
+
+@dataclass
+class Exchange:
+    """One attempt at one URL: what we asked, what came back, what went wrong."""
+
+    requested_url: str
+    url: str
+    attempt: int
+    captured_at: dt.datetime
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    byte_length: int = 0
+    elapsed_ms: int = 0
+    error: str | None = None
+    json: Any = None  # the parsed body when JSON was expected and it parsed
+    parsed: bool = False
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("content-type")
+
+    @property
+    def sha256(self) -> str | None:
+        return hashlib.sha256(self.body).hexdigest() if self.body is not None else None
+
+
+Recorder = Callable[[Exchange], Awaitable[None]]
+
+
+class ShopGate:
+    """Rate and concurrency limit for one shop (not one host: shops may share a host)."""
+
+    def __init__(self, key: str, rps: float, concurrency: int) -> None:
+        self.key = key
+        self.interval = 1.0 / rps
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    def slow_to(self, interval: float) -> None:
+        """Honour a robots.txt Crawl-delay when it is slower than our own limit."""
+        self.interval = max(self.interval, interval)
+
+    def defer(self, seconds: float) -> None:
+        """The shop asked us to wait: nobody sends to it before then."""
+        self._next = max(self._next, time.monotonic() + seconds)
+
+    async def wait_turn(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
+def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def backoff_delay(attempt: int, settings: HttpSettings, rng: random.Random) -> float:
+    """Exponential backoff with jitter: uniform(c/2, c), c = min(max, base * 2^(attempt-1)).
+
+    Half the ceiling is kept as a floor so a retry never fires at once, and the random
+    half spreads out clients that failed together.
+    """
+    ceiling = min(settings.backoff_max, settings.backoff_base * (2 ** (attempt - 1)))
+    return rng.uniform(ceiling / 2, ceiling)
+
+
+def retry_delay(error: RetryableFetchError, attempt: int, settings: HttpSettings,
+                rng: random.Random) -> float:
+    """The shop's own Retry-After (capped) when it gave one, else our backoff."""
+    told = getattr(error, "retry_after", None)
+    if told is not None:
+        return min(told, settings.retry_after_cap)
+    return backoff_delay(attempt, settings, rng)
+
+
+class PoliteClient:
+    def __init__(self, settings: HttpSettings, user_agent: str, *, seed: int | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self.user_agent = user_agent
+        self._global = asyncio.Semaphore(settings.global_concurrency)
+        self._gates: dict[str, ShopGate] = {}
+        self._rng = random.Random(seed)
+        timeout = httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout)
+        self._client = httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=True,
+            max_redirects=settings.max_redirects,
+            headers={"User-Agent": user_agent, "Accept": "application/json, text/plain;q=0.8, */*;q=0.5"},
+            limits=httpx.Limits(max_connections=settings.global_concurrency * 2),
+            transport=transport,  # unit tests of retry timing pass a MockTransport
+        )
+
+    async def __aenter__(self) -> PoliteClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._client.aclose()
+
+    def gate(self, key: str, rps: float) -> ShopGate:
+        if key not in self._gates:
+            self._gates[key] = ShopGate(key, rps, self.settings.shop_concurrency)
+        return self._gates[key]
+
+    async def fetch(self, url: str, gate: ShopGate, record: Recorder, *, expect_json: bool = True,
+                    params: dict[str, Any] | None = None) -> Exchange:
+        """GET with retries. Returns the good exchange or raises the last FetchError.
+
+        The raised error carries `.exchange`, the last response, so callers can read a
+        permanent answer's body (Shopify's 400 `errors` marks the end of pagination).
+        """
+        full_url = str(httpx.URL(url, params=params)) if params else url
+        attempt = 0
+        while True:
+            attempt += 1
+            exchange = await self._attempt(full_url, gate, attempt, expect_json)
+            await record(exchange)
+            error = classify(exchange, expect_json)
+            if error is None:
+                return exchange
+            error.exchange = exchange  # type: ignore[attr-defined]
+            if not isinstance(error, RetryableFetchError) or attempt >= self.settings.max_attempts:
+                raise error
+            delay = retry_delay(error, attempt, self.settings, self._rng)
+            if isinstance(error, Throttled):
+                gate.defer(delay)  # the whole shop waits, not only this request
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, url: str, gate: ShopGate, attempt: int, expect_json: bool) -> Exchange:
+        async with gate.semaphore, self._global:
+            await gate.wait_turn()
+            exchange = Exchange(requested_url=url, url=url, attempt=attempt,
+                                captured_at=dt.datetime.now(dt.timezone.utc))
+            started = time.monotonic()
+            try:
+                await asyncio.wait_for(self._read(url, exchange), self.settings.request_deadline)
+            except asyncio.TimeoutError:
+                exchange.error = f"timeout: no complete response within {self.settings.request_deadline:g}s"
+            exchange.elapsed_ms = int((time.monotonic() - started) * 1000)
+        if expect_json and exchange.error is None and exchange.body is not None:
+            _parse_json(exchange)
+        return exchange
+
+    async def _read(self, url: str, exchange: Exchange) -> None:
+        chunks: list[bytes] = []
+        try:
+            async with self._client.stream("GET", url) as response:
+                exchange.url = str(response.url)
+                exchange.status = response.status_code
+                exchange.headers = {k: response.headers[k] for k in HEADERS_OF_INTEREST
+                                    if k in response.headers}
+                # aiter_bytes decodes gzip as it goes, so a compression bomb stops at the limit.
+                async for chunk in response.aiter_bytes():
+                    exchange.byte_length += len(chunk)
+                    if exchange.byte_length > self.settings.max_body_bytes:
+                        exchange.error = f"too_large: body over {self.settings.max_body_bytes} bytes"
+                        chunks = []
+                        return
+                    chunks.append(chunk)
+        except httpx.TooManyRedirects:
+            exchange.error = f"redirects: more than {self.settings.max_redirects} redirects"
+        except httpx.UnsupportedProtocol as exc:
+            exchange.error = f"redirects: unsupported redirect target ({exc})"
+        except httpx.TimeoutException as exc:
+            exchange.error = f"timeout: {type(exc).__name__}"
+        except httpx.DecodingError as exc:
+            exchange.error = f"bad_body: cannot decode body ({exc})"
+        except httpx.TransportError as exc:
+            # Includes a body cut short of its Content-Length; keep what did arrive.
+            exchange.error = f"connect: {type(exc).__name__}: {exc}"
+        finally:
+            if chunks or exchange.status is not None:
+                exchange.body = b"".join(chunks)
+
+
+def _parse_json(exchange: Exchange) -> None:
+    try:
+        text = exchange.body.decode("utf-8")
+        exchange.json = json.loads(text, parse_constant=_reject_constant)
+        exchange.parsed = True
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        exchange.parsed = False
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN/Infinity: PostgreSQL jsonb refuses them
+
+
+def classify(exchange: Exchange, expect_json: bool) -> FetchError | None:
+    """None when the exchange is usable, else the error it amounts to."""
+    status = exchange.status
+    if exchange.error:
+        kind = exchange.error.partition(": ")[0]
+        cls = {"too_large": BodyTooLarge, "redirects": TooManyRedirects, "timeout": FetchTimeout,
+               "bad_body": BadBody}.get(kind, ConnectFailed)
+        return cls(exchange.error, status=status)
+    assert status is not None
+    retry_after = parse_retry_after(exchange.headers.get("retry-after"))
+    if status in THROTTLE_STATUSES:
+        return Throttled(f"HTTP {status}", status=status, retry_after=retry_after)
+    if status >= 500:
+        error = ServerError(f"HTTP {status}", status=status)
+        error.retry_after = retry_after  # type: ignore[attr-defined]
+        return error
+    if status >= 400:
+        return ClientError(f"HTTP {status}", status=status)
+    if status >= 300:
+        return ClientError(f"HTTP {status} without a usable redirect", status=status)
+    if expect_json and not exchange.parsed:
+        if looks_like_html(exchange):
+            # Shops behind bot protection answer 200 with a challenge page: back off.
+            return Throttled("HTML page where JSON was expected", status=status)
+        return BadBody("body is not valid JSON", status=status)
+    return None
+
+
+def looks_like_html(exchange: Exchange) -> bool:
+    ctype = (exchange.content_type or "").lower()
+    head = (exchange.body or b"")[:512].lstrip().lower()
+    return "html" in ctype or head.startswith((b"<!doctype html", b"<html"))
+
+
+# --- robots.txt ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RobotsPolicy:
+    allowed: bool
+    crawl_delay: float | None = None
+    reason: str | None = None
+
+
+def agent_token(user_agent: str) -> str:
+    """robots.txt groups match the bare product token: 'coffee-runner/0.1 (+url)' -> 'coffee-runner'."""
+    return user_agent.split("/", 1)[0].split()[0].strip().lower()
+
+
+async def read_robots(client: PoliteClient, gate: ShopGate, base_url: str, record: Recorder,
+                      probe_path: str = "/") -> RobotsPolicy:
+    """Fetch robots.txt with the same client and decide whether `probe_path` may be fetched."""
+    url = f"{base_url}/robots.txt"
+    try:
+        exchange = await client.fetch(url, gate, record, expect_json=False)
+    except FetchError as exc:
+        status = exc.status
+        if status in (401, 403):
+            return RobotsPolicy(False, reason=f"robots.txt answered HTTP {status}: disallow all")
+        if status is not None and 400 <= status < 500:
+            return RobotsPolicy(True)  # no robots.txt: everything allowed
+        return RobotsPolicy(False, reason=f"robots.txt unavailable ({exc}): not crawling")
+    text = (exchange.body or b"").decode("utf-8", errors="replace")
+    return robots_policy(text, client.user_agent, f"{base_url}{probe_path}")
+
+
+def robots_policy(text: str, user_agent: str, probe_url: str) -> RobotsPolicy:
+    token = agent_token(user_agent)
+    parser = urllib.robotparser.RobotFileParser()
+    parser.parse(text.splitlines())
+    if not parser.can_fetch(token, probe_url):
+        return RobotsPolicy(False, reason=f"robots.txt disallows {token} from {probe_url}")
+    return RobotsPolicy(True, crawl_delay=crawl_delay(text, token))
+
+
+def crawl_delay(text: str, token: str) -> float | None:
+    """Crawl-delay for our group (else '*'). robotparser only takes integers on 3.11."""
+    groups: dict[str, float] = {}
+    agents: list[str] = []
+    in_rules = False
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        key, _, value = line.partition(":")
+        key, value = key.strip().lower(), value.strip()
+        if key == "user-agent":
+            if in_rules:
+                agents, in_rules = [], False
+            agents.append(value.lower())
+        elif key:
+            in_rules = True
+            if key == "crawl-delay":
+                try:
+                    delay = float(value)
+                except ValueError:
+                    continue
+                for agent in agents:
+                    groups.setdefault(agent, delay)
+    for agent, delay in groups.items():
+        if agent != "*" and agent in token:
+            return delay
+    return groups.get("*")
+
+
+def check_robots(policy: RobotsPolicy) -> None:
+    if not policy.allowed:
+        raise RobotsDisallowed(policy.reason or "robots.txt disallows us")

@@ -1,0 +1,222 @@
+"""Deterministic shop catalogs that change day by day.
+
+Everything is a pure function of (seed, shop, day): no state, no clock. Tests and the
+demo ask `truth()` for what a shop offered on a day and compare the marts with it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+EPOCH = dt.date(2024, 1, 1)
+SALE_DISCOUNT = Decimal("0.85")
+SALE_CHANCE = 0.15  # per product per 3-day window
+STOCKOUT_CHANCE = 0.10  # per variant per day
+
+GRINDS = ("Whole Bean", "Espresso", "Filter", "French Press", "Pour Over", "AeroPress",
+          "Moka Pot", "Cold Brew", "South Indian Filter", "Drip", "Ground")
+# Size labels as shops write them, with the grams they mean (None: not a weight).
+SIZES: dict[str, tuple[tuple[str, int | None, Decimal], ...]] = {
+    "metric": (("250g", 250, Decimal(1)), ("500g", 500, Decimal("1.9")), ("1kg", 1000, Decimal("3.6"))),
+    "spaced": (("250 g", 250, Decimal(1)), ("1 kg", 1000, Decimal("3.5"))),
+    "gms": (("250 gms", 250, Decimal(1)), ("500 gms", 500, Decimal("1.9"))),
+    "imperial": (("12oz", 340, Decimal(1)), ("2 lbs", 907, Decimal("2.5")), ("5 Pounds", 2268, Decimal(6))),
+    "caps": (("12 Oz", 340, Decimal(1)), ("1 lb", 454, Decimal("1.3"))),
+    "dual": (("340g (12oz)", 340, Decimal(1)), ("907g (2lb)", 907, Decimal("2.5"))),
+}
+PACKS = (("1 bag", None, Decimal(1)), ("10 count", None, Decimal("4.5")), ("12 Pack", None, Decimal(5)))
+ORIGINS = ("Ethiopia Yirgacheffe", "Kenya AA", "Colombia Huila", "Guatemala Antigua",
+           "Brazil Cerrado", "Sumatra Mandheling", "Costa Rica Tarrazu", "Rwanda Nyamasheke",
+           "Chikmagalur Estate", "Baba Budangiri", "House Espresso", "Decaf Swiss Water")
+PRICE_BANDS = {"USD": (12, 26), "EUR": (10, 22), "GBP": (9, 20), "INR": (380, 1250), "JPY": (1500, 3800)}
+
+
+@dataclass(frozen=True)
+class ShopSpec:
+    id: str
+    name: str
+    platform: str  # shopify | woocommerce
+    currency: str
+    timezone: str = "UTC"
+    products: int = 12  # size of the product pool over all time
+    currency_in_config: bool = True  # shopify: False means meta.json supplies it
+    woo_route: str = "v1"  # v1 | legacy (only /wp-json/wc/store/products)
+    minor_unit: int = 2
+
+    @property
+    def decimals(self) -> int:
+        return 0 if self.currency == "JPY" else 2
+
+
+DEFAULT_SHOPS = (
+    ShopSpec("aurora-beans", "Aurora Beans", "shopify", "USD", "America/New_York",
+             currency_in_config=False),
+    ShopSpec("blue-peak", "Blue Peak Roasters", "shopify", "INR", "Asia/Kolkata"),
+    ShopSpec("cedar-roast", "Cedar Roast Co", "woocommerce", "EUR", "Europe/Berlin"),
+    ShopSpec("dune-coffee", "Dune Coffee", "woocommerce", "GBP", "Europe/London", woo_route="legacy"),
+)
+
+
+def _hash(*parts: object) -> int:
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def _frac(*parts: object) -> float:
+    return _hash(*parts) / 2**64
+
+
+def _pick(seq: tuple[Any, ...], *parts: object) -> Any:
+    return seq[_hash(*parts) % len(seq)]
+
+
+@dataclass(frozen=True)
+class Variant:
+    platform_id: int
+    options: tuple[tuple[str, str], ...]  # (option name, value) in the shop's order
+    weight_g: int | None
+    grind: str | None
+    base_price: Decimal
+
+    @property
+    def title(self) -> str:
+        values = [v for _, v in self.options]
+        return " / ".join(values) if values else "Default Title"
+
+
+@dataclass(frozen=True)
+class Product:
+    platform_id: int
+    index: int
+    title: str
+    handle: str
+    product_type: str
+    option_names: tuple[str, ...]
+    variants: tuple[Variant, ...]
+    start_day: int  # days since EPOCH of its first listing
+    period: int | None  # seasonal: listed for `on_days` of every `period` days; None: always
+    on_days: int
+    style: int  # presentation quirks: compare_at style, tags format, missing 'available'
+
+    def active_on(self, day_index: int) -> bool:
+        if self.period is None:
+            return True
+        return (day_index - self.start_day) % self.period < self.on_days
+
+
+@dataclass(frozen=True)
+class Offer:
+    product: Product
+    variant: Variant
+    price: Decimal
+    compare_at: Decimal | None
+    is_sale: bool
+    in_stock: bool
+
+
+def day_index(day: dt.date) -> int:
+    return (day - EPOCH).days
+
+
+@functools.lru_cache(maxsize=256)
+def product_pool(seed: int, shop: ShopSpec) -> tuple[Product, ...]:
+    return tuple(_make_product(seed, shop, i) for i in range(shop.products))
+
+
+def _make_product(seed: int, shop: ShopSpec, i: int) -> Product:
+    kind = "coffee" if i < 3 or _frac(seed, shop.id, i, "kind") < 0.8 else _pick(("merch", "pack"), seed, shop.id, i)
+    origin = ORIGINS[i % len(ORIGINS)]
+    title = {"coffee": f"{origin} #{i}", "merch": f"Gift Card #{i}", "pack": f"Drip Bags #{i}"}[kind]
+    low, high = PRICE_BANDS.get(shop.currency, (10, 25))
+    base = Decimal(low + _hash(seed, shop.id, i, "price") % (high - low + 1))
+    names, combos = _options(seed, shop, i, kind)
+    pid = _platform_id(shop, i)
+    variants = tuple(
+        Variant(_platform_id(shop, i, k + 1), opts, weight, grind, _money(base * mult, shop))
+        for k, (opts, weight, grind, mult) in enumerate(combos)
+    )
+    # The first three products are always listed so no day has an empty catalog; the
+    # others are seasonal releases that come and go, so catalogs change week to week.
+    seasonal = i >= 3 and _frac(seed, shop.id, i, "seasonal") < 0.5
+    period = 20 + _hash(seed, shop.id, i, "period") % 60 if seasonal else None
+    start = _hash(seed, shop.id, i, "start") % 400 - 400
+    on_days = (period or 1) * 2 // 3
+    return Product(pid, i, title, f"{title.lower().replace(' ', '-').replace('#', '')}", kind.title(),
+                   names, variants, start, period, on_days, _hash(seed, shop.id, i, "style") % 4)
+
+
+def _options(seed: int, shop: ShopSpec, i: int, kind: str) -> tuple[tuple[str, ...], list]:
+    if kind == "merch":
+        return (), [((), None, None, Decimal(1))]
+    if kind == "pack":
+        sizes = PACKS[: 1 + _hash(seed, shop.id, i, "packs") % len(PACKS)]
+        return ("Size",), [((("Size", s),), None, None, m) for s, _, m in sizes]
+    sizes = SIZES[_pick(tuple(SIZES), seed, shop.id, i, "sizes")]
+    grinds = [GRINDS[(i + k) % len(GRINDS)] for k in range(1 + _hash(seed, shop.id, i, "g") % 3)]
+    layout = _hash(seed, shop.id, i, "layout") % 3
+    size_name = "Weight" if layout == 1 else "Size"
+    combos = []
+    for size, grams, mult in sizes:
+        for grind in (grinds if layout != 2 else ["Whole Bean"]):
+            if layout == 0:
+                combos.append(((("Size", size), ("Grind", grind)), grams, grind, mult))
+            elif layout == 1:  # grind first: positions differ, names do not
+                combos.append(((("Grind", grind), ("Weight", size)), grams, grind, mult))
+            else:
+                combos.append(((("Weight", size),), grams, None, mult))
+    names = {0: ("Size", "Grind"), 1: ("Grind", size_name), 2: ("Weight",)}[layout]
+    return names, combos
+
+
+def _platform_id(shop: ShopSpec, product: int, variant: int = 0) -> int:
+    if shop.platform == "shopify":
+        base = 7_000_000_000 + _hash(shop.id) % 1_000_000 * 1000
+        return base + product if variant == 0 else 40_000_000_000 + (base % 10**9) * 10 + product * 100 + variant
+    # WordPress: products and variations share one id space.
+    return 100 + product * 50 + variant
+
+
+def _money(value: Decimal, shop: ShopSpec) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-shop.decimals), rounding=ROUND_HALF_UP)
+
+
+def offers(seed: int, shop: ShopSpec, day: dt.date) -> list[Offer]:
+    """What the shop offers on `day` (a calendar day in the shop's timezone)."""
+    d = day_index(day)
+    result = []
+    for product in product_pool(seed, shop):
+        if not product.active_on(d):
+            continue
+        on_sale = _frac(seed, shop.id, product.index, "sale", d // 3) < SALE_CHANCE
+        for variant in product.variants:
+            step = Decimal(_hash(seed, shop.id, variant.platform_id, "week", d // 7) % 5 - 2) / 50
+            regular = _money(variant.base_price * (1 + step), shop)
+            price = _money(regular * SALE_DISCOUNT, shop) if on_sale else regular
+            in_stock = _frac(seed, shop.id, variant.platform_id, "stock", d) >= STOCKOUT_CHANCE
+            result.append(Offer(product, variant, price, regular if on_sale else None, on_sale, in_stock))
+    return result
+
+
+def truth(seed: int, shop: ShopSpec, day: dt.date) -> list[dict[str, Any]]:
+    """The expected normalized rows for a day: one per variant, keyed as the marts key them."""
+    rows = []
+    for offer in offers(seed, shop, day):
+        simple = shop.platform == "woocommerce" and len(offer.product.variants) == 1 and not offer.variant.options
+        vid = offer.product.platform_id if simple else offer.variant.platform_id
+        rows.append({
+            "product_id": f"{shop.id}:{offer.product.platform_id}",
+            "variant_id": f"{shop.id}:{vid}",
+            "price": offer.price,
+            "compare_at_price": offer.compare_at,
+            "is_sale": offer.is_sale,
+            "in_stock": offer.in_stock,
+            "currency": shop.currency,
+            "weight_g": offer.variant.weight_g,
+            "grind": offer.variant.grind,
+        })
+    return rows

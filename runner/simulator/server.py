@@ -1,0 +1,331 @@
+"""A real HTTP server on 127.0.0.1 that plays several roaster shops.
+
+Routes (each shop under /r/<shop-id>):
+    /r/<id>/robots.txt, /r/<id>/meta.json
+    /r/<id>/products.json?limit=&page=                      (Shopify shops)
+    /r/<id>/wp-json/wc/store/v1/products?per_page=&page=[&type=variation]   (Woo, v1 route)
+    /r/<id>/wp-json/wc/store/products?...                    (Woo, older route)
+    /_sim/roasters.yml    a coffee-runner config pointing at this server
+    /_sim/requests        every request seen, as JSON (tests measure rates with it)
+    /_sim/truth/<id>/<YYYY-MM-DD>.json   what the shop offered that day
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import email.utils
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from runner.simulator import render
+from runner.simulator.catalog import DEFAULT_SHOPS, ShopSpec, truth
+from runner.simulator.faults import Fault, FaultBook
+
+SHOPIFY_MAX_LIMIT = 250
+SHOPIFY_WINDOW = 25_000
+WOO_MAX_PER_PAGE = 100
+DEFAULT_SIM_RPS = 20.0
+
+
+@dataclass
+class RequestRecord:
+    at: float  # time.time() when the request arrived
+    shop: str | None
+    path: str
+    query: str
+    user_agent: str
+
+
+@dataclass
+class SimState:
+    seed: int
+    shops: dict[str, ShopSpec]
+    faults: FaultBook
+    today: dt.date | None = None
+    latency: float = 0.0
+    history_days: int = 30
+    rate_limit_rps: float = DEFAULT_SIM_RPS
+    shopify_window: int = SHOPIFY_WINDOW  # smaller in tests, to reach the window's end
+    base_url: str = ""
+    requests: list[RequestRecord] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def day_for(self, shop: ShopSpec) -> dt.date:
+        if self.today is not None:
+            return self.today
+        return dt.datetime.now(ZoneInfo(shop.timezone)).date()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "coffee-sim/1"
+    state: SimState  # set on the subclass the Simulator makes
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # quiet: tests and the demo read /_sim/requests instead
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        segments = [s for s in parts.path.split("/") if s]
+        shop_id = segments[1] if len(segments) > 1 and segments[0] == "r" else None
+        with self.state.lock:
+            self.state.requests.append(RequestRecord(time.time(), shop_id, parts.path, parts.query,
+                                                     self.headers.get("User-Agent", "")))
+        if self.state.latency:
+            time.sleep(self.state.latency)
+        # The client may give up first (timeouts in tests): then there is no one to answer.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._route(segments, query)
+
+    # --- routing -----------------------------------------------------------------------
+
+    def _route(self, segments: list[str], query: dict[str, str]) -> None:
+        if segments[:1] == ["_sim"]:
+            return self._sim(segments[1:])
+        if len(segments) < 3 or segments[0] != "r" or segments[1] not in self.state.shops:
+            return self._send(404, b'{"error": "not found"}')
+        shop = self.state.shops[segments[1]]
+        rest = "/".join(segments[2:])
+        resource = _resource(shop, rest, query)
+        if resource is None:
+            return self._send(404, b'{"error": "not found"}', "application/json")
+        page = _int(query.get("page"), 1)
+        fault = self.state.faults.take(shop.id, resource, page)
+        if fault is not None and self._fault(fault, resource):
+            return None
+        return self._serve(shop, resource, query, robots_fault=fault)
+
+    def _serve(self, shop: ShopSpec, resource: str, query: dict[str, str],
+               robots_fault: Fault | None) -> None:
+        day = self.state.day_for(shop)
+        seed = self.state.seed
+        if resource == "robots":
+            return self._send(200, _robots(robots_fault).encode(), "text/plain")
+        if resource == "meta":
+            body = {"id": 1, "name": shop.name, "currency": shop.currency, "country": "US",
+                    "domain": f"{shop.id}.example", "published_products_count": 0}
+            return self._json(200, body)
+        if resource == "products" and shop.platform == "shopify":
+            return self._shopify_page(render.shopify_products(seed, shop, day), query)
+        items = (render.woo_variations if resource == "variations" else render.woo_products)(seed, shop, day)
+        return self._woo_page(items, query)
+
+    def _shopify_page(self, products: list[dict[str, Any]], query: dict[str, str]) -> None:
+        limit = min(_int(query.get("limit"), 30), SHOPIFY_MAX_LIMIT)
+        page = _int(query.get("page"), 1)
+        if page * limit > self.state.shopify_window:
+            return self._json(400, {"errors": {"page": "cannot exceed 25000 items"}})
+        chunk = products[(page - 1) * limit: page * limit]
+        return self._json(200, {"products": chunk})
+
+    def _woo_page(self, items: list[dict[str, Any]], query: dict[str, str]) -> None:
+        per_page = _int(query.get("per_page"), 10)
+        if per_page > WOO_MAX_PER_PAGE or per_page < 1:
+            return self._json(400, {"code": "rest_invalid_param",
+                                    "message": "Invalid parameter(s): per_page", "data": {"status": 400}})
+        page = _int(query.get("page"), 1)
+        total_pages = max(1, -(-len(items) // per_page))
+        chunk = items[(page - 1) * per_page: page * per_page]
+        headers = {"X-WP-Total": str(len(items)), "X-WP-TotalPages": str(total_pages)}
+        return self._json(200, chunk, headers)
+
+    # --- faults ------------------------------------------------------------------------
+
+    def _fault(self, fault: Fault, resource: str) -> bool:
+        """Act out a fault. True when it answered the request (False: serve normally after)."""
+        kind, arg = fault.kind, fault.arg
+        if kind in ("latency", "timeout"):
+            time.sleep(arg if arg is not None else 5.0)
+            return False
+        if kind.startswith("robots") or kind == "crawl-delay":
+            if kind == "robots-403" and resource == "robots":
+                self._send(403, b"Forbidden", "text/plain")
+                return True
+            return False  # handled while serving robots.txt
+        if kind == "429":
+            self._send(429, b'{"errors": "Too Many Requests"}', "application/json",
+                       {} if arg is None else {"Retry-After": str(int(arg))})
+        elif kind == "429-date":
+            when = email.utils.formatdate(time.time() + (arg or 1), usegmt=True)
+            self._send(429, b"Too Many Requests", "text/plain", {"Retry-After": when})
+        elif kind.isdigit():
+            self._send(int(kind), f'{{"error": "simulated {kind}"}}'.encode(), "application/json")
+        elif kind == "html200":
+            self._send(200, b"<!DOCTYPE html><html><body>Checking your browser...</body></html>", "text/html")
+        elif kind == "malformed":
+            self._send(200, b'{"products": [{"id": 1, "title": "Broken",, }', "application/json")
+        elif kind == "truncated":
+            body = json.dumps({"products": [{"id": 1, "title": "x" * 2000}]}).encode()
+            self._send_truncated(body)
+        elif kind == "huge":
+            size = int(arg or 5_000_000)
+            self._send(200, b'{"products": [], "pad": "' + b"x" * size + b'"}', "application/json")
+        elif kind == "drop":
+            self.close_connection = True
+            self.connection.close()
+        else:
+            raise ValueError(f"unknown fault kind {kind!r}")
+        return True
+
+    def _send_truncated(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
+    # --- /_sim -------------------------------------------------------------------------
+
+    def _sim(self, rest: list[str]) -> None:
+        if rest == ["roasters.yml"]:
+            return self._send(200, roasters_yaml(self.state).encode(), "application/yaml")
+        if rest == ["requests"]:
+            with self.state.lock:
+                rows = [r.__dict__ for r in self.state.requests]
+            return self._json(200, rows)
+        if len(rest) == 3 and rest[0] == "truth" and rest[1] in self.state.shops:
+            try:
+                day = dt.date.fromisoformat(rest[2].removesuffix(".json"))
+            except ValueError:
+                return self._json(400, {"error": "day must be YYYY-MM-DD"})
+            rows = truth(self.state.seed, self.state.shops[rest[1]], day)
+            return self._json(200, rows)
+        return self._send(404, b'{"error": "not found"}', "application/json")
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(body, default=str).encode(), "application/json; charset=utf-8", headers)
+
+    def _send(self, status: int, body: bytes, ctype: str = "application/json",
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _resource(shop: ShopSpec, rest: str, query: dict[str, str]) -> str | None:
+    if rest == "robots.txt":
+        return "robots"
+    if rest == "meta.json":
+        return "meta"
+    if shop.platform == "shopify":
+        return "products" if rest == "products.json" else None
+    routes = {"wp-json/wc/store/products"}
+    if shop.woo_route == "v1":
+        routes.add("wp-json/wc/store/v1/products")
+    if rest not in routes:
+        return None
+    return "variations" if query.get("type") == "variation" else "products"
+
+
+def _robots(fault: Fault | None) -> str:
+    if fault is not None and fault.kind == "robots-disallow":
+        return "User-agent: *\nDisallow: /\n"
+    lines = ["User-agent: *", "Disallow: /admin", "Disallow: /checkout"]
+    if fault is not None and fault.kind == "crawl-delay":
+        lines.append(f"Crawl-delay: {fault.arg if fault.arg is not None else 1}")
+    return "\n".join(lines) + "\n"
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+def roasters_yaml(state: SimState) -> str:
+    """A config for coffee-runner that points at this simulator."""
+    roasters = []
+    for shop in state.shops.values():
+        since = state.day_for(shop) - dt.timedelta(days=state.history_days)
+        entry: dict[str, Any] = {
+            "id": shop.id, "name": shop.name, "platform": shop.platform,
+            "base_url": f"{state.base_url}/r/{shop.id}",
+        }
+        if shop.platform == "woocommerce" or shop.currency_in_config:
+            entry["currency"] = shop.currency
+        entry.update({"timezone": shop.timezone, "since": since, "active": True,
+                      "rate_limit_rps": state.rate_limit_rps, "archive": True})
+        roasters.append(entry)
+    doc = {
+        "roasters": roasters,
+        "archive_url": f"{state.base_url}/wayback",
+        "user_agent": "coffee-runner/0.1 (+simulator)",
+        # A local server answers in milliseconds: short timeouts and backoff keep runs fast.
+        "http": {"connect_timeout": 2.0, "read_timeout": 5.0, "request_deadline": 10.0,
+                 "backoff_base": 0.05, "backoff_max": 0.5, "retry_after_cap": 2.0},
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+class Simulator:
+    """Start with `with Simulator(...) as sim:`; `sim.url` is the base URL."""
+
+    def __init__(self, *, seed: int = 42, shops: tuple[ShopSpec, ...] = DEFAULT_SHOPS,
+                 faults: tuple[Fault, ...] | list[Fault] = (), today: dt.date | None = None,
+                 latency: float = 0.0, history_days: int = 30,
+                 rate_limit_rps: float = DEFAULT_SIM_RPS, shopify_window: int = SHOPIFY_WINDOW,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.state = SimState(seed=seed, shops={s.id: s for s in shops}, faults=FaultBook(list(faults)),
+                              today=today, latency=latency, history_days=history_days,
+                              rate_limit_rps=rate_limit_rps, shopify_window=shopify_window)
+        handler = type("BoundHandler", (Handler,), {"state": self.state})
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        host_, port_ = self._server.server_address[:2]
+        self.state.base_url = f"http://{host_}:{port_}"
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return self.state.base_url
+
+    def start(self) -> Simulator:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="coffee-sim", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def set_faults(self, faults: list[Fault]) -> None:
+        self.state.faults.replace(faults)
+
+    def requests(self) -> list[RequestRecord]:
+        with self.state.lock:
+            return list(self.state.requests)
+
+    def roasters_yaml(self) -> str:
+        return roasters_yaml(self.state)
+
+    def truth(self, shop_id: str, day: dt.date) -> list[dict[str, Any]]:
+        return truth(self.state.seed, self.state.shops[shop_id], day)

@@ -1,0 +1,207 @@
+"""The raw store: runs and artifacts, written append-only.
+
+Each artifact is one INSERT in autocommit, so a page is either wholly visible or not
+at all. A run holds a session advisory lock on its id while it works; a run found
+`running` whose lock is free belongs to a process that died, and is marked `fail`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from runner.config import Config, Roaster
+from runner.http import Exchange, Recorder
+
+RUN_LOCK_SQL = "select pg_advisory_lock(hashtextextended(%s::text, 0))"
+RUN_UNLOCK_SQL = "select pg_advisory_unlock(hashtextextended(%s::text, 0))"
+MAX_ERROR_CHARS = 2000  # an error summary, not a log dump
+
+INSERT_ARTIFACT = """
+insert into raw.scrape_artifacts (
+    id, run_id, roaster_id, url, requested_url, resource, page, attempt, source, http_status,
+    content_type, headers, body, body_text, body_bytes, sha256, byte_length, captured_at,
+    archive_timestamp, elapsed_ms, error)
+values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+
+@dataclass(frozen=True)
+class StoredBody:
+    body: Jsonb | None
+    text: str | None
+    raw: bytes | None
+
+
+def body_columns(exchange: Exchange, *, as_json: bool = True) -> StoredBody:
+    """JSON as jsonb; anything else as text, plus the exact bytes when text would lose some."""
+    if exchange.body is None:
+        return StoredBody(None, None, None)
+    if as_json and exchange.parsed:
+        return StoredBody(Jsonb(exchange.json), None, None)
+    try:
+        text = exchange.body.decode("utf-8")
+        if "\x00" not in text:
+            return StoredBody(None, text, None)
+    except UnicodeDecodeError:
+        pass
+    lossy = exchange.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    return StoredBody(None, lossy, exchange.body)
+
+
+class RunHandle:
+    """One scrape run in progress; counts what it stored."""
+
+    def __init__(self, store: RawStore, run_id: uuid.UUID, roaster: Roaster, source: str) -> None:
+        self.store = store
+        self.id = run_id
+        self.roaster = roaster
+        self.source = source
+        self.artifacts = 0
+        self.archive_timestamp: str | None = None
+
+    def recorder(self, resource: str, page: int | None) -> Recorder:
+        async def record(exchange: Exchange) -> None:
+            await self.store.add_artifact(self, resource, page, exchange)
+            self.artifacts += 1
+
+        return record
+
+
+class RawStore:
+    """Async writer on one connection: writes are tiny, so one connection serves all shops."""
+
+    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+        self.conn = conn
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, url: str) -> RawStore:
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=10)
+        return cls(conn)
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def start_run(self, roaster: Roaster, kind: str, target_day: dt.date | None = None) -> RunHandle:
+        run_id = uuid.uuid4()
+        async with self._lock:
+            # Lock before the row exists, so a reaper never sees a running run without its lock.
+            await self.conn.execute(RUN_LOCK_SQL, (run_id,))
+            await self.conn.execute(
+                """insert into raw.scrape_runs (id, roaster_id, kind, status, target_day, host, pid)
+                   values (%s, %s, %s, 'running', %s, %s, %s)""",
+                (run_id, roaster.id, kind, target_day, socket.gethostname(), os.getpid()),
+            )
+        return RunHandle(self, run_id, roaster, kind)
+
+    async def add_artifact(self, run: RunHandle, resource: str, page: int | None,
+                           exchange: Exchange) -> uuid.UUID:
+        artifact_id = uuid.uuid4()
+        stored = body_columns(exchange, as_json=resource != "robots")
+        params = [
+            artifact_id, run.id, run.roaster.id, exchange.url, exchange.requested_url, resource, page,
+            exchange.attempt, run.source, exchange.status, exchange.content_type,
+            Jsonb(exchange.headers), stored.body, stored.text, stored.raw, exchange.sha256,
+            exchange.byte_length, exchange.captured_at, run.archive_timestamp,
+            exchange.elapsed_ms, exchange.error,
+        ]
+        async with self._lock:
+            try:
+                await self.conn.execute(INSERT_ARTIFACT, params)
+            except psycopg.errors.UntranslatableCharacter:
+                # JSON with \u0000 parses in Python but not in jsonb: keep it as text.
+                stored = body_columns(exchange, as_json=False)
+                params[12:15] = [None, stored.text, stored.raw]
+                await self.conn.execute(INSERT_ARTIFACT, params)
+        return artifact_id
+
+    async def finish_run(self, run: RunHandle, status: str, pages: int, error: str | None) -> None:
+        async with self._lock:
+            await self.conn.execute(
+                """update raw.scrape_runs
+                      set status = %s, finished_at = now(), pages = %s, artifacts = %s, error = %s
+                    where id = %s and status = 'running'""",
+                (status, pages, run.artifacts, _clip(error), run.id),
+            )
+            await self.conn.execute(RUN_UNLOCK_SQL, (run.id,))
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_ERROR_CHARS:
+        return text
+    return text[: MAX_ERROR_CHARS - 1] + "…"
+
+
+# --- synchronous housekeeping ----------------------------------------------------------
+
+def reap_dead_runs(conn: psycopg.Connection) -> int:
+    """Mark `fail` every running run whose owner no longer holds its lock.
+
+    A process killed with SIGKILL loses its connection and with it the lock, so this
+    finds dead runs on any machine without guessing from timestamps.
+    """
+    running = conn.execute("select id from raw.scrape_runs where status = 'running'").fetchall()
+    reaped = 0
+    for (run_id,) in running:
+        got = conn.execute("select pg_try_advisory_lock(hashtextextended(%s::text, 0))",
+                           (run_id,)).fetchone()[0]
+        if not got:
+            continue
+        try:
+            with conn.transaction():
+                cur = conn.execute(
+                    """update raw.scrape_runs
+                          set status = 'fail', finished_at = now(),
+                              error = coalesce(error || '; ', '')
+                                      || 'interrupted: the process ended before the run finished'
+                        where id = %s and status = 'running'""",
+                    (run_id,),
+                )
+                reaped += cur.rowcount
+        finally:
+            conn.execute(RUN_UNLOCK_SQL, (run_id,))
+    return reaped
+
+
+def sync_roasters(conn: psycopg.Connection, config: Config) -> dict[str, int]:
+    """Upsert roasters from the config; roasters no longer listed become inactive."""
+    with conn.transaction():
+        for r in config.roasters:
+            conn.execute(
+                """insert into raw.roasters
+                       (id, name, platform, base_url, currency, timezone, since, active, archive,
+                        rate_limit_rps)
+                   values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                   on conflict (id) do update set
+                       name = excluded.name, platform = excluded.platform,
+                       base_url = excluded.base_url, currency = excluded.currency,
+                       timezone = excluded.timezone, since = excluded.since,
+                       active = excluded.active, archive = excluded.archive,
+                       rate_limit_rps = excluded.rate_limit_rps, updated_at = now()
+                   where (raw.roasters.name, raw.roasters.platform, raw.roasters.base_url,
+                          raw.roasters.currency, raw.roasters.timezone, raw.roasters.since,
+                          raw.roasters.active, raw.roasters.archive, raw.roasters.rate_limit_rps)
+                         is distinct from
+                         (excluded.name, excluded.platform, excluded.base_url, excluded.currency,
+                          excluded.timezone, excluded.since, excluded.active, excluded.archive,
+                          excluded.rate_limit_rps)""",
+                (r.id, r.name, r.platform, r.base_url, r.currency, r.timezone, r.since, r.active,
+                 r.archive, r.rate_limit_rps),
+            )
+        ids = [r.id for r in config.roasters]
+        cur = conn.execute(
+            """update raw.roasters set active = false, updated_at = now()
+                where active and not (id = any(%s))""",
+            (ids,),
+        )
+        deactivated = cur.rowcount
+    total = conn.execute("select count(*) from raw.roasters").fetchone()[0]
+    return {"configured": len(ids), "deactivated": deactivated, "total": total}

@@ -1,0 +1,297 @@
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email.utils
+import itertools
+import random
+import time
+from collections import defaultdict
+
+import httpx
+import pytest
+
+from runner.config import HttpSettings
+from runner.errors import (
+    BadBody,
+    BodyTooLarge,
+    ConnectFailed,
+    FetchTimeout,
+    ServerError,
+    Throttled,
+)
+from runner.http import (
+    Exchange,
+    PoliteClient,
+    agent_token,
+    backoff_delay,
+    crawl_delay,
+    parse_retry_after,
+    read_robots,
+    robots_policy,
+)
+from runner.simulator import DEFAULT_SHOPS, Fault, Simulator
+
+FAST = HttpSettings(connect_timeout=1, read_timeout=1, request_deadline=3, max_attempts=3,
+                    backoff_base=0.05, backoff_max=0.2, retry_after_cap=1.5, max_body_bytes=200_000)
+UA = "coffee-runner/0.1 (+test)"
+
+
+# --- pure functions ---------------------------------------------------------------------
+
+def test_retry_after_seconds_date_and_garbage():
+    now = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+    assert parse_retry_after("7") == 7.0
+    later = email.utils.format_datetime(now + dt.timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after(later, now) == pytest.approx(30, abs=1)
+    past = email.utils.format_datetime(now - dt.timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after(past, now) == 0.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+
+
+def test_backoff_doubles_and_is_capped():
+    rng = random.Random(1)
+    settings = HttpSettings(backoff_base=1, backoff_max=5)
+    for attempt, ceiling in [(1, 1), (2, 2), (3, 4), (4, 5), (9, 5)]:
+        delays = [backoff_delay(attempt, settings, rng) for _ in range(50)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert max(delays) - min(delays) > 0  # jitter
+
+
+def test_agent_token_and_crawl_delay():
+    assert agent_token("coffee-runner/0.1 (+https://x)") == "coffee-runner"
+    text = "User-agent: *\nCrawl-delay: 0.5\n\nUser-agent: coffee-runner\nCrawl-delay: 2.5\nDisallow:\n"
+    assert crawl_delay(text, "coffee-runner") == 2.5  # a float, which robotparser drops on 3.11
+    assert crawl_delay(text, "otherbot") == 0.5
+    assert crawl_delay("User-agent: *\nDisallow: /x\n", "coffee-runner") is None
+
+
+def test_robots_policy_matches_bare_token():
+    text = "User-agent: coffee-runner\nDisallow: /\n\nUser-agent: *\nAllow: /\n"
+    assert not robots_policy(text, UA, "https://shop/products.json").allowed
+    assert robots_policy(text, "otherbot/1.0", "https://shop/products.json").allowed
+    assert robots_policy("User-agent: *\nDisallow: /admin\n", UA, "https://shop/products.json").allowed
+
+
+# --- retry timing with MockTransport (unit) --------------------------------------------
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+async def _fetch_with(handler, settings=FAST, expect_json=True):
+    seen: list[Exchange] = []
+
+    async def record(ex: Exchange) -> None:
+        seen.append(ex)
+
+    async with PoliteClient(settings, UA, seed=7, transport=httpx.MockTransport(handler)) as client:
+        gate = client.gate("shop", 100)
+        started = time.monotonic()
+        try:
+            result = await client.fetch("http://shop.test/x", gate, record, expect_json=expect_json)
+        except Exception as exc:
+            result = exc
+        return result, seen, time.monotonic() - started
+
+
+def test_retry_after_seconds_is_honoured_and_capped():
+    calls = []
+
+    def handler(request):
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            return httpx.Response(429, headers={"Retry-After": "1"})
+        if len(calls) == 2:
+            return httpx.Response(429, headers={"Retry-After": "3600"})  # capped at 1.5
+        return httpx.Response(200, json={"ok": True})
+
+    result, seen, _ = _run(_fetch_with(handler))
+    assert isinstance(result, Exchange) and result.json == {"ok": True}
+    assert [e.status for e in seen] == [429, 429, 200]
+    assert 0.95 <= calls[1] - calls[0] < 1.4
+    assert 1.45 <= calls[2] - calls[1] < 1.9
+
+
+def test_retry_after_as_http_date():
+    calls = []
+
+    def handler(request):
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            when = email.utils.formatdate(time.time() + 2, usegmt=True)
+            return httpx.Response(429, headers={"Retry-After": when})
+        return httpx.Response(200, json=[])
+
+    result, _, _ = _run(_fetch_with(handler))
+    assert isinstance(result, Exchange)
+    assert 0.9 <= calls[1] - calls[0] <= 2.2  # one-second resolution of HTTP dates
+
+
+def test_attempts_are_bounded_and_each_is_recorded():
+    def handler(request):
+        return httpx.Response(503, text="down")
+
+    result, seen, elapsed = _run(_fetch_with(handler))
+    assert isinstance(result, ServerError) and result.status == 503
+    assert len(seen) == FAST.max_attempts
+    assert elapsed < 1.0  # backoff 0.05 then 0.1 (with jitter), not unbounded
+
+
+def test_permanent_client_error_is_not_retried():
+    def handler(request):
+        return httpx.Response(404, json={"error": "nope"})
+
+    result, seen, _ = _run(_fetch_with(handler))
+    assert result.status == 404 and len(seen) == 1
+    assert result.exchange.json == {"error": "nope"}  # the body stays readable
+
+
+# --- real HTTP against the simulator ----------------------------------------------------
+
+SHOP = DEFAULT_SHOPS[0]  # aurora-beans, Shopify
+PRODUCTS = "/r/aurora-beans/products.json?limit=250&page=1"
+
+
+def _fetch_sim(sim: Simulator, path: str = PRODUCTS, settings: HttpSettings = FAST,
+               expect_json: bool = True):
+    seen: list[Exchange] = []
+
+    async def record(ex: Exchange) -> None:
+        seen.append(ex)
+
+    async def go():
+        async with PoliteClient(settings, UA, seed=3) as client:
+            gate = client.gate(SHOP.id, 50)
+            try:
+                return await client.fetch(sim.url + path, gate, record, expect_json=expect_json)
+            except Exception as exc:
+                return exc
+
+    return asyncio.run(go()), seen
+
+
+@pytest.mark.parametrize("arg", [1.0, None])
+def test_429_with_and_without_retry_after_then_success(arg):
+    with Simulator(faults=[Fault("429", resource="products", times=2, arg=arg)]) as sim:
+        result, seen = _fetch_sim(sim)
+    assert isinstance(result, Exchange) and result.status == 200
+    assert [e.status for e in seen] == [429, 429, 200]
+    gaps = [(b.captured_at - a.captured_at).total_seconds() for a, b in itertools.pairwise(seen)]
+    if arg is not None:
+        assert all(g >= 0.95 for g in gaps)  # waited as told
+    else:
+        assert all(0.02 <= g < 0.5 for g in gaps)  # our own backoff
+
+
+def test_5xx_then_success_and_persistent_5xx():
+    with Simulator(faults=[Fault("502", resource="products", times=1)]) as sim:
+        result, seen = _fetch_sim(sim)
+    assert isinstance(result, Exchange) and [e.status for e in seen] == [502, 200]
+    with Simulator(faults=[Fault("500", resource="products")]) as sim:
+        result, seen = _fetch_sim(sim)
+    assert isinstance(result, ServerError) and len(seen) == FAST.max_attempts
+
+
+def test_html_with_status_200_is_throttling():
+    with Simulator(faults=[Fault("html200", resource="products")]) as sim:
+        result, seen = _fetch_sim(sim)
+    assert isinstance(result, Throttled)
+    assert len(seen) == FAST.max_attempts and all(e.status == 200 and not e.parsed for e in seen)
+    assert seen[0].body.startswith(b"<!DOCTYPE html>")
+
+
+def test_malformed_and_truncated_json():
+    with Simulator(faults=[Fault("malformed", resource="products")]) as sim:
+        result, seen = _fetch_sim(sim)
+    assert isinstance(result, BadBody) and seen[0].body.startswith(b'{"products": [{"id": 1')
+    with Simulator(faults=[Fault("truncated", resource="products", times=1)]) as sim:
+        result, seen = _fetch_sim(sim)
+    assert isinstance(result, Exchange) and result.status == 200  # the retry got it whole
+    first = seen[0]
+    assert first.error.startswith("connect:") and 0 < len(first.body) < 2100  # the half that came
+
+
+def test_body_over_limit_is_refused_while_streaming():
+    with Simulator(faults=[Fault("huge", resource="products", arg=5_000_000)]) as sim:
+        result, seen = _fetch_sim(sim)
+    assert isinstance(result, BodyTooLarge)
+    assert len(seen) == 1  # permanent: not retried
+    assert seen[0].body == b"" and FAST.max_body_bytes < seen[0].byte_length < 1_000_000
+
+
+def test_timeout_is_retryable_and_bounded():
+    with Simulator(faults=[Fault("timeout", resource="products", arg=2.5)]) as sim:
+        started = time.monotonic()
+        result, seen = _fetch_sim(sim)
+    assert isinstance(result, FetchTimeout)
+    assert len(seen) == FAST.max_attempts and all(e.error.startswith("timeout") for e in seen)
+    assert time.monotonic() - started < FAST.max_attempts * 1.5 + 1
+
+
+def test_connection_dropped_is_retryable():
+    with Simulator(faults=[Fault("drop", resource="products")]) as sim:
+        result, seen = _fetch_sim(sim)
+    assert isinstance(result, ConnectFailed) and len(seen) == FAST.max_attempts
+
+
+def test_user_agent_is_sent():
+    with Simulator() as sim:
+        _fetch_sim(sim)
+        assert sim.requests()[0].user_agent == UA
+
+
+def _robots(sim: Simulator):
+    async def record(ex: Exchange) -> None:
+        return None
+
+    async def go():
+        async with PoliteClient(FAST, UA) as client:
+            gate = client.gate(SHOP.id, 50)
+            return await read_robots(client, gate, f"{sim.url}/r/{SHOP.id}", record, "/products.json")
+
+    return asyncio.run(go())
+
+
+def test_robots_disallow_403_404_and_crawl_delay():
+    with Simulator(faults=[Fault("robots-disallow", shop=SHOP.id)]) as sim:
+        assert not _robots(sim).allowed
+    with Simulator(faults=[Fault("robots-403", shop=SHOP.id)]) as sim:
+        policy = _robots(sim)
+        assert not policy.allowed and "403" in policy.reason
+    with Simulator(faults=[Fault("404", shop=SHOP.id, resource="robots")]) as sim:
+        assert _robots(sim).allowed
+    with Simulator(faults=[Fault("crawl-delay", shop=SHOP.id, arg=0.75)]) as sim:
+        policy = _robots(sim)
+        assert policy.allowed and policy.crawl_delay == 0.75
+
+
+def test_rate_per_shop_never_above_limit_with_shared_host():
+    """Two shops on one host, each at 8 req/s: each shop's own spacing holds."""
+    rps = 8.0
+
+    async def go(sim: Simulator):
+        async def record(ex: Exchange) -> None:
+            return None
+
+        async with PoliteClient(HttpSettings(shop_concurrency=4), UA) as client:
+            jobs = []
+            for shop in ("aurora-beans", "blue-peak"):
+                gate = client.gate(shop, rps)
+                url = f"{sim.url}/r/{shop}/meta.json"
+                jobs += [client.fetch(url, gate, record) for _ in range(8)]
+            await asyncio.gather(*jobs)
+
+    with Simulator() as sim:
+        asyncio.run(go(sim))
+        arrivals: dict[str, list[float]] = defaultdict(list)
+        for r in sim.requests():
+            arrivals[r.shop].append(r.at)
+    assert set(arrivals) == {"aurora-beans", "blue-peak"}
+    for times in arrivals.values():
+        times.sort()
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert min(gaps) >= 1 / rps - 0.02, gaps
+        # and never more than the limit within any one-second window
+        assert all(sum(1 for t in times if s <= t < s + 1) <= rps for s in times)

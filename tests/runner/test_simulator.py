@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from runner.simulator import DEFAULT_SHOPS, Simulator, parse_fault
+from runner.simulator.catalog import offers, truth
+from runner.simulator.faults import Fault
+from runner.simulator.render import shopify_products, woo_products, woo_variations
+
+SEED = 42
+DAY = dt.date(2026, 3, 10)
+
+
+def test_catalogs_are_a_pure_function_of_seed_and_day():
+    shop = DEFAULT_SHOPS[0]
+    assert truth(SEED, shop, DAY) == truth(SEED, shop, DAY)
+    assert truth(SEED, shop, DAY) != truth(SEED + 1, shop, DAY)
+
+
+def test_catalogs_change_over_days():
+    shop = DEFAULT_SHOPS[2]
+    days = [DAY + dt.timedelta(days=i) for i in range(60)]
+    prices = {d: {r["variant_id"]: r["price"] for r in truth(SEED, shop, d)} for d in days}
+    ids = [set(p) for p in prices.values()]
+    assert len({frozenset(i) for i in ids}) > 1  # products added or retired
+    changed = sum(prices[a] != prices[b] for a, b in itertools.pairwise(days))
+    assert changed > 5
+    assert any(r["is_sale"] for d in days for r in truth(SEED, shop, d))
+    assert any(not r["in_stock"] for d in days for r in truth(SEED, shop, d))
+
+
+def test_rendered_shopify_matches_truth():
+    shop = DEFAULT_SHOPS[0]
+    rows = {r["variant_id"]: r for r in truth(SEED, shop, DAY)}
+    for product in shopify_products(SEED, shop, DAY):
+        for v in product["variants"]:
+            expected = rows[f"{shop.id}:{v['id']}"]
+            assert Decimal(v["price"]) == expected["price"]
+            compare = v["compare_at_price"]
+            on_sale = compare is not None and Decimal(compare) > Decimal(v["price"])
+            assert on_sale == expected["is_sale"]
+            assert v.get("available", expected["in_stock"]) == expected["in_stock"]
+
+
+def test_rendered_woocommerce_uses_minor_units():
+    shop = DEFAULT_SHOPS[2]
+    rows = {r["variant_id"]: r for r in truth(SEED, shop, DAY)}
+    for var in woo_variations(SEED, shop, DAY):
+        expected = rows[f"{shop.id}:{var['id']}"]
+        minor = var["prices"]["currency_minor_unit"]
+        assert Decimal(var["prices"]["price"]) / 10**minor == expected["price"]
+        assert var["parent"] in {p["id"] for p in woo_products(SEED, shop, DAY)}
+    simple = [p for p in woo_products(SEED, shop, DAY) if p["type"] == "simple"]
+    for p in simple:
+        assert f"{shop.id}:{p['id']}" in rows
+
+
+def test_variant_ids_are_unique_per_shop():
+    for shop in DEFAULT_SHOPS:
+        ids = [o.variant.platform_id for o in offers(SEED, shop, DAY)]
+        assert len(ids) == len(set(ids))
+
+
+def test_http_limits_match_the_real_platforms():
+    with Simulator(today=DAY) as sim:
+        woo = httpx.get(f"{sim.url}/r/cedar-roast/wp-json/wc/store/v1/products?per_page=101")
+        past = httpx.get(f"{sim.url}/r/cedar-roast/wp-json/wc/store/v1/products?per_page=100&page=9")
+        window = httpx.get(f"{sim.url}/r/aurora-beans/products.json?limit=250&page=101")
+        truth_doc = httpx.get(f"{sim.url}/_sim/truth/aurora-beans/{DAY}.json")
+        assert woo.status_code == 400
+        assert past.status_code == 200 and past.json() == []
+        assert window.status_code == 400 and "errors" in window.json()
+        assert len(truth_doc.json()) == len(truth(SEED, DEFAULT_SHOPS[0], DAY))
+        assert httpx.get(f"{sim.url}/r/aurora-beans/wp-json/wc/store/v1/products").status_code == 404
+
+
+def test_parse_fault_and_limits():
+    fault = parse_fault("kind=429,shop=aurora-beans,resource=products,page=2,times=3,arg=1.5")
+    assert fault == Fault("429", "aurora-beans", "products", 2, 3, 1.5)
+    assert parse_fault("kind=robots-disallow").resource == "robots"
+    for bad in ("kind=nope", "shop=x", "kind=429,times=many", "kind=429,colour=red"):
+        with pytest.raises(ValueError):
+            parse_fault(bad)
+
+
+def test_fault_times_are_counted():
+    with Simulator(today=DAY, faults=[Fault("503", resource="meta", times=2)]) as sim:
+        codes = [httpx.get(f"{sim.url}/r/aurora-beans/meta.json").status_code for _ in range(3)]
+    assert codes == [503, 503, 200]
