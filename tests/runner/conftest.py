@@ -8,31 +8,21 @@ each other's rows and the copy costs milliseconds.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
-from click.testing import CliRunner, Result
 from psycopg import sql
 
-from runner.cli import cli
-from runner.config import Config, parse_config
 from runner.db import Target, migrate, start_embedded
 from runner.simulator import Simulator
+from tests.runner.helpers import TODAY, with_database
 
 TEMPLATE = f"coffee_tpl_{os.getpid()}"
 _counter = itertools.count()
-
-
-def with_database(url: str, name: str) -> str:
-    return urlsplit(url)._replace(path=f"/{name}").geturl()
 
 
 @pytest.fixture(scope="session")
@@ -80,32 +70,7 @@ def target(db_url: str) -> Target:
     return Target(url=db_url, embedded=False)
 
 
-TODAY = dt.date(2026, 11, 20)
-
-
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
     with Simulator(today=TODAY) as server:
         yield server
-
-
-def sim_config(sim: Simulator, tmp_path: Path, **http: float) -> tuple[Path, Config]:
-    """Write the simulator's own config (optionally with http overrides) and load it."""
-    import yaml
-
-    doc = yaml.safe_load(sim.roasters_yaml())
-    doc["http"].update(http)
-    path = tmp_path / "roasters.yml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    return path, parse_config(path.read_text(encoding="utf-8"), path)
-
-
-def run_cli(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def run_process(*args: str, env: dict[str, str] | None = None,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """The real console entry point in a child process (exit codes, stdout purity)."""
-    return subprocess.run([sys.executable, "-m", "runner", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})

@@ -7,7 +7,7 @@ import pytest
 
 from runner.config import load_config, parse_config
 from runner.errors import InputError
-from tests.runner.conftest import run_process
+from tests.runner.helpers import run_process
 
 GOOD = """
 roasters:

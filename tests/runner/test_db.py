@@ -9,7 +9,7 @@ import pytest
 
 from runner.db import Target, available_migrations, env_exports, migrate, redact
 from runner.errors import DatabaseUnavailable
-from tests.runner.conftest import run_cli, sim_config
+from tests.runner.helpers import run_cli, sim_config, with_database
 
 SCHEMA_SNAPSHOT = """
 select table_schema, table_name, column_name, data_type, is_nullable
@@ -40,7 +40,7 @@ def test_fresh_database_gets_every_migration(pg_admin_url):
         admin.execute("drop database if exists coffee_fresh_mig with (force)")
         admin.execute("create database coffee_fresh_mig")
     url = pg_admin_url.replace("/postgres", "/coffee_fresh_mig", 1) if "/postgres" in pg_admin_url else None
-    from tests.runner.conftest import with_database
+    from tests.runner.helpers import with_database
 
     url = with_database(pg_admin_url, "coffee_fresh_mig")
     with psycopg.connect(url, autocommit=True) as conn:

@@ -12,7 +12,7 @@ import time
 import yaml
 
 from runner.simulator import Fault, Simulator
-from tests.runner.conftest import TODAY, run_cli, run_process, sim_config
+from tests.runner.helpers import TODAY, run_cli, run_process, sim_config
 
 
 def test_fetch_all_ok_json_shape_and_exit_0(tmp_path, db, sim):

@@ -8,7 +8,7 @@ from runner.config import Config
 from runner.db import Target
 from runner.fetch import fetch_live, prepare
 from runner.simulator import ShopSpec, Simulator
-from tests.runner.conftest import TODAY, sim_config
+from tests.runner.helpers import TODAY, sim_config
 
 BIG_SHOPIFY = ShopSpec("big-shopify", "Big Shopify", "shopify", "USD", products=800)
 BIG_WOO = ShopSpec("big-woo", "Big Woo", "woocommerce", "EUR", products=250)
