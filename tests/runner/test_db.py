@@ -40,7 +40,6 @@ def test_fresh_database_gets_every_migration(pg_admin_url):
         admin.execute("drop database if exists coffee_fresh_mig with (force)")
         admin.execute("create database coffee_fresh_mig")
     url = pg_admin_url.replace("/postgres", "/coffee_fresh_mig", 1) if "/postgres" in pg_admin_url else None
-    from tests.runner.helpers import with_database
 
     url = with_database(pg_admin_url, "coffee_fresh_mig")
     with psycopg.connect(url, autocommit=True) as conn:
