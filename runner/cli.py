@@ -18,7 +18,7 @@ import psycopg
 
 from runner import __version__
 from runner.config import Config, load_config
-from runner.db import connect, env_exports, resolve_target, set_search_path
+from runner.db import connect, env_exports, resolve_target
 from runner.errors import DatabaseUnavailable, InputError
 from runner.fetch import fetch_live, prepare
 
@@ -103,8 +103,10 @@ def cli(config_path: str | None, verbose: bool) -> None:
 @json_option
 def env_cmd(as_json: bool) -> None:
     """Print export lines for psql and dbt: eval "$(coffee-runner env)"."""
+    from runner.dbt import profiles_dir
+
     target = resolve_target()
-    lines = env_exports(target, None)
+    lines = env_exports(target, profiles_dir())
     data = {"database": target.safe_url, "embedded": target.embedded, "exports": lines}
     emit(as_json, data, "\n".join(lines))
 
@@ -118,7 +120,6 @@ def init_cmd(ctx: click.Context, as_json: bool) -> None:
     target = resolve_target()
     with connect(target, autocommit=True) as conn:
         result = prepare(conn, config)
-        result["search_path_set"] = set_search_path(conn)
     result["database"] = target.safe_url
     roasters = result["roasters"]
     applied = ", ".join(result["migrations_applied"]) or "none (already current)"

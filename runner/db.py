@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import shlex
+import sys
 import warnings
 from dataclasses import dataclass
 from importlib import resources
@@ -185,6 +186,11 @@ def set_search_path(conn: psycopg.Connection) -> bool:
     say so instead of failing init.
     """
     name = conn.execute("select current_database()").fetchone()[0]
+    current = conn.execute(
+        """select s.setconfig from pg_db_role_setting s join pg_database d on d.oid = s.setdatabase
+            where d.datname = current_database() and s.setrole = 0""").fetchone()
+    if current and f"search_path={SEARCH_PATH}" in (current[0] or []):
+        return True
     try:
         with conn.transaction():
             conn.execute(sql.SQL("alter database {} set search_path = " + SEARCH_PATH)
@@ -216,9 +222,13 @@ def env_exports(target: Target, profiles_dir: Path | None) -> list[str]:
         values["PGPASSFILE"] = str(_write_pgpass(values, unquote(parts.password)))
     if profiles_dir is not None:
         values["DBT_PROFILES_DIR"] = str(profiles_dir)
+        # The runner's own dbt runs use these too, so partial parsing is shared.
+        values["DBT_TARGET_PATH"] = str(profiles_dir / "target")
+        values["DBT_LOG_PATH"] = str(profiles_dir / "logs")
     lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
-    if target.bin_dir is not None:
-        lines.append(f'export PATH={shlex.quote(str(target.bin_dir))}:"$PATH"')
+    # dbt from this venv, then the embedded server's psql/pg_dump (they match its version).
+    path = [Path(sys.executable).parent] + ([target.bin_dir] if target.bin_dir is not None else [])
+    lines.append(f'export PATH={":".join(shlex.quote(str(p)) for p in path)}:"$PATH"')
     return lines
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.config import parse_config
-from runner.db import coffee_home, connect, resolve_target, set_search_path
+from runner.db import coffee_home, connect, resolve_target
 from runner.fetch import RunSummary, fetch_live, prepare
 from runner.simulator import Simulator
 
@@ -50,7 +50,6 @@ def run_demo(today: dt.date | None = None) -> DemoReport:
         config = parse_config(config_path.read_text(encoding="utf-8"), config_path)
         with connect(target, autocommit=True) as conn:
             prepare(conn, config)
-            set_search_path(conn)
         report = DemoReport(database=target.safe_url, simulator=sim.url)
         report.runs = fetch_live(config, target, list(config.roasters))
     with connect(target) as conn:

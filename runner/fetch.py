@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 import psycopg
 
 from runner.config import Config, Roaster
-from runner.db import Target, connect, migrate
+from runner.db import Target, connect, migrate, set_search_path
 from runner.errors import RobotsDisallowed
-from runner.http import PoliteClient, check_robots, read_robots
+from runner.http import Clock, PoliteClient, check_robots, read_robots, utc_now
 from runner.sources import SOURCES, CatalogResult
 from runner.store import RawStore, RunHandle, reap_dead_runs, sync_roasters
 
@@ -39,25 +39,29 @@ class RunSummary:
 
 
 def prepare(conn: psycopg.Connection, config: Config) -> dict[str, object]:
-    """What every writing command does first: migrate, sync roasters, reap dead runs."""
+    """What every writing command does first: migrate, search_path, roasters, dead runs."""
     applied = migrate(conn)
+    search_path_set = set_search_path(conn)
     roasters = sync_roasters(conn, config)
     reaped = reap_dead_runs(conn)
     if reaped:
         log.warning("marked %d interrupted run(s) as failed", reaped)
-    return {"migrations_applied": applied, "roasters": roasters, "runs_reaped": reaped}
+    return {"migrations_applied": applied, "search_path_set": search_path_set, "roasters": roasters,
+            "runs_reaped": reaped}
 
 
-def fetch_live(config: Config, target: Target, roasters: list[Roaster]) -> list[RunSummary]:
+def fetch_live(config: Config, target: Target, roasters: list[Roaster],
+               clock: Clock = utc_now) -> list[RunSummary]:
     with connect(target, autocommit=True) as conn:
         prepare(conn, config)
-    return asyncio.run(_fetch_all(config, target, roasters))
+    return asyncio.run(_fetch_all(config, target, roasters, clock))
 
 
-async def _fetch_all(config: Config, target: Target, roasters: list[Roaster]) -> list[RunSummary]:
+async def _fetch_all(config: Config, target: Target, roasters: list[Roaster],
+                     clock: Clock) -> list[RunSummary]:
     store = await RawStore.open(target.url)
     try:
-        async with PoliteClient(config.http, config.user_agent) as client:
+        async with PoliteClient(config.http, config.user_agent, clock=clock) as client:
             jobs = [fetch_roaster(client, store, roaster) for roaster in roasters]
             return list(await asyncio.gather(*jobs))
     finally:
@@ -65,7 +69,8 @@ async def _fetch_all(config: Config, target: Target, roasters: list[Roaster]) ->
 
 
 async def fetch_roaster(client: PoliteClient, store: RawStore, roaster: Roaster) -> RunSummary:
-    run = await store.start_run(roaster, "live")
+    # A live run covers the roaster-local day on which it starts.
+    run = await store.start_run(roaster, "live", target_day=roaster.today(client.clock()))
     log.info("%s: run %s started", roaster.id, run.id)
     try:
         result = await _walk(client, run, roaster)

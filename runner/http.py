@@ -71,6 +71,11 @@ class Exchange:
 
 
 Recorder = Callable[[Exchange], Awaitable[None]]
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
 
 
 class ShopGate:
@@ -140,8 +145,9 @@ def retry_delay(error: RetryableFetchError, attempt: int, settings: HttpSettings
 
 class PoliteClient:
     def __init__(self, settings: HttpSettings, user_agent: str, *, seed: int | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, clock: Clock = utc_now) -> None:
         self.settings = settings
+        self.clock = clock  # when responses are captured; tests replay past days with it
         self.user_agent = user_agent
         self._global = asyncio.Semaphore(settings.global_concurrency)
         self._gates: dict[str, ShopGate] = {}
@@ -195,7 +201,7 @@ class PoliteClient:
         async with gate.semaphore, self._global:
             await gate.wait_turn()
             exchange = Exchange(requested_url=url, url=url, attempt=attempt,
-                                captured_at=dt.datetime.now(dt.timezone.utc))
+                                captured_at=self.clock())
             started = time.monotonic()
             try:
                 await asyncio.wait_for(self._read(url, exchange), self.settings.request_deadline)

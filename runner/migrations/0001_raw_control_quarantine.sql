@@ -27,7 +27,7 @@ create table raw.scrape_runs (
     kind         text not null check (kind in ('live', 'archive')),
     status       text not null default 'running'
                  check (status in ('running', 'ok', 'partial', 'fail')),
-    target_day   date,           -- the roaster-local day an archive run recovers
+    target_day   date,           -- the roaster-local day the run covers
     started_at   timestamptz not null default now(),
     finished_at  timestamptz,
     pages        integer not null default 0,

@@ -23,10 +23,14 @@ def with_database(url: str, name: str) -> str:
     return urlsplit(url)._replace(path=f"/{name}").geturl()
 
 
-def sim_config(sim: Simulator, tmp_path: Path, **http: float) -> tuple[Path, Config]:
+def sim_config(sim: Simulator, tmp_path: Path, since: dt.date | None = None,
+               **http: float) -> tuple[Path, Config]:
     """Write the simulator's own config (optionally with http overrides) and load it."""
     doc = yaml.safe_load(sim.roasters_yaml())
     doc["http"].update(http)
+    if since is not None:
+        for roaster in doc["roasters"]:
+            roaster["since"] = since
     path = tmp_path / "roasters.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path, parse_config(path.read_text(encoding="utf-8"), path)
@@ -41,3 +45,53 @@ def run_process(*args: str, env: dict[str, str] | None = None,
     """The real console entry point in a child process (exit codes, stdout purity)."""
     return subprocess.run([sys.executable, "-m", "runner", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def clock_at(day: dt.date, hour: int = 12):
+    """A clock that starts at `hour`:00 UTC on `day` and ticks a second per reading.
+
+    Noon UTC is the same calendar day in every default simulator timezone.
+    """
+    state = {"t": dt.datetime.combine(day, dt.time(hour), dt.timezone.utc)}
+
+    def now() -> dt.datetime:
+        state["t"] += dt.timedelta(seconds=1)
+        return state["t"]
+
+    return now
+
+
+def fetch_days(sim: Simulator, config: Config, target, days, roasters=None) -> list:
+    """Live-fetch each day in turn, the simulator and the clock both set to that day."""
+    from runner.fetch import fetch_live
+
+    chosen = [r for r in config.roasters if roasters is None or r.id in roasters]
+    runs = []
+    for day in days:
+        sim.state.today = day
+        runs += fetch_live(config, target, chosen, clock=clock_at(day))
+    return runs
+
+
+def dbt(target, *args: str, **variables) -> object:
+    from runner.dbt import run_dbt
+
+    return run_dbt(target, list(args), variables or None, echo=False)
+
+
+def days_from(start: dt.date, count: int) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range(count)]
+
+
+MART_KEYS = {
+    "marts.prices": "variant_id, scraped_at",
+    "marts.scrape_artifacts": "id",
+    "marts.variants": "id",
+    "marts.products": "id",
+    "marts.scrape_runs": "id",
+    "ops.coverage_daily": "roaster_id, day",
+}
+
+
+def snapshot_tables(db, tables=tuple(MART_KEYS)) -> dict[str, list[tuple]]:
+    return {t: db.execute(f"select * from {t} order by {MART_KEYS[t]}").fetchall() for t in tables}

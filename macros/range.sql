@@ -1,0 +1,111 @@
+{#- Date-range rebuilds.
+
+    dbt build --vars '{start_date: "2024-01-01", end_date: "2024-01-31", roasters: [a, b]}'
+    rebuilds every derived row whose day (in its roaster's timezone) is in the range.
+    The vars are checked once, in on-run-start, before any model runs, and again where
+    a model uses them; anything that is not a plain date or slug stops dbt with a
+    compilation error, so no value ever reaches SQL unchecked. -#}
+
+{% macro _plain_date(name) -%}
+    {%- set value = var(name, none) -%}
+    {%- if value is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if value is mapping or (value is iterable and value is not string) -%}
+        {{ exceptions.raise_compiler_error("var " ~ name ~ " must be a plain date YYYY-MM-DD, not " ~ ("a mapping" if value is mapping else "a list")) }}
+    {%- endif -%}
+    {%- set text = value | string -%}
+    {%- if not modules.re.match("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", text) -%}
+        {{ exceptions.raise_compiler_error("var " ~ name ~ " must be a date YYYY-MM-DD (got " ~ (text | tojson) ~ ")") }}
+    {%- endif -%}
+    {%- set y, m, d = text[0:4] | int, text[5:7] | int, text[8:10] | int -%}
+    {%- set ok = y >= 1 and 1 <= m <= 12 and d >= 1 -%}
+    {%- if ok -%}
+        {#- the month's last day, without strptime: Jinja cannot catch its exceptions -#}
+        {%- set next_month = modules.datetime.date(y + m // 12, m % 12 + 1, 1) if y < 9999 or m < 12 else none -%}
+        {%- set ok = next_month is none or d <= (next_month - modules.datetime.timedelta(days=1)).day -%}
+    {%- endif -%}
+    {%- if not ok -%}
+        {{ exceptions.raise_compiler_error("var " ~ name ~ " is not a real date (got " ~ (text | tojson) ~ ")") }}
+    {%- endif -%}
+    {{ return(text) }}
+{%- endmacro %}
+
+{% macro range_vars() -%}
+    {#- {start, end, roasters} from the vars, validated; start/end none without a range. -#}
+    {%- set start = _plain_date("start_date") -%}
+    {%- set end = _plain_date("end_date") -%}
+    {%- if (start is none) != (end is none) -%}
+        {{ exceptions.raise_compiler_error("vars start_date and end_date go together: give both or neither") }}
+    {%- endif -%}
+    {%- if start is not none and start > end -%}
+        {{ exceptions.raise_compiler_error("var start_date " ~ start ~ " is after end_date " ~ end) }}
+    {%- endif -%}
+    {%- set roasters = var("roasters", none) -%}
+    {%- if roasters is string -%}
+        {%- set roasters = [roasters] -%}
+    {%- endif -%}
+    {%- if roasters is not none -%}
+        {%- if roasters is mapping or roasters is not iterable -%}
+            {{ exceptions.raise_compiler_error("var roasters must be a list of roaster ids") }}
+        {%- endif -%}
+        {%- for r in roasters -%}
+            {%- if r is not string or not modules.re.match("^[a-z0-9][a-z0-9-]*$", r) -%}
+                {{ exceptions.raise_compiler_error("var roasters: " ~ (r | string | tojson) ~ " is not a roaster id (slug [a-z0-9][a-z0-9-]*)") }}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- if roasters | length == 0 -%}
+            {{ exceptions.raise_compiler_error("var roasters is empty: leave it out to mean every roaster") }}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return({"start": start, "end": end, "roasters": roasters}) }}
+{%- endmacro %}
+
+{% macro validate_range_vars() -%}
+    {#- on-run-start: fail before any model runs. Unknown roasters need the database. -#}
+    {%- set r = range_vars() -%}
+    {%- if execute and r.roasters is not none -%}
+        {%- set known = run_query("select id from " ~ source("raw", "roasters")).columns[0].values() -%}
+        {%- for id in r.roasters if id not in known -%}
+            {{ exceptions.raise_compiler_error("var roasters: unknown roaster " ~ (id | tojson)) }}
+        {%- endfor -%}
+    {%- endif -%}
+    select 1
+{%- endmacro %}
+
+{% macro has_range() -%}
+    {{ return(range_vars().start is not none) }}
+{%- endmacro %}
+
+{% macro range_predicate(day_column="day", roaster_column="roaster_id") -%}
+    {#- The rows a build replaces. With vars: the range (and roasters). Without vars, in an
+        incremental run: the (roaster, day)s of raw artifacts loaded since this model's
+        newest row. Both the select and the strategy's delete use this same predicate. -#}
+    {%- set r = range_vars() -%}
+    {%- if r.start is not none -%}
+        ({{ day_column }} between date '{{ r.start }}' and date '{{ r.end }}'
+        {%- if r.roasters is not none %}
+         and {{ roaster_column }} in ('{{ r.roasters | join("', '") }}')
+        {%- endif -%})
+    {%- else -%}
+        (({{ roaster_column }}, {{ day_column }}) in (
+            select new_artifacts.roaster_id, new_artifacts.day
+            from {{ ref("int_artifact_days") }} as new_artifacts
+            where new_artifacts.created_at > (
+                select coalesce(max(loaded.artifact_created_at), '-infinity'::timestamptz)
+                from {{ this }} as loaded
+            )
+        ))
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro captured_window(column="captured_at") -%}
+    {#- A cheap index-friendly pre-filter: any timezone's day lies within a day of UTC's. -#}
+    {%- set r = range_vars() -%}
+    {%- if r.start is not none -%}
+        {{ column }} >= date '{{ r.start }}' - interval '1 day'
+        and {{ column }} < date '{{ r.end }}' + interval '2 days'
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}

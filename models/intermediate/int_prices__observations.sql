@@ -1,0 +1,174 @@
+{#- One row per variant seen on a valid, first-of-its-kind catalog page: both platforms
+    in one shape, money in major units, grind and weight normalized. -#}
+with
+
+validated as (
+    select * from {{ ref('int_artifacts__validated') }}
+),
+
+shopify_rows as (
+    select * from {{ ref('stg_shopify__variants') }}
+),
+
+woo_rows as (
+    select * from {{ ref('stg_woo__items') }}
+),
+
+usable_pages as (
+    select
+        artifact_id,
+        run_id,
+        roaster_id,
+        day,
+        captured_at,
+        created_at,
+        shop_currency
+    from validated
+    where
+        validation_status = 'valid'
+        and not is_duplicate
+),
+
+shopify as (
+    select
+        usable_pages.roaster_id,
+        usable_pages.day,
+        usable_pages.captured_at,
+        usable_pages.created_at,
+        usable_pages.artifact_id,
+        usable_pages.run_id,
+        shopify_rows.product_platform_id,
+        shopify_rows.variant_platform_id,
+        shopify_rows.product_title,
+        shopify_rows.product_type,
+        shopify_rows.variant_title,
+        shopify_rows.options,
+        {{ decimal_or_null('shopify_rows.price_text') }} as price,
+        {{ decimal_or_null('shopify_rows.compare_at_text') }} as list_price,
+        false as on_sale_flag,
+        shopify_rows.available as in_stock,
+        usable_pages.shop_currency as currency
+    from shopify_rows
+    inner join usable_pages on shopify_rows.artifact_id = usable_pages.artifact_id
+),
+
+woo_usable as (
+    select
+        woo_rows.*,
+        usable_pages.day,
+        usable_pages.created_at,
+        woo_rows.price_minor_text::numeric / power(10::numeric, woo_rows.minor_unit_text::int) as price,
+        woo_rows.regular_minor_text::numeric / power(10::numeric, woo_rows.minor_unit_text::int) as list_price
+    from woo_rows
+    inner join usable_pages on woo_rows.artifact_id = usable_pages.artifact_id
+),
+
+woo_parents as (
+    -- The parent product of a variation, from the products listing of the same run.
+    select distinct on (run_id, item_platform_id)
+        run_id,
+        item_platform_id,
+        item_name,
+        category
+    from woo_rows
+    where resource = 'products'
+    order by run_id, item_platform_id, captured_at
+),
+
+woo_simple as (
+    -- A product that is not variable is its own single variant.
+    select
+        roaster_id,
+        day,
+        captured_at,
+        created_at,
+        artifact_id,
+        run_id,
+        item_platform_id as product_platform_id,
+        item_platform_id as variant_platform_id,
+        item_name as product_title,
+        category as product_type,
+        item_name as variant_title,
+        '[]'::jsonb as options,
+        price,
+        list_price,
+        coalesce(on_sale, false) as on_sale_flag,
+        is_in_stock as in_stock,
+        currency
+    from woo_usable
+    where resource = 'products' and coalesce(item_type, 'simple') <> 'variable'
+),
+
+woo_variations as (
+    select
+        woo_usable.roaster_id,
+        woo_usable.day,
+        woo_usable.captured_at,
+        woo_usable.created_at,
+        woo_usable.artifact_id,
+        woo_usable.run_id,
+        woo_usable.parent_platform_id as product_platform_id,
+        woo_usable.item_platform_id as variant_platform_id,
+        woo_parents.item_name as product_title,
+        woo_parents.category as product_type,
+        woo_usable.item_name as variant_title,
+        woo_usable.options,
+        woo_usable.price,
+        woo_usable.list_price,
+        coalesce(woo_usable.on_sale, false) as on_sale_flag,
+        woo_usable.is_in_stock as in_stock,
+        woo_usable.currency
+    from woo_usable
+    left join woo_parents
+        on woo_usable.run_id = woo_parents.run_id and woo_usable.parent_platform_id = woo_parents.item_platform_id
+    where woo_usable.resource = 'variations'
+),
+
+unioned as (
+    select * from shopify
+    union all
+    select * from woo_simple
+    union all
+    select * from woo_variations
+),
+
+final as (
+    select
+        roaster_id || ':' || variant_platform_id as variant_id,
+        roaster_id || ':' || product_platform_id as product_id,
+        roaster_id,
+        day,
+        captured_at as scraped_at,
+        round(price, 2)::numeric(12, 2) as price,
+        currency,
+        -- compare_at is only a list price when it is above the price ("0.00" and equal
+        -- values mean "not on sale" on Shopify).
+        (case when list_price > price then round(list_price, 2) end)::numeric(12, 2) as compare_at_price,
+        coalesce(list_price > price, false) or on_sale_flag as is_sale,
+        in_stock,
+        artifact_id,
+        run_id,
+        product_title,
+        product_type,
+        variant_title,
+        coalesce(
+            (
+                select min({{ grind("opt ->> 'value'") }})
+                from jsonb_array_elements(unioned.options) as opt
+                where lower(opt ->> 'name') in ('grind', 'grind size', 'grind type', 'type')
+            ),
+            (select min({{ grind("opt ->> 'value'") }}) from jsonb_array_elements(unioned.options) as opt)
+        ) as grind,
+        coalesce(
+            (
+                select min({{ weight_g("opt ->> 'value'") }})
+                from jsonb_array_elements(unioned.options) as opt
+                where lower(opt ->> 'name') in ('size', 'weight', 'pack size', 'bag size', 'net weight')
+            ),
+            (select min({{ weight_g("opt ->> 'value'") }}) from jsonb_array_elements(unioned.options) as opt)
+        ) as weight_g,
+        created_at as artifact_created_at
+    from unioned
+)
+
+select * from final

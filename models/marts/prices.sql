@@ -1,0 +1,60 @@
+-- depends_on: {{ ref('int_artifact_days') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='range_replace',
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['roaster_id', 'day']},
+            {'columns': ['variant_id', 'scraped_at'], 'unique': true},
+        ],
+    )
+}}
+
+with
+
+observations as (
+    select * from {{ ref('int_prices__observations') }}
+    {% if is_incremental() %}
+        where {{ captured_window('scraped_at') }}
+    {% endif %}
+),
+
+in_range as (
+    select * from observations
+    {% if is_incremental() %}
+        where {{ range_predicate() }}
+    {% endif %}
+),
+
+deduped as (
+    -- A variant listed twice on one page (a catalog shifting between page requests).
+    select distinct on (variant_id, scraped_at) *
+    from in_range
+    order by variant_id, scraped_at, artifact_id
+),
+
+final as (
+    select
+        variant_id,
+        product_id,
+        roaster_id,
+        day,
+        scraped_at,
+        price,
+        currency,
+        compare_at_price,
+        is_sale,
+        in_stock,
+        artifact_id,
+        run_id,
+        product_title,
+        product_type,
+        variant_title,
+        grind,
+        weight_g,
+        artifact_created_at
+    from deduped
+)
+
+select * from final

@@ -1,0 +1,21 @@
+with
+
+roasters as (
+    select * from {{ ref('stg_raw__roasters') }}
+),
+
+final as (
+    select
+        roaster_id as id,
+        name,
+        platform,
+        base_url,
+        currency,
+        timezone,
+        since,
+        active,
+        archive
+    from roasters
+)
+
+select * from final

@@ -1,0 +1,57 @@
+-- depends_on: {{ ref('int_artifact_days') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='range_replace',
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['roaster_id', 'day']},
+            {'columns': ['run_id']},
+            {'columns': ['id'], 'unique': true},
+        ],
+    )
+}}
+
+with
+
+validated as (
+    select * from {{ ref('int_artifacts__validated') }}
+    {% if is_incremental() %}
+        where {{ captured_window('captured_at') }}
+    {% endif %}
+),
+
+in_range as (
+    select * from validated
+    {% if is_incremental() %}
+        where {{ range_predicate() }}
+    {% endif %}
+),
+
+final as (
+    select
+        artifact_id as id,
+        run_id,
+        roaster_id,
+        url,
+        resource,
+        page,
+        attempt,
+        artifact_source as source,
+        http_status,
+        validation_status,
+        validation_errors,
+        is_catalog_page,
+        is_final_attempt,
+        is_duplicate,
+        item_count,
+        sha256,
+        byte_length,
+        day,
+        captured_at,
+        created_at,
+        created_at as artifact_created_at
+    from in_range
+)
+
+select * from final

@@ -1,0 +1,166 @@
+{#- One row per (active roaster, day) from the roaster's `since` (else its first run)
+    to the end of the range (end_date, else today in the roaster's timezone), with the
+    day's status:
+      complete     a run whose artifacts cover the whole catalog, all valid, and the
+                   marts hold its prices
+      unprocessed  raw is complete but the marts lack its rows
+      partial      some pages missing or invalid
+      invalid      fetched, but nothing valid
+      failed       runs exist, all failed
+      missing      no run at all -#}
+{%- set r = range_vars() -%}
+with
+
+roasters as (
+    select * from {{ ref('stg_raw__roasters') }}
+    where active
+),
+
+runs as (
+    select * from {{ ref('stg_raw__scrape_runs') }}
+),
+
+raw_artifacts as (
+    select * from {{ ref('int_artifact_days') }}
+),
+
+mart_artifacts as (
+    select * from {{ ref('scrape_artifacts') }}
+),
+
+prices as (
+    select * from {{ ref('prices') }}
+),
+
+acknowledged_gaps as (
+    select * from {{ ref('stg_control__acknowledged_gaps') }}
+),
+
+run_days as (
+    select
+        runs.run_id,
+        runs.roaster_id,
+        runs.status,
+        coalesce(runs.target_day, {{ local_day('runs.started_at', 'roasters.timezone') }}) as day
+    from runs
+    inner join roasters on runs.roaster_id = roasters.roaster_id
+),
+
+raw_counts as (
+    select
+        run_id,
+        count(*) as raw_artifacts
+    from raw_artifacts
+    group by run_id
+),
+
+mart_counts as (
+    select
+        run_id,
+        count(*) as mart_artifacts,
+        -- pages that carry items: an empty end-of-listing page proves nothing
+        count(*) filter (
+            where is_catalog_page and is_final_attempt and http_status = 200 and validation_status = 'valid'
+            and item_count > 0
+        ) as valid_pages,
+        count(*) filter (
+            where is_catalog_page and is_final_attempt and http_status = 200 and validation_status = 'invalid'
+        ) as invalid_pages
+    from mart_artifacts
+    group by run_id
+),
+
+run_facts as (
+    select
+        run_days.*,
+        coalesce(mart_counts.valid_pages, 0) as valid_pages,
+        coalesce(mart_counts.invalid_pages, 0) as invalid_pages,
+        run_days.status = 'ok'
+        and coalesce(mart_counts.mart_artifacts, 0) >= coalesce(raw_counts.raw_artifacts, 0)
+        and coalesce(mart_counts.invalid_pages, 0) = 0
+        and coalesce(mart_counts.valid_pages, 0) > 0 as is_complete_raw,
+        -- raw rows the marts have not seen (derived data lost, or not built yet)
+        run_days.status = 'ok'
+        and coalesce(mart_counts.mart_artifacts, 0) < coalesce(raw_counts.raw_artifacts, 0) as is_unvalidated
+    from run_days
+    left join raw_counts on run_days.run_id = raw_counts.run_id
+    left join mart_counts on run_days.run_id = mart_counts.run_id
+),
+
+day_facts as (
+    select
+        roaster_id,
+        day,
+        count(*) as runs,
+        bool_or(is_complete_raw) as has_complete_run,
+        bool_or(is_unvalidated) as has_unvalidated_run,
+        bool_or(status = 'partial') as has_partial_run,
+        sum(valid_pages) as valid_pages,
+        sum(valid_pages + invalid_pages) as fetched_pages
+    from run_facts
+    group by roaster_id, day
+),
+
+price_days as (
+    select
+        roaster_id,
+        day,
+        count(*) as price_rows
+    from prices
+    group by roaster_id, day
+),
+
+bounds as (
+    select
+        roasters.roaster_id,
+        coalesce(roasters.since, min(run_days.day)) as first_day,
+        {% if r.end is not none -%}
+            date '{{ r.end }}'
+        {%- else -%}
+            (now() at time zone roasters.timezone)::date
+        {%- endif %} as last_day
+    from roasters
+    left join run_days on roasters.roaster_id = run_days.roaster_id
+    group by roasters.roaster_id, roasters.since, roasters.timezone
+),
+
+calendar as (
+    select
+        bounds.roaster_id,
+        days.day::date as day
+    from bounds
+    cross join lateral generate_series(
+        coalesce(bounds.first_day, bounds.last_day), bounds.last_day, interval '1 day'
+    ) as days (day)
+),
+
+final as (
+    select
+        calendar.roaster_id,
+        calendar.day,
+        case
+            when day_facts.has_complete_run and price_days.price_rows > 0 then 'complete'
+            when day_facts.has_complete_run or day_facts.has_unvalidated_run then 'unprocessed'
+            when day_facts.valid_pages > 0 or day_facts.has_partial_run then 'partial'
+            when day_facts.fetched_pages > 0 then 'invalid'
+            when day_facts.runs > 0 then 'failed'
+            else 'missing'
+        end as status,
+        coalesce(day_facts.runs, 0) as runs,
+        coalesce(day_facts.valid_pages, 0) as valid_artifacts,
+        coalesce(price_days.price_rows, 0) as price_rows,
+        acknowledged.reason is not null as acknowledged,
+        acknowledged.reason as acknowledged_reason
+    from calendar
+    left join day_facts on calendar.roaster_id = day_facts.roaster_id and calendar.day = day_facts.day
+    left join price_days on calendar.roaster_id = price_days.roaster_id and calendar.day = price_days.day
+    left join lateral (
+        select min(acknowledged_gaps.reason) as reason
+        from acknowledged_gaps
+        where
+            acknowledged_gaps.roaster_id = calendar.roaster_id
+            and calendar.day between acknowledged_gaps.start_day and acknowledged_gaps.end_day
+    ) as acknowledged on true
+)
+
+select * from final

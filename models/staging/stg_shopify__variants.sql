@@ -1,0 +1,121 @@
+{#- One row per (artifact, product, variant) of every Shopify products.json page, and
+    one row with a null variant for a product without variants. Values stay text here;
+    `problems` lists what would make the page invalid. -#}
+with
+
+artifacts as (
+    select * from {{ ref('stg_raw__scrape_artifacts') }}
+),
+
+pages as (
+    select
+        artifact_id,
+        run_id,
+        roaster_id,
+        captured_at,
+        body
+    from artifacts
+    where
+        resource = 'products'
+        and body_type = 'object'
+        and jsonb_typeof(body -> 'products') = 'array'
+),
+
+products as (
+    select
+        pages.artifact_id,
+        pages.run_id,
+        pages.roaster_id,
+        pages.captured_at,
+        product.value as product,
+        product.ordinality as product_position
+    from pages
+    cross join lateral jsonb_array_elements(pages.body -> 'products') with ordinality as product (value, ordinality)
+),
+
+variants as (
+    select
+        products.*,
+        variant.value as variant,
+        variant.ordinality as variant_position,
+        case
+            when jsonb_typeof(products.product -> 'options') = 'array' then products.product -> 'options'
+            else '[]'::jsonb
+        end as product_options
+    from products
+    left join lateral jsonb_array_elements(
+        case when jsonb_typeof(products.product -> 'variants') = 'array' then products.product -> 'variants' end
+    ) with ordinality as variant (value, ordinality) on true
+),
+
+variant_options as (
+    -- (option name, value) pairs: names come from product.options by position, so
+    -- "250g / Whole Bean" and "Whole Bean / 250g" map the same way.
+    select
+        variants.artifact_id,
+        variants.product_position,
+        variants.variant_position,
+        jsonb_agg(
+            jsonb_build_object('name', opt.value ->> 'name', 'value', variants.variant ->> ('option' || opt.n))
+            order by opt.n
+        ) as options
+    from variants
+    cross join lateral jsonb_array_elements(variants.product_options) with ordinality as opt (value, n)
+    where opt.n <= 3 and variants.variant ->> ('option' || opt.n) is not null
+    group by variants.artifact_id, variants.product_position, variants.variant_position
+),
+
+fields as (
+    select
+        variants.artifact_id,
+        variants.run_id,
+        variants.roaster_id,
+        variants.captured_at,
+        variants.product_position,
+        variants.variant_position,
+        variants.product ->> 'id' as product_platform_id,
+        variants.product ->> 'title' as product_title,
+        variants.product ->> 'product_type' as product_type,
+        variants.variant ->> 'id' as variant_platform_id,
+        variants.variant ->> 'title' as variant_title,
+        variants.variant ->> 'price' as price_text,
+        variants.variant ->> 'compare_at_price' as compare_at_text,
+        case
+            when jsonb_typeof(variants.variant -> 'available') = 'boolean'
+                then (variants.variant ->> 'available')::boolean
+        end as available,
+        coalesce(variant_options.options, '[]'::jsonb) as options,
+        jsonb_typeof(variants.product -> 'id') = 'number' as has_product_id,
+        jsonb_typeof(variants.variant -> 'id') = 'number' as has_variant_id,
+        variants.variant is null as is_without_variants
+    from variants
+    left join variant_options
+        on
+            variants.artifact_id = variant_options.artifact_id
+            and variants.product_position = variant_options.product_position
+            and variants.variant_position = variant_options.variant_position
+),
+
+final as (
+    select
+        *,
+        to_jsonb(array_remove(array[
+            case when not has_product_id then 'product id missing' end,
+            case when coalesce(product_title, '') = '' then 'product title missing' end,
+            case when is_without_variants then 'no variants' end,
+            case when not is_without_variants and not has_variant_id then 'variant id missing' end,
+            case
+                when not is_without_variants and {{ decimal_or_null('price_text') }} is null
+                    then 'price not a number'
+            end,
+            case when {{ decimal_or_null('price_text') }} <= 0 then 'price <= 0' end,
+            case when {{ decimal_or_null('price_text') }} > {{ var('max_price') }} then 'price absurd' end,
+            case
+                when compare_at_text is not null and {{ decimal_or_null('compare_at_text') }} is null
+                    then 'compare_at_price not a number'
+            end
+        ], null)) as problems
+    from fields
+)
+
+select * from final

@@ -1,0 +1,128 @@
+"""Running the dbt project against the runner's database.
+
+dbt runs in a child process: its logging and global state stay out of ours, and its
+stdout is relayed to our stderr so that `--json` output stays one clean document.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from runner.db import Target, coffee_home
+from runner.errors import InputError
+
+DBT_TIMEOUT_SECONDS = 3600
+PROFILE_TEMPLATE = "profiles.example.yml"
+
+
+def project_dir() -> Path:
+    """The dbt project: $COFFEE_DBT_PROJECT_DIR, else the checkout this package lives in."""
+    configured = os.environ.get("COFFEE_DBT_PROJECT_DIR")
+    candidates = [Path(configured)] if configured else [Path(__file__).resolve().parent.parent, Path.cwd()]
+    for candidate in candidates:
+        if (candidate / "dbt_project.yml").is_file():
+            return candidate
+    raise InputError("dbt project not found: install from a checkout (pip install -e .) "
+                     "or set COFFEE_DBT_PROJECT_DIR")
+
+
+def profiles_dir() -> Path | None:
+    """$COFFEE_HOME/dbt holding profiles.yml (copied from profiles.example.yml)."""
+    try:
+        template = project_dir() / PROFILE_TEMPLATE
+    except InputError:
+        return None
+    folder = coffee_home() / "dbt"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "profiles.yml"
+    if not target.exists() or target.read_bytes() != template.read_bytes():
+        shutil.copyfile(template, target)
+    return folder
+
+
+def dbt_env(target: Target) -> dict[str, str]:
+    """PG* variables for the profile, from the target URL (the password only in env)."""
+    parts = urlsplit(target.url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    env = dict(os.environ)
+    env.update({
+        "PGHOST": query.get("host") or parts.hostname or "localhost",
+        "PGPORT": str(query.get("port") or parts.port or 5432),
+        "PGUSER": unquote(parts.username or query.get("user") or "postgres"),
+        "PGDATABASE": unquote(parts.path.lstrip("/")),
+        "PGPASSWORD": unquote(parts.password or query.get("password") or ""),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_PROFILES_DIR": str(profiles_dir()),
+        "DBT_TARGET_PATH": str(coffee_home() / "dbt" / "target"),
+        "DBT_LOG_PATH": str(coffee_home() / "dbt" / "logs"),
+    })
+    return env
+
+
+@dataclass
+class DbtResult:
+    command: list[str]
+    returncode: int
+    elapsed_seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    output: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"command": " ".join(self.command), "ok": self.ok, "returncode": self.returncode,
+                "elapsed_seconds": self.elapsed_seconds, "counts": self.counts, "failures": self.failures}
+
+
+def range_vars(start: str | None = None, end: str | None = None,
+               roasters: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    values: dict[str, Any] = dict(extra)
+    if start is not None:
+        values.update(start_date=start, end_date=end)
+    if roasters:
+        values["roasters"] = list(roasters)
+    return values
+
+
+def run_dbt(target: Target, args: list[str], variables: dict[str, Any] | None = None,
+            *, echo: bool = True) -> DbtResult:
+    """Run `dbt <args>` in the project; parse target/run_results.json for the outcome."""
+    command = ["dbt", *args]
+    if variables:
+        command += ["--vars", json.dumps(variables)]
+    env = dbt_env(target)
+    results_path = Path(env["DBT_TARGET_PATH"]) / "run_results.json"
+    results_path.unlink(missing_ok=True)
+    executable = Path(sys.executable).with_name("dbt")
+    proc = subprocess.run([str(executable), *command[1:]], cwd=project_dir(), env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=DBT_TIMEOUT_SECONDS)
+    if echo:
+        sys.stderr.write(proc.stdout)
+    result = DbtResult(command=command, returncode=proc.returncode, output=proc.stdout)
+    _read_results(results_path, result)
+    return result
+
+
+def _read_results(path: Path, result: DbtResult) -> None:
+    if not path.is_file():
+        return
+    doc = json.loads(path.read_text())
+    result.elapsed_seconds = round(doc.get("elapsed_time", 0.0), 2)
+    for row in doc.get("results", []):
+        status = str(row.get("status"))
+        result.counts[status] = result.counts.get(status, 0) + 1
+        if status in ("error", "fail", "warn"):
+            result.failures.append({"node": row.get("unique_id"), "status": status,
+                                    "failures": row.get("failures"),
+                                    "message": (row.get("message") or "")[:500]})

@@ -1,0 +1,196 @@
+"""The dbt project against a real database filled from the simulator over real HTTP.
+
+Past days are replayed through the live fetcher with the simulator's day and the
+fetcher's clock both set to that day, so raw data looks as if it had been scraped then.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+
+from runner.simulator import Simulator
+from tests.runner.helpers import days_from, dbt, fetch_days, sim_config, snapshot_tables
+
+DAYS = days_from(dt.date(2026, 3, 2), 4)
+
+
+@pytest.fixture
+def history(tmp_path, target, db):
+    """Four days of all four shops, built once with a plain `dbt build`."""
+    with Simulator() as sim:
+        _, config = sim_config(sim, tmp_path, since=DAYS[0] - dt.timedelta(days=2))
+        runs = fetch_days(sim, config, target, DAYS)
+        assert {r.status for r in runs} == {"ok"}
+        result = dbt(target, "build")
+        assert result.ok, result.output[-3000:]
+        yield sim, config
+
+
+def _prices(db, roaster: str, day: dt.date) -> dict[str, tuple]:
+    rows = db.execute(
+        """select variant_id, product_id, price, compare_at_price, is_sale, in_stock, currency, weight_g, grind
+             from marts.prices where roaster_id = %s and day = %s""", (roaster, day)).fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_marts_equal_the_simulators_truth_for_every_day(history, db):
+    sim, _ = history
+    checked = 0
+    for day in DAYS:
+        for shop in sim.state.shops:
+            truth = {t["variant_id"]: t for t in sim.truth(shop, day)}
+            got = _prices(db, shop, day)
+            assert set(got) == set(truth), (shop, day)
+            for vid, (pid, price, compare_at, is_sale, in_stock, currency, weight, grind) in got.items():
+                t = truth[vid]
+                assert (pid, price, compare_at, is_sale, currency) == (
+                    t["product_id"], t["price"], t["compare_at_price"], t["is_sale"], t["currency"]), vid
+                assert (weight, grind) == (t["weight_g"], t["grind"].lower() if t["grind"] else None), vid
+                # Some Shopify storefronts leave 'available' out: unknown, never wrong.
+                assert in_stock in (t["in_stock"], None), vid
+                checked += 1
+    assert checked > 400
+    assert db.execute("select count(*) from marts.prices where in_stock is null").fetchone()[0] < checked / 2
+    status = dict(db.execute("select status, count(*) from ops.coverage_daily where day between %s and %s "
+                             "group by status", (DAYS[0], DAYS[-1])).fetchall())
+    assert status == {"complete": 16}
+    variants = db.execute("select count(*), count(distinct product_id) from marts.variants").fetchone()
+    assert variants[0] == db.execute("select count(distinct variant_id) from marts.prices").fetchone()[0]
+    assert db.execute("select count(*) from marts.products").fetchone()[0] == variants[1]
+
+
+def test_range_rebuild_replaces_only_the_range_and_is_idempotent(history, db, target):
+    marts = ("marts.prices", "marts.scrape_artifacts", "marts.variants", "marts.products", "marts.scrape_runs")
+    before = snapshot_tables(db, marts)
+    xmin_before = dict(db.execute("select variant_id || scraped_at, xmin::text from marts.prices").fetchall())
+    after = []
+    for _ in range(2):
+        result = dbt(target, "build", start_date=str(DAYS[1]), end_date=str(DAYS[2]))
+        assert result.ok, result.output[-3000:]
+        assert snapshot_tables(db, marts) == before
+        after.append(snapshot_tables(db))
+    assert after[0] == after[1]  # coverage too: it ends at the range's end both times
+    rows = db.execute("select variant_id || scraped_at, day, xmin::text from marts.prices").fetchall()
+    for key, day, xmin in rows:
+        if DAYS[1] <= day <= DAYS[2]:
+            assert xmin != xmin_before[key]  # rewritten
+        else:
+            assert xmin == xmin_before[key]  # untouched
+
+
+def test_one_roaster_one_day_rebuild_touches_nothing_else(history, db, target):
+    xmin_before = dict(db.execute("select id::text, xmin::text from marts.scrape_artifacts").fetchall())
+    result = dbt(target, "run", "--select", "scrape_artifacts", start_date=str(DAYS[0]), end_date=str(DAYS[0]),
+                 roasters=["cedar-roast"])
+    assert result.ok, result.output[-3000:]
+    rows = db.execute("select id::text, roaster_id, day, xmin::text from marts.scrape_artifacts").fetchall()
+    changed = {(r, d) for i, r, d, x in rows if x != xmin_before[i]}
+    assert changed == {("cedar-roast", DAYS[0])}
+
+
+def test_corrupted_artifact_leaves_the_range_and_returns_when_restored(history, db, target):
+    victim, original = db.execute(
+        """select id, body from raw.scrape_artifacts
+            where roaster_id = 'blue-peak' and resource = 'products' and page = 1
+              and captured_at::date = %s""", (DAYS[1],)).fetchone()
+    before = _prices(db, "blue-peak", DAYS[1])
+    assert before
+    corrupt = json.dumps({"products": [{"id": 1, "title": "x", "variants": [{"id": 2, "price": "N/A"}]}]})
+    _bypass_guard_update(db, victim, corrupt)
+    result = dbt(target, "build", start_date=str(DAYS[1]), end_date=str(DAYS[1]))
+    assert not result.ok or result.ok  # tests may warn about the gap; the data is what matters
+    verdict = db.execute("select validation_status, validation_errors from marts.scrape_artifacts where id = %s",
+                         (victim,)).fetchone()
+    assert verdict == ("invalid", ["price not a number"])
+    assert _prices(db, "blue-peak", DAYS[1]) == {}
+    # Its only data page is invalid (the empty end page proves nothing): fetched, nothing valid.
+    assert db.execute("select status from ops.coverage_daily where roaster_id = 'blue-peak' and day = %s",
+                      (DAYS[1],)).fetchone()[0] == "invalid"
+    assert _prices(db, "blue-peak", DAYS[0])  # other days keep their prices
+    _bypass_guard_update(db, victim, json.dumps(original))
+    assert dbt(target, "build", start_date=str(DAYS[1]), end_date=str(DAYS[1])).ok
+    assert _prices(db, "blue-peak", DAYS[1]) == before
+
+
+def _bypass_guard_update(db, artifact_id, body: str) -> None:
+    """Simulate disk corruption or a stray manual UPDATE: the append-only trigger is bypassed."""
+    with db.transaction():
+        db.execute("set local session_replication_role = replica")
+        db.execute("update raw.scrape_artifacts set body = %s::jsonb where id = %s", (body, artifact_id))
+
+
+def test_day_by_day_builds_equal_one_full_refresh(tmp_path, target, db):
+    with Simulator() as sim:
+        _, config = sim_config(sim, tmp_path)
+        for day in DAYS[:3]:
+            fetch_days(sim, config, target, [day])
+            result = dbt(target, "run", start_date=str(day), end_date=str(day))
+            assert result.ok, result.output[-3000:]
+    daily = snapshot_tables(db, ("marts.prices", "marts.scrape_artifacts", "marts.variants", "marts.products"))
+    assert len(daily["marts.prices"]) > 300
+    assert dbt(target, "run", "--full-refresh").ok
+    assert snapshot_tables(db, tuple(daily)) == daily
+
+
+def test_plain_incremental_run_picks_up_new_raw_days_only(history, db, target):
+    sim, config = history
+    xmin_before = dict(db.execute("select variant_id || scraped_at, xmin::text from marts.prices").fetchall())
+    new_day = DAYS[-1] + dt.timedelta(days=1)
+    fetch_days(sim, config, target, [new_day], roasters={"aurora-beans"})
+    assert dbt(target, "run").ok
+    rows = db.execute("select variant_id || scraped_at, roaster_id, day, xmin::text from marts.prices").fetchall()
+    new = {(r, d) for k, r, d, x in rows if k not in xmin_before}
+    assert new == {("aurora-beans", new_day)}
+    assert all(xmin == xmin_before[k] for k, _, _, xmin in rows if k in xmin_before)
+
+
+BAD_VARS = [
+    ({"start_date": "yesterday", "end_date": "2026-03-03"}, "must be a date YYYY-MM-DD"),
+    ({"start_date": "2026-02-30", "end_date": "2026-03-03"}, "is not a real date"),
+    ({"start_date": "2026-03-05", "end_date": "2026-03-03"}, "is after end_date"),
+    ({"start_date": "2026-03-01'; drop table marts.prices; --", "end_date": "2026-03-03"}, "must be a date"),
+    ({"start_date": "2026-03-01", "end_date": "2026-03-03", "roasters": ["nope"]}, "unknown roaster"),
+    ({"start_date": "2026-03-01", "end_date": "2026-03-03", "roasters": ["x') or true --"]}, "is not a roaster id"),
+    ({"start_date": {"a": 1}, "end_date": "2026-03-03"}, "must be a plain date"),
+    ({"start_date": "2026-03-01"}, "go together"),
+]
+
+
+def test_bad_vars_fail_cleanly_before_any_sql_and_change_nothing(history, db, target):
+    before = snapshot_tables(db)
+    for variables, message in BAD_VARS:
+        result = dbt(target, "build", **variables)
+        assert not result.ok, variables
+        assert message in result.output, (variables, result.output[-1500:])
+        assert "Compilation Error" in result.output
+        assert not result.counts.get("success"), variables  # no model ran
+    assert snapshot_tables(db) == before
+
+
+def test_no_gaps_warns_by_default_errors_when_strict_and_honours_acknowledgements(history, db, target):
+    window = {"start_date": str(DAYS[0] - dt.timedelta(days=2)), "end_date": str(DAYS[-1])}
+    warn = dbt(target, "test", "--select", "coverage_daily", **window)
+    assert warn.ok and warn.counts.get("warn") == 1
+    strict = dbt(target, "test", "--select", "coverage_daily", **window, strict_gaps=True)
+    assert not strict.ok and strict.counts.get("fail") == 1
+    failing = strict.failures[0]["failures"]
+    assert failing == 8  # two missing days before the history, four shops
+    for shop in ("aurora-beans", "blue-peak", "cedar-roast", "dune-coffee"):
+        db.execute("""insert into control.acknowledged_gaps (roaster_id, start_day, end_day, reason)
+                      values (%s, %s, %s, 'shop was offline')""", (shop, DAYS[0] - dt.timedelta(days=2),
+                                                                   DAYS[0] - dt.timedelta(days=1)))
+    assert dbt(target, "build", "--select", "coverage_daily+", **window, strict_gaps=True).ok
+    assert db.execute("select count(*) from ops.gaps where acknowledged").fetchone()[0] >= 8
+
+
+def test_money_is_numeric_never_float(history, db):
+    types = dict(db.execute("""select column_name, data_type || coalesce('(' || numeric_precision || ',' ||
+                                      numeric_scale || ')', '')
+                                 from information_schema.columns
+                                where table_schema = 'marts' and table_name = 'prices'""").fetchall())
+    assert types["price"] == "numeric(12,2)" and types["compare_at_price"] == "numeric(12,2)"
+    assert Decimal(str(db.execute("select min(price) from marts.prices").fetchone()[0])) > 0
