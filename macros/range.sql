@@ -83,10 +83,7 @@
         newest row. Both the select and the strategy's delete use this same predicate. -#}
     {%- set r = range_vars() -%}
     {%- if r.start is not none -%}
-        ({{ day_column }} between date '{{ r.start }}' and date '{{ r.end }}'
-        {%- if r.roasters is not none %}
-         and {{ roaster_column }} in ('{{ r.roasters | join("', '") }}')
-        {%- endif -%})
+        {{ vars_range_predicate(day_column, roaster_column) }}
     {%- else -%}
         (({{ roaster_column }}, {{ day_column }}) in (
             select new_artifacts.roaster_id, new_artifacts.day
@@ -97,6 +94,15 @@
             )
         ))
     {%- endif -%}
+{%- endmacro %}
+
+{% macro vars_range_predicate(day_column="day", roaster_column="roaster_id") -%}
+    {#- The vars' range (and roasters) as a predicate; only call it when has_range(). -#}
+    {%- set r = range_vars() -%}
+    ({{ day_column }} between date '{{ r.start }}' and date '{{ r.end }}'
+    {%- if r.roasters is not none %}
+     and {{ roaster_column }} in ('{{ r.roasters | join("', '") }}')
+    {%- endif -%})
 {%- endmacro %}
 
 {% macro captured_window(column="captured_at") -%}

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import sys
+from collections import Counter
 from typing import Any
 
 import click
@@ -144,6 +145,201 @@ def fetch_cmd(ctx: click.Context, roaster_ids: tuple[str, ...], as_json: bool) -
              f"{s.error or ''}".rstrip() for s in summaries]
     emit(as_json, {"runs": rows}, "\n".join(lines))
     if any(s.status != "ok" for s in summaries):
+        ctx.exit(EXIT_FAILED)
+
+
+DATE = click.DateTime(["%Y-%m-%d"])
+
+
+def _day(value: dt.datetime | None) -> dt.date | None:
+    return value.date() if value is not None else None
+
+
+def roaster_option(func: Any) -> Any:
+    return click.option("--roaster", "roaster_ids", multiple=True, metavar="ID",
+                        help="Only this roaster (repeatable).")(func)
+
+
+def range_options(required: bool) -> Any:
+    def wrap(func: Any) -> Any:
+        func = click.option("--end", type=DATE, required=required, help="Last day, YYYY-MM-DD (inclusive).")(func)
+        return click.option("--start", type=DATE, required=required, help="First day, YYYY-MM-DD.")(func)
+
+    return wrap
+
+
+def _roasters(config: Config, roaster_ids: tuple[str, ...]) -> list:
+    roasters = config.select(roaster_ids)
+    if not roasters:
+        raise InputError(f"{config.path}: no active roasters")
+    return roasters
+
+
+@cli.command("assess")
+@range_options(required=False)
+@roaster_option
+@json_option
+@click.pass_context
+def assess_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime | None,
+               roaster_ids: tuple[str, ...], as_json: bool) -> None:
+    """The pre-backfill assessment: counts, statuses, coverage per roaster, disk (default: last 30 days)."""
+    from runner.ops import assess, default_range
+    from runner.report import assess_text
+
+    config = _config(ctx)
+    first, last = default_range(_day(start), _day(end))
+    target = resolve_target()
+    with connect(target, autocommit=True) as conn:
+        prepare(conn, config)
+    report = assess(config, target, first, last, _roasters(config, roaster_ids))
+    emit(as_json, report, assess_text(report))
+
+
+@cli.command("gaps")
+@range_options(required=True)
+@roaster_option
+@click.option("--acknowledge", is_flag=True, help="Record the range as a gap nothing can fill.")
+@click.option("--reason", help="Why (with --acknowledge).")
+@json_option
+@click.pass_context
+def gaps_cmd(ctx: click.Context, start: dt.datetime, end: dt.datetime, roaster_ids: tuple[str, ...],
+             acknowledge: bool, reason: str | None, as_json: bool) -> None:
+    """Every (roaster, day) in the range that is not complete, with its status."""
+    from runner.ops import acknowledge as ack
+    from runner.plan import check_range, coverage
+
+    config = _config(ctx)
+    first, last = _day(start), _day(end)
+    assert first is not None and last is not None
+    check_range(first, last)
+    roasters = _roasters(config, roaster_ids)
+    target = resolve_target()
+    with connect(target, autocommit=True) as conn:
+        prepare(conn, config)
+    if acknowledge:
+        if len(roaster_ids) != 1 or reason is None:
+            raise InputError("--acknowledge needs exactly one --roaster and a --reason")
+        done = ack(target, roasters[0], first, last, reason)
+        emit(as_json, {"acknowledged": done}, f"acknowledged {done['roaster_id']} {done['start']}..{done['end']}: "
+                                               f"{done['reason']}")
+        return
+    days = coverage(target, first, last, roasters, materialize=True)
+    gaps = [d for d in days if d.status != "complete"]
+    data = {"start": first.isoformat(), "end": last.isoformat(),
+            "gaps": [{"roaster_id": d.roaster_id, "day": d.day.isoformat(), "status": d.status,
+                      "acknowledged": d.acknowledged} for d in gaps],
+            "counts": dict(sorted(Counter(d.status for d in gaps).items()))}
+    lines = [f"{d.roaster_id:<24} {d.day} {d.status}{'  (acknowledged)' if d.acknowledged else ''}" for d in gaps]
+    lines.append(f"{len(gaps)} gap(s) in {first}..{last}: " + (", ".join(f"{k} {v}" for k, v in
+                                                                       data["counts"].items()) or "none"))
+    emit(as_json, data, "\n".join(lines))
+
+
+STRATEGY = click.Choice(["incremental", "full", "validation"])
+
+
+@cli.command("plan")
+@range_options(required=True)
+@roaster_option
+@click.option("--strategy", type=STRATEGY, default="incremental", show_default=True)
+@click.option("--concurrency", type=int, default=4, show_default=True, help="Workers assumed by the estimate.")
+@json_option
+@click.pass_context
+def plan_cmd(ctx: click.Context, start: dt.datetime, end: dt.datetime, roaster_ids: tuple[str, ...],
+             strategy: str, concurrency: int, as_json: bool) -> None:
+    """What a backfill would do for each (roaster, day), and how long. Writes nothing."""
+    from runner.report import plan_text
+
+    config = _config(ctx)
+    plan = _plan(config, strategy, _day(start), _day(end), roaster_ids, concurrency)
+    emit(as_json, plan.as_dict(), plan_text(plan))
+
+
+def _plan(config: Config, strategy: str, start: dt.date | None, end: dt.date | None,
+          roaster_ids: tuple[str, ...], concurrency: int):
+    from runner.plan import build_plan, check_range, estimate_seconds
+
+    assert start is not None and end is not None
+    check_range(start, end)
+    roasters = _roasters(config, roaster_ids)
+    target = resolve_target()
+    plan = build_plan(config, target, strategy, start, end, roasters, materialize=False)
+    with connect(target) as conn:
+        plan.estimate_seconds = estimate_seconds(conn, plan.items, concurrency)
+    return plan
+
+
+@cli.command("backfill")
+@range_options(required=False)
+@roaster_option
+@click.option("--strategy", type=STRATEGY, default="incremental", show_default=True)
+@click.option("--dry-run", is_flag=True, help="Show the plan; do nothing.")
+@click.option("--concurrency", type=int, default=4, show_default=True, help="Workers in this process.")
+@click.option("--max-failure-rate", type=float, default=0.10, show_default=True,
+              help="Abort (exit 3, resumable) when more than this share of items fail.")
+@click.option("--timeout", "timeout_seconds", type=float, default=3600.0, show_default=True,
+              help="Abort (exit 3, resumable) after this many seconds.")
+@click.option("--resume", "resume", is_flag=False, flag_value="latest", default=None, metavar="[ID]",
+              help="Continue (or join) a backfill: the given one, else the latest unfinished.")
+@json_option
+@click.pass_context
+def backfill_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime | None,
+                 roaster_ids: tuple[str, ...], strategy: str, dry_run: bool, concurrency: int,
+                 max_failure_rate: float, timeout_seconds: float, resume: str | None, as_json: bool) -> None:
+    """Run a backfill: record the plan, fetch what is missing, rebuild, verify.
+
+    Exit 0 done; 1 items or tests failed; 3 aborted by --max-failure-rate or --timeout.
+    """
+    from runner.backfill import Options, resume_backfill, start_backfill
+    from runner.report import backfill_text, plan_text
+
+    config = _config(ctx)
+    options = Options(concurrency, max_failure_rate, timeout_seconds)
+    options.check()
+    target = resolve_target()
+    if resume is not None:
+        if start or end or roaster_ids or dry_run:
+            raise InputError("--resume takes no --start, --end, --roaster or --dry-run")
+        explicit = ctx.get_parameter_source("concurrency") == click.core.ParameterSource.COMMANDLINE
+        summary = resume_backfill(config, target, None if resume == "latest" else resume,
+                                  options if explicit else None)
+    else:
+        if start is None or end is None:
+            raise InputError("backfill needs --start and --end (or --resume)")
+        if dry_run:
+            plan = _plan(config, strategy, _day(start), _day(end), roaster_ids, concurrency)
+            emit(as_json, {"dry_run": True, **plan.as_dict()}, plan_text(plan))
+            return
+        first, last = _day(start), _day(end)
+        assert first is not None and last is not None
+        from runner.plan import check_range
+
+        check_range(first, last)
+        summary = start_backfill(config, target, strategy, first, last, _roasters(config, roaster_ids), options)
+    emit(as_json, summary.as_dict(), backfill_text(summary))
+    ctx.exit(summary.exit_code)
+
+
+@cli.command("verify")
+@range_options(required=True)
+@roaster_option
+@json_option
+@click.pass_context
+def verify_cmd(ctx: click.Context, start: dt.datetime, end: dt.datetime, roaster_ids: tuple[str, ...],
+               as_json: bool) -> None:
+    """dbt tests for the range, the runbook's integrity queries, coverage. Exit 1 on any failure."""
+    from runner.ops import verify
+    from runner.report import verify_text
+
+    config = _config(ctx)
+    first, last = _day(start), _day(end)
+    assert first is not None and last is not None
+    target = resolve_target()
+    with connect(target, autocommit=True) as conn:
+        prepare(conn, config)
+    report = verify(config, target, first, last, _roasters(config, roaster_ids))
+    emit(as_json, report, verify_text(report))
+    if not report["ok"]:
         ctx.exit(EXIT_FAILED)
 
 

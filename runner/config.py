@@ -24,6 +24,7 @@ DEFAULT_CONFIG_PATH = "roasters.yml"
 DEFAULT_USER_AGENT = f"coffee-runner/{__version__} (+https://github.com/coffee-runner)"
 DEFAULT_ARCHIVE_URL = "https://web.archive.org"
 DEFAULT_RATE_LIMIT_RPS = 1.0
+DEFAULT_ARCHIVE_RPS = 0.4  # the Wayback CDX API asks for about one query per 2.5 s
 MAX_RATE_LIMIT_RPS = 100.0
 PLATFORMS = ("shopify", "woocommerce")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -33,7 +34,7 @@ ROASTER_KEYS = {
     "id", "name", "platform", "base_url", "currency", "timezone", "since", "active",
     "rate_limit_rps", "archive",
 }
-TOP_KEYS = {"roasters", "archive_url", "user_agent", "http"}
+TOP_KEYS = {"roasters", "archive_url", "archive_rate_limit_rps", "user_agent", "http"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class Config:
     archive_url: str = DEFAULT_ARCHIVE_URL
     user_agent: str = DEFAULT_USER_AGENT
     http: HttpSettings = field(default_factory=HttpSettings)
+    archive_rate_limit_rps: float = DEFAULT_ARCHIVE_RPS
 
     def roaster(self, roaster_id: str) -> Roaster:
         for r in self.roasters:
@@ -156,7 +158,11 @@ def _build_config(doc: Any, path: Path, problems: list[str]) -> Config | None:
     if not isinstance(user_agent, str) or not user_agent.strip() or "\n" in user_agent:
         problems.append("field 'user_agent': must be a one-line string")
     http = _build_http(doc.get("http", {}), problems)
-    return Config(path, tuple(roasters), archive_url or "", str(user_agent), http)
+    archive_rps = doc.get("archive_rate_limit_rps", DEFAULT_ARCHIVE_RPS)
+    if not _rate_ok(archive_rps):
+        problems.append(f"field 'archive_rate_limit_rps': must be a number in (0, {MAX_RATE_LIMIT_RPS:g}]")
+        archive_rps = DEFAULT_ARCHIVE_RPS
+    return Config(path, tuple(roasters), (archive_url or "").rstrip("/"), str(user_agent), http, float(archive_rps))
 
 
 def _build_roaster(item: Any, index: int, problems: list[str]) -> Roaster | None:
@@ -193,7 +199,7 @@ def _build_roaster(item: Any, index: int, problems: list[str]) -> Roaster | None
         if not isinstance(value, bool):
             problems.append(f"{label}: field '{key}': must be true or false")
     rps = item.get("rate_limit_rps", DEFAULT_RATE_LIMIT_RPS)
-    if isinstance(rps, bool) or not isinstance(rps, (int, float)) or not 0 < rps <= MAX_RATE_LIMIT_RPS:
+    if not _rate_ok(rps):
         problems.append(f"{label}: field 'rate_limit_rps': must be a number in (0, {MAX_RATE_LIMIT_RPS:g}]")
     if len(problems) > before:
         return None
@@ -202,6 +208,10 @@ def _build_roaster(item: Any, index: int, problems: list[str]) -> Roaster | None
         currency=currency, timezone=timezone, since=since, active=active,
         rate_limit_rps=float(rps), archive=archive,
     )
+
+
+def _rate_ok(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value <= MAX_RATE_LIMIT_RPS
 
 
 def _build_http(section: Any, problems: list[str]) -> HttpSettings:

@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import psycopg
+
 from runner.db import Target, coffee_home
 from runner.errors import InputError
 
 DBT_TIMEOUT_SECONDS = 3600
+DBT_LOCK_KEY = 0x0C0FFEE + 1  # advisory lock: one dbt invocation per database at a time
 PROFILE_TEMPLATE = "profiles.example.yml"
 
 
@@ -71,6 +74,7 @@ def dbt_env(target: Target) -> dict[str, str]:
 class DbtResult:
     command: list[str]
     returncode: int
+    target_path: Path = Path("target")
     elapsed_seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
@@ -105,11 +109,16 @@ def run_dbt(target: Target, args: list[str], variables: dict[str, Any] | None = 
     results_path = Path(env["DBT_TARGET_PATH"]) / "run_results.json"
     results_path.unlink(missing_ok=True)
     executable = Path(sys.executable).with_name("dbt")
-    proc = subprocess.run([str(executable), *command[1:]], cwd=project_dir(), env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=DBT_TIMEOUT_SECONDS)
+    # dbt runs one at a time per database: concurrent builds of the same tables (two
+    # backfill processes finishing together) would trip over each other's DDL.
+    with psycopg.connect(target.url, autocommit=True) as lock:
+        lock.execute("select pg_advisory_lock(%s)", (DBT_LOCK_KEY,))
+        proc = subprocess.run([str(executable), *command[1:]], cwd=project_dir(), env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=DBT_TIMEOUT_SECONDS)
     if echo:
         sys.stderr.write(proc.stdout)
-    result = DbtResult(command=command, returncode=proc.returncode, output=proc.stdout)
+    result = DbtResult(command=command, returncode=proc.returncode, output=proc.stdout,
+                       target_path=Path(env["DBT_TARGET_PATH"]))
     _read_results(results_path, result)
     return result
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.types.json import Jsonb
 
+from runner.archive import archive_timestamp
 from runner.config import Config, Roaster
 from runner.http import Exchange, Recorder
 
@@ -56,6 +57,23 @@ def body_columns(exchange: Exchange, *, as_json: bool = True) -> StoredBody:
     return StoredBody(None, lossy, exchange.body)
 
 
+def artifact_params(run_id: uuid.UUID, roaster_id: str, source: str, resource: str, page: int | None,
+                    exchange: Exchange) -> list[object]:
+    """The INSERT_ARTIFACT parameters for one exchange; the id is new, the rest is the payload."""
+    stored = body_columns(exchange, as_json=resource != "robots" and _jsonb_safe(exchange))
+    return [
+        uuid.uuid4(), run_id, roaster_id, exchange.url, exchange.requested_url, resource, page,
+        exchange.attempt, source, exchange.status, exchange.content_type, Jsonb(exchange.headers),
+        stored.body, stored.text, stored.raw, exchange.sha256, exchange.byte_length, exchange.captured_at,
+        archive_timestamp(exchange.url) if source == "archive" else None, exchange.elapsed_ms, exchange.error,
+    ]
+
+
+def _jsonb_safe(exchange: Exchange) -> bool:
+    """JSON with \\u0000 parses in Python but jsonb refuses it: such bodies stay text."""
+    return exchange.body is None or b"\\u0000" not in exchange.body
+
+
 class RunHandle:
     """One scrape run in progress; counts what it stored."""
 
@@ -65,7 +83,6 @@ class RunHandle:
         self.roaster = roaster
         self.source = source
         self.artifacts = 0
-        self.archive_timestamp: str | None = None
 
     def recorder(self, resource: str, page: int | None) -> Recorder:
         async def record(exchange: Exchange) -> None:
@@ -103,25 +120,10 @@ class RawStore:
         return RunHandle(self, run_id, roaster, kind)
 
     async def add_artifact(self, run: RunHandle, resource: str, page: int | None,
-                           exchange: Exchange) -> uuid.UUID:
-        artifact_id = uuid.uuid4()
-        stored = body_columns(exchange, as_json=resource != "robots")
-        params = [
-            artifact_id, run.id, run.roaster.id, exchange.url, exchange.requested_url, resource, page,
-            exchange.attempt, run.source, exchange.status, exchange.content_type,
-            Jsonb(exchange.headers), stored.body, stored.text, stored.raw, exchange.sha256,
-            exchange.byte_length, exchange.captured_at, run.archive_timestamp,
-            exchange.elapsed_ms, exchange.error,
-        ]
+                           exchange: Exchange) -> None:
+        params = artifact_params(run.id, run.roaster.id, run.source, resource, page, exchange)
         async with self._lock:
-            try:
-                await self.conn.execute(INSERT_ARTIFACT, params)
-            except psycopg.errors.UntranslatableCharacter:
-                # JSON with \u0000 parses in Python but not in jsonb: keep it as text.
-                stored = body_columns(exchange, as_json=False)
-                params[12:15] = [None, stored.text, stored.raw]
-                await self.conn.execute(INSERT_ARTIFACT, params)
-        return artifact_id
+            await self.conn.execute(INSERT_ARTIFACT, params)
 
     async def finish_run(self, run: RunHandle, status: str, pages: int, error: str | None) -> None:
         async with self._lock:

@@ -103,8 +103,9 @@ final as (
     select
         *,
         case when jsonb_array_length(validation_errors) = 0 then 'valid' else 'invalid' end as validation_status,
+        -- the first valid copy of a page counts; an invalid copy never hides a valid one
         row_number() over (
-            partition by roaster_id, url, day, sha256
+            partition by roaster_id, url, day, sha256, jsonb_array_length(validation_errors) = 0
             order by captured_at, artifact_id
         ) > 1 as is_duplicate
     from verdicts

@@ -1,5 +1,6 @@
 {#- One row per (active roaster, day) from the roaster's `since` (else its first run)
-    to the end of the range (end_date, else today in the roaster's timezone), with the
+    to the end of the range (end_date, else today in the roaster's timezone, and never
+    past that today), with the
     day's status:
       complete     a run whose artifacts cover the whole catalog, all valid, and the
                    marts hold its prices
@@ -24,8 +25,29 @@ raw_artifacts as (
     select * from {{ ref('int_artifact_days') }}
 ),
 
-mart_artifacts as (
+built_artifacts as (
     select * from {{ ref('scrape_artifacts') }}
+),
+
+validated_now as (
+    -- Raw re-validated as it is now: in the range, verdicts come from here, so raw
+    -- that changed in place (corruption) shows before the marts are rebuilt.
+    select * from {{ ref('int_artifacts__validated') }}
+),
+
+mart_artifacts as (
+    {%- if r.start is not none %}
+    select run_id, is_catalog_page, is_final_attempt, http_status, validation_status, item_count
+    from built_artifacts
+    where not {{ vars_range_predicate() }}
+    union all
+    select run_id, is_catalog_page, is_final_attempt, http_status, validation_status, item_count
+    from validated_now
+    where {{ captured_window('captured_at') }} and {{ vars_range_predicate() }}
+    {%- else %}
+    select run_id, is_catalog_page, is_final_attempt, http_status, validation_status, item_count
+    from built_artifacts
+    {%- endif %}
 ),
 
 prices as (
@@ -76,7 +98,7 @@ run_facts as (
         coalesce(mart_counts.valid_pages, 0) as valid_pages,
         coalesce(mart_counts.invalid_pages, 0) as invalid_pages,
         run_days.status = 'ok'
-        and coalesce(mart_counts.mart_artifacts, 0) >= coalesce(raw_counts.raw_artifacts, 0)
+        and coalesce(mart_counts.mart_artifacts, 0) = coalesce(raw_counts.raw_artifacts, 0)
         and coalesce(mart_counts.invalid_pages, 0) = 0
         and coalesce(mart_counts.valid_pages, 0) > 0 as is_complete_raw,
         -- raw rows the marts have not seen (derived data lost, or not built yet)
@@ -114,8 +136,9 @@ bounds as (
     select
         roasters.roaster_id,
         coalesce(roasters.since, min(run_days.day)) as first_day,
+        -- never past the roaster's today: a future day is not a gap
         {% if r.end is not none -%}
-            date '{{ r.end }}'
+            least(date '{{ r.end }}', (now() at time zone roasters.timezone)::date)
         {%- else -%}
             (now() at time zone roasters.timezone)::date
         {%- endif %} as last_day

@@ -30,7 +30,15 @@ shaped as (
         created_at,
         jsonb_typeof(body) as body_type,
         resource in ('products', 'variations') as is_catalog_page,
-        max(attempt) over (partition by run_id, requested_url) = attempt as is_final_attempt
+        -- a correlated NOT EXISTS rather than a window, so range filters reach the table
+        not exists (
+            select 1
+            from source as later
+            where
+                later.run_id = source.run_id
+                and later.requested_url = source.requested_url
+                and later.attempt > source.attempt
+        ) as is_final_attempt
     from source
 ),
 

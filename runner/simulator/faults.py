@@ -28,7 +28,7 @@ KINDS = {
     "robots-403": "robots.txt answers 403 (means: disallow all)",
     "crawl-delay": "robots.txt asks for Crawl-delay: arg",
 }
-RESOURCES = ("*", "robots", "meta", "products", "variations")
+RESOURCES = ("*", "robots", "meta", "products", "variations", "cdx", "archive")
 ROBOTS_KINDS = ("robots-disallow", "robots-403", "crawl-delay")
 
 

@@ -8,6 +8,7 @@ Routes (each shop under /r/<shop-id>):
     /_sim/roasters.yml    a coffee-runner config pointing at this server
     /_sim/requests        every request seen, as JSON (tests measure rates with it)
     /_sim/truth/<id>/<YYYY-MM-DD>.json   what the shop offered that day
+    /wayback/cdx/search/cdx, /wayback/web/<ts>id_/<url>   a web archive of past days
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from runner.simulator import render
+from runner.simulator import render, wayback
 from runner.simulator.catalog import DEFAULT_SHOPS, ShopSpec, truth
 from runner.simulator.faults import Fault, FaultBook
 
@@ -55,6 +56,7 @@ class SimState:
     history_days: int = 30
     rate_limit_rps: float = DEFAULT_SIM_RPS
     shopify_window: int = SHOPIFY_WINDOW  # smaller in tests, to reach the window's end
+    archive_coverage: float = 0.8  # share of past shop-days the web archive captured
     base_url: str = ""
     requests: list[RequestRecord] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -92,6 +94,8 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self, segments: list[str], query: dict[str, str]) -> None:
         if segments[:1] == ["_sim"]:
             return self._sim(segments[1:])
+        if segments[:1] == ["wayback"]:
+            return self._wayback(segments, urlsplit(self.path), query)
         if len(segments) < 3 or segments[0] != "r" or segments[1] not in self.state.shops:
             return self._send(404, b'{"error": "not found"}')
         shop = self.state.shops[segments[1]]
@@ -107,37 +111,65 @@ class Handler(BaseHTTPRequestHandler):
 
     def _serve(self, shop: ShopSpec, resource: str, query: dict[str, str],
                robots_fault: Fault | None) -> None:
-        day = self.state.day_for(shop)
-        seed = self.state.seed
         if resource == "robots":
             return self._send(200, _robots(robots_fault).encode(), "text/plain")
-        if resource == "meta":
-            body = {"id": 1, "name": shop.name, "currency": shop.currency, "country": "US",
-                    "domain": f"{shop.id}.example", "published_products_count": 0}
-            return self._json(200, body)
-        if resource == "products" and shop.platform == "shopify":
-            return self._shopify_page(render.shopify_products(seed, shop, day), query)
-        items = (render.woo_variations if resource == "variations" else render.woo_products)(seed, shop, day)
-        return self._woo_page(items, query)
+        status, body, headers = page_response(self.state, shop, resource, query, self.state.day_for(shop))
+        return self._json(status, body, headers)
 
-    def _shopify_page(self, products: list[dict[str, Any]], query: dict[str, str]) -> None:
-        limit = min(_int(query.get("limit"), 30), SHOPIFY_MAX_LIMIT)
-        page = _int(query.get("page"), 1)
-        if page * limit > self.state.shopify_window:
-            return self._json(400, {"errors": {"page": "cannot exceed 25000 items"}})
-        chunk = products[(page - 1) * limit: page * limit]
-        return self._json(200, {"products": chunk})
+    # --- the web archive ---------------------------------------------------------------
 
-    def _woo_page(self, items: list[dict[str, Any]], query: dict[str, str]) -> None:
-        per_page = _int(query.get("per_page"), 10)
-        if per_page > WOO_MAX_PER_PAGE or per_page < 1:
-            return self._json(400, {"code": "rest_invalid_param",
-                                    "message": "Invalid parameter(s): per_page", "data": {"status": 400}})
-        page = _int(query.get("page"), 1)
-        total_pages = max(1, -(-len(items) // per_page))
-        chunk = items[(page - 1) * per_page: page * per_page]
-        headers = {"X-WP-Total": str(len(items)), "X-WP-TotalPages": str(total_pages)}
-        return self._json(200, chunk, headers)
+    def _wayback(self, segments: list[str], parts: Any, query: dict[str, str]) -> None:
+        state = self.state
+        if segments[1:4] == ["cdx", "search", "cdx"]:
+            return self._cdx(query)
+        if len(segments) >= 4 and segments[1] == "web" and segments[2].endswith("id_"):
+            ts = segments[2].removesuffix("id_")
+            prefix = f"/wayback/web/{segments[2]}/"
+            original = parts.path[len(prefix):] + (f"?{parts.query}" if parts.query else "")
+            original = original.replace(":/", "://", 1) if "://" not in original else original
+            page = wayback.parse_original(original, state.base_url, state.shops)
+            asked = wayback.parse_timestamp(ts)
+            if page is None or asked is None:
+                return self._send(404, b"not in archive", "text/plain")
+            fault = state.faults.take(page.shop.id, "archive", page.page)
+            if fault is not None and self._fault(fault, "archive"):
+                return None
+            today = state.day_for(page.shop)
+            exact = wayback.capture_time(page.shop, wayback.local_day(page.shop, asked), page)
+            if exact != asked or not wayback.has_capture(state.seed, page.shop, wayback.local_day(page.shop, asked),
+                                                         today, state.archive_coverage):
+                nearest = wayback.nearest_capture(state.seed, page.shop, asked, today, state.archive_coverage)
+                if nearest is None:
+                    return self._send(404, b"not in archive", "text/plain")
+                location = f"{state.base_url}/wayback/web/{wayback.timestamp(nearest)}id_/{original}"
+                return self._send(302, b"", "text/plain", {"Location": location})
+            day = wayback.local_day(page.shop, asked)
+            status, body, headers = page_response(state, page.shop, page.resource, page.query, day)
+            return self._json(status, body, {f"X-Archive-Orig-{k}": v for k, v in headers.items()})
+        return self._send(404, b"not found", "text/plain")
+
+    def _cdx(self, query: dict[str, str]) -> None:
+        state = self.state
+        original = query.get("url", "")
+        page = wayback.parse_original(original, state.base_url, state.shops)
+        try:
+            start = dt.datetime.strptime(query.get("from", "")[:8], "%Y%m%d").date()
+            end = dt.datetime.strptime(query.get("to", "")[:8], "%Y%m%d").date()
+        except ValueError:
+            return self._send(400, b"from and to must be YYYYMMDD", "text/plain")
+        if page is None:
+            return self._json(200, [])
+        fault = state.faults.take(page.shop.id, "cdx", page.page)
+        if fault is not None and self._fault(fault, "cdx"):
+            return None
+
+        def body_for(day: dt.date) -> bytes:
+            body = page_response(state, page.shop, page.resource, page.query, day)[1]
+            return json.dumps(body, default=str).encode()
+
+        today = state.day_for(page.shop)
+        rows = wayback.cdx_rows(state.seed, page, original, start, end, today, state.archive_coverage, body_for)
+        return self._json(200, rows)
 
     # --- faults ------------------------------------------------------------------------
 
@@ -221,6 +253,31 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+def page_response(state: SimState, shop: ShopSpec, resource: str, query: dict[str, str],
+                  day: dt.date) -> tuple[int, Any, dict[str, str]]:
+    """The JSON a shop answers for a page on a day: (status, body, headers)."""
+    seed = state.seed
+    if resource == "meta":
+        return 200, {"id": 1, "name": shop.name, "currency": shop.currency, "country": "US",
+                     "domain": f"{shop.id}.example", "published_products_count": 0}, {}
+    if shop.platform == "shopify":
+        limit = min(_int(query.get("limit"), 30), SHOPIFY_MAX_LIMIT)
+        page = _int(query.get("page"), 1)
+        if page * limit > state.shopify_window:
+            return 400, {"errors": {"page": "cannot exceed 25000 items"}}, {}
+        products = render.shopify_products(seed, shop, day)
+        return 200, {"products": products[(page - 1) * limit: page * limit]}, {}
+    per_page = _int(query.get("per_page"), 10)
+    if per_page > WOO_MAX_PER_PAGE or per_page < 1:
+        return 400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): per_page",
+                     "data": {"status": 400}}, {}
+    items = (render.woo_variations if resource == "variations" else render.woo_products)(seed, shop, day)
+    page = _int(query.get("page"), 1)
+    total_pages = max(1, -(-len(items) // per_page))
+    headers = {"X-WP-Total": str(len(items)), "X-WP-TotalPages": str(total_pages)}
+    return 200, items[(page - 1) * per_page: page * per_page], headers
+
+
 def _resource(shop: ShopSpec, rest: str, query: dict[str, str]) -> str | None:
     if rest == "robots.txt":
         return "robots"
@@ -269,6 +326,7 @@ def roasters_yaml(state: SimState) -> str:
     doc = {
         "roasters": roasters,
         "archive_url": f"{state.base_url}/wayback",
+        "archive_rate_limit_rps": 50.0,  # a local archive: no need for the 2.5 s CDX pause
         "user_agent": "coffee-runner/0.1 (+simulator)",
         # A local server answers in milliseconds: short timeouts and backoff keep runs fast.
         "http": {"connect_timeout": 2.0, "read_timeout": 5.0, "request_deadline": 10.0,
@@ -284,10 +342,11 @@ class Simulator:
                  faults: tuple[Fault, ...] | list[Fault] = (), today: dt.date | None = None,
                  latency: float = 0.0, history_days: int = 30,
                  rate_limit_rps: float = DEFAULT_SIM_RPS, shopify_window: int = SHOPIFY_WINDOW,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 archive_coverage: float = 0.8, host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = SimState(seed=seed, shops={s.id: s for s in shops}, faults=FaultBook(list(faults)),
                               today=today, latency=latency, history_days=history_days,
-                              rate_limit_rps=rate_limit_rps, shopify_window=shopify_window)
+                              rate_limit_rps=rate_limit_rps, shopify_window=shopify_window,
+                              archive_coverage=archive_coverage)
         handler = type("BoundHandler", (Handler,), {"state": self.state})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True

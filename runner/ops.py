@@ -1,0 +1,135 @@
+"""Operations: the runbook's assessment, verification and gap acknowledgement."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from runner.config import Config, Roaster
+from runner.db import Target, coffee_home, connect
+from runner.dbt import range_vars, run_dbt
+from runner.errors import InputError
+from runner.plan import check_range, coverage
+
+DEFAULT_ASSESS_DAYS = 30
+LATEST_RUNS = 10
+
+# The runbook's integrity queries, on the marts (they must all return 0).
+INTEGRITY_QUERIES = {
+    "prices_without_variant": "select count(*) from marts.prices where variant_id not in "
+                              "(select id from marts.variants)",
+    "variants_without_roaster": "select count(*) from marts.variants where roaster_id not in "
+                                "(select id from marts.roasters)",
+    "duplicate_prices": "select count(*) from (select variant_id, scraped_at from marts.prices "
+                        "group by variant_id, scraped_at having count(*) > 1) as dup",
+    "artifacts_without_run": "select count(*) from marts.scrape_artifacts where run_id not in "
+                             "(select id from marts.scrape_runs)",
+    "prices_from_invalid_artifacts": "select count(*) from marts.prices p join marts.scrape_artifacts a "
+                                     "on a.id = p.artifact_id where a.validation_status <> 'valid'",
+}
+
+
+def default_range(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
+    today = dt.datetime.now(dt.timezone.utc).date()
+    if (start is None) != (end is None):
+        raise InputError("--start and --end go together")
+    return (start, end) if start and end else (today - dt.timedelta(days=DEFAULT_ASSESS_DAYS - 1), today)
+
+
+def assess(config: Config, target: Target, start: dt.date, end: dt.date, roasters: list[Roaster]) -> dict[str, Any]:
+    """The pre-backfill assessment in one report."""
+    check_range(start, end)
+    ids = [r.id for r in roasters]
+    days = coverage(target, start, end, roasters, materialize=True)
+    report: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat(), "roasters": ids}
+    with connect(target) as conn:
+        report["counts"] = {
+            "scrape_runs": _one(conn, "select count(*) from raw.scrape_runs where roaster_id = any(%s)", ids),
+            "scrape_artifacts": _one(conn, "select count(*) from raw.scrape_artifacts where roaster_id = any(%s)",
+                                     ids),
+            "variants": _one(conn, "select count(*) from marts.variants where roaster_id = any(%s)", ids),
+            "prices": _one(conn, "select count(*) from marts.prices where roaster_id = any(%s)", ids),
+        }
+        report["runs_by_status"] = dict(conn.execute(
+            "select status, count(*) from raw.scrape_runs where roaster_id = any(%s) group by status order by 1",
+            (ids,)).fetchall())
+        report["artifacts_by_validation"] = dict(conn.execute(
+            """select validation_status, count(*) from marts.scrape_artifacts where roaster_id = any(%s)
+                group by validation_status order by 1""", (ids,)).fetchall())
+        report["latest_runs"] = [
+            {"id": str(r[0]), "roaster_id": r[1], "kind": r[2], "status": r[3],
+             "day": r[4].isoformat() if r[4] else None, "created_at": r[5].isoformat(), "error": r[6]}
+            for r in conn.execute(
+                """select id, roaster_id, kind, status, target_day, created_at, error from raw.scrape_runs
+                    where roaster_id = any(%s) order by created_at desc limit %s""", (ids, LATEST_RUNS)).fetchall()
+        ]
+        first_last = {r: (first, last) for r, first, last in conn.execute(
+            """select roaster_id, min(target_day), max(target_day) from raw.scrape_runs
+                where roaster_id = any(%s) group by roaster_id""", (ids,)).fetchall()}
+        report["disk"] = disk_report(target, conn)
+    report["per_roaster"] = {}
+    for r in roasters:
+        statuses = Counter(d.status for d in days if d.roaster_id == r.id)
+        first, last = first_last.get(r.id, (None, None))
+        report["per_roaster"][r.id] = {
+            "first_day": first.isoformat() if first else None, "last_day": last.isoformat() if last else None,
+            "coverage": dict(sorted(statuses.items())),
+            "complete_share": round(statuses.get("complete", 0) / max(1, sum(statuses.values())), 3),
+        }
+    report["gaps"] = sum(1 for d in days if d.status != "complete" and not d.acknowledged)
+    return report
+
+
+def _one(conn: psycopg.Connection, sql: str, *params: Any) -> int:
+    return int(conn.execute(sql, params).fetchone()[0])
+
+
+def disk_report(target: Target, conn: psycopg.Connection) -> dict[str, Any]:
+    """Free space where the data lives, and the database's own size."""
+    places = {"coffee_home": coffee_home()}
+    if target.embedded:
+        places["database"] = coffee_home() / "pg"
+    report: dict[str, Any] = {}
+    for name, path in places.items():
+        existing = next((p for p in [Path(path), *Path(path).parents] if p.exists()), Path("/"))
+        usage = shutil.disk_usage(existing)
+        report[name] = {"path": str(path), "free_bytes": usage.free, "total_bytes": usage.total}
+    report["database_bytes"] = _one(conn, "select pg_database_size(current_database())")
+    return report
+
+
+def verify(config: Config, target: Target, start: dt.date, end: dt.date, roasters: list[Roaster]) -> dict[str, Any]:
+    """dbt tests for the range (gaps strict), the runbook's integrity queries, coverage."""
+    check_range(start, end)
+    ids = [r.id for r in roasters]
+    days = coverage(target, start, end, roasters, materialize=True)
+    result = run_dbt(target, ["test"], range_vars(start.isoformat(), end.isoformat(), ids, strict_gaps=True))
+    with connect(target) as conn:
+        integrity = {name: _one(conn, sql) for name, sql in INTEGRITY_QUERIES.items()}
+    gaps = [{"roaster_id": d.roaster_id, "day": d.day.isoformat(), "status": d.status}
+            for d in days if d.status != "complete" and not d.acknowledged]
+    acknowledged = sum(1 for d in days if d.status != "complete" and d.acknowledged)
+    ok = result.ok and not any(integrity.values()) and not gaps
+    return {"start": start.isoformat(), "end": end.isoformat(), "ok": ok, "dbt": result.as_dict(),
+            "integrity": integrity, "coverage": dict(Counter(d.status for d in days)), "gaps": gaps,
+            "acknowledged_gaps": acknowledged}
+
+
+def acknowledge(target: Target, roaster: Roaster, start: dt.date, end: dt.date, reason: str) -> dict[str, Any]:
+    """Record that nothing can fill these days, so the no_gaps test passes honestly."""
+    check_range(start, end)
+    reason = reason.strip()
+    if not reason:
+        raise InputError("--reason must say why these days cannot be filled")
+    with connect(target) as conn, conn.transaction():
+        conn.execute(
+            """insert into control.acknowledged_gaps (roaster_id, start_day, end_day, reason)
+               values (%s, %s, %s, %s)
+               on conflict (roaster_id, start_day, end_day) do update set reason = excluded.reason""",
+            (roaster.id, start, end, reason))
+    return {"roaster_id": roaster.id, "start": start.isoformat(), "end": end.isoformat(), "reason": reason}

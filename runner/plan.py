@@ -1,0 +1,191 @@
+"""Which (roaster, day)s need work, what to do for each, and how long it will take.
+
+Coverage comes from the dbt model `ops.coverage_daily`. `gaps` and `backfill` build it
+for the range (a write to derived tables only); `plan` compiles it and runs its SELECT,
+so planning writes nothing at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from runner.config import Config, Roaster
+from runner.db import Target, connect
+from runner.dbt import range_vars, run_dbt
+from runner.errors import InputError
+
+STRATEGIES = ("incremental", "full", "validation")
+ACTIONS = ("reparse", "refetch_live", "refetch_archive", "unrecoverable")
+# Seconds per item when no earlier backfill or run says otherwise: an archive day is a
+# few CDX lookups and captures at the archive's polite rate; a reparse is SQL only.
+DEFAULT_ITEM_SECONDS = {"reparse": 0.05, "refetch_live": 5.0, "refetch_archive": 8.0, "unrecoverable": 0.0}
+DEFAULT_DBT_SECONDS = 30.0
+MAX_RANGE_DAYS = 3660  # ten years: a typo guard, not a limit anyone should meet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DayStatus:
+    roaster_id: str
+    day: dt.date
+    status: str
+    acknowledged: bool = False
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    roaster_id: str
+    day: dt.date
+    status: str
+    action: str
+
+
+@dataclass
+class Plan:
+    strategy: str
+    start: dt.date
+    end: dt.date
+    roasters: list[str]
+    items: list[PlanItem] = field(default_factory=list)
+    estimate_seconds: float = 0.0
+    gaps: int = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(i.action for i in self.items))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "start": self.start.isoformat(), "end": self.end.isoformat(),
+                "roasters": self.roasters, "items": [{**asdict(i), "day": i.day.isoformat()} for i in self.items],
+                "counts": self.counts, "gaps": self.gaps, "estimate_seconds": round(self.estimate_seconds, 1)}
+
+
+def check_range(start: dt.date, end: dt.date) -> None:
+    if start > end:
+        raise InputError(f"--start {start} is after --end {end}")
+    if (end - start).days >= MAX_RANGE_DAYS:
+        raise InputError(f"range {start}..{end} is longer than {MAX_RANGE_DAYS} days")
+
+
+# --- coverage ----------------------------------------------------------------------------
+
+COVERAGE_COLUMNS = "roaster_id, day, status, acknowledged"
+
+
+def coverage(target: Target, start: dt.date, end: dt.date, roasters: list[Roaster], *,
+             materialize: bool) -> list[DayStatus]:
+    """Day statuses in [start, end] for these roasters, from the dbt coverage model."""
+    ids = [r.id for r in roasters]
+    variables = range_vars(start.isoformat(), end.isoformat(), ids)
+    _ensure_built(target)
+    if materialize:
+        _dbt_or_fail(target, ["run", "--select", "coverage_daily", "gaps"], variables)
+        sql = f"select {COVERAGE_COLUMNS} from ops.coverage_daily"
+    else:
+        sql = f"select {COVERAGE_COLUMNS} from ({_compiled_coverage(target, variables)}) as coverage"
+    query = sql + " where day between %s and %s and roaster_id = any(%s) order by day, roaster_id"
+    with connect(target) as conn:
+        rows = conn.execute(query, (start, end, ids)).fetchall()
+    return [DayStatus(*row) for row in rows]
+
+
+def _compiled_coverage(target: Target, variables: dict[str, Any]) -> str:
+    """The coverage model's SELECT, compiled by dbt but not run into a table."""
+    result = _dbt_or_fail(target, ["compile", "--select", "coverage_daily", "--quiet"], variables)
+    path = _compiled_path(result.target_path, "models/ops/coverage_daily.sql")
+    return path.read_text(encoding="utf-8")
+
+
+def _ensure_built(target: Target) -> None:
+    """Coverage reads the marts: on a database where dbt never ran, build them once."""
+    with connect(target) as conn:
+        built = conn.execute("select to_regclass('ops.coverage_daily') is not null").fetchone()[0]
+    if not built:
+        log.info("derived tables do not exist yet: building them once")
+        _dbt_or_fail(target, ["run", "--select", "+coverage_daily"], {})
+
+
+def _compiled_path(target_path: Path, model: str) -> Path:
+    return target_path / "compiled" / "coffee" / model
+
+
+def _dbt_or_fail(target: Target, args: list[str], variables: dict[str, Any]):
+    result = run_dbt(target, args, variables)
+    if not result.ok:
+        tail = [line for line in result.output.strip().splitlines() if line.strip()][-3:]
+        raise InputError(f"dbt {' '.join(args)} failed: {' | '.join(tail)}")
+    return result
+
+
+# --- actions -------------------------------------------------------------------------------
+
+def action_for(status: str, day: dt.date, roaster: Roaster, strategy: str,
+               now: dt.datetime | None = None) -> str | None:
+    """What a backfill does for one (roaster, day); None when it leaves the day alone."""
+    if strategy == "validation":
+        return "reparse"  # re-validate and test: rebuild from raw, never fetch
+    if status == "complete":
+        return "reparse" if strategy == "full" else None
+    if status == "unprocessed":
+        return "reparse"  # raw is enough
+    today = roaster.today(now)
+    if day == today:
+        return "refetch_live"
+    if day < today and roaster.archive:
+        return "refetch_archive"
+    return "unrecoverable"
+
+
+def build_plan(config: Config, target: Target, strategy: str, start: dt.date, end: dt.date,
+               roasters: list[Roaster], *, materialize: bool) -> Plan:
+    if strategy not in STRATEGIES:
+        raise InputError(f"--strategy must be one of {', '.join(STRATEGIES)} (got {strategy!r})")
+    check_range(start, end)
+    by_id = {r.id: r for r in roasters}
+    days = coverage(target, start, end, roasters, materialize=materialize)
+    plan = Plan(strategy, start, end, [r.id for r in roasters])
+    plan.gaps = sum(1 for d in days if d.status != "complete" and not d.acknowledged)
+    for d in days:
+        if d.acknowledged and d.status != "complete" and strategy != "validation":
+            continue  # an operator said nothing can fill it
+        action = action_for(d.status, d.day, by_id[d.roaster_id], strategy)
+        if action is not None:
+            plan.items.append(PlanItem(d.roaster_id, d.day, d.status, action))
+    with connect(target) as conn:
+        plan.estimate_seconds = estimate_seconds(conn, plan.items, concurrency=1)
+    return plan
+
+
+def estimate_seconds(conn: psycopg.Connection, items: list[PlanItem], concurrency: int) -> float:
+    """Item time from earlier backfills (else earlier runs, else defaults), plus one dbt build."""
+    per_item = dict(DEFAULT_ITEM_SECONDS)
+    per_item.update(_history(conn))
+    work = sum(per_item[i.action] for i in items) / max(1, concurrency)
+    dbt_seconds = conn.execute(
+        """select avg((dbt ->> 'elapsed_seconds')::float) from
+             (select dbt from control.backfills where dbt ? 'elapsed_seconds'
+               order by created_at desc limit 5) as recent""").fetchone()[0]
+    return work + (dbt_seconds if dbt_seconds is not None else DEFAULT_DBT_SECONDS) if items else 0.0
+
+
+def _history(conn: psycopg.Connection) -> dict[str, float]:
+    found: dict[str, float] = {}
+    runs = conn.execute(
+        """select kind, avg(extract(epoch from finished_at - started_at)) from raw.scrape_runs
+            where status = 'ok' and finished_at is not null group by kind""").fetchall()
+    for kind, seconds in runs:
+        found["refetch_live" if kind == "live" else "refetch_archive"] = float(seconds)
+    items = conn.execute(
+        """select action, avg(elapsed_ms) / 1000.0 from control.backfill_items
+            where state in ('done', 'unrecoverable', 'skipped') and elapsed_ms is not null
+            group by action""").fetchall()
+    found.update({action: float(seconds) for action, seconds in items})
+    return found
