@@ -110,11 +110,16 @@ def start_backfill(config: Config, target: Target, strategy: str, start: dt.date
     return work(config, target, backfill_id, options)
 
 
-def resume_backfill(config: Config, target: Target, backfill_id: str | None, options: Options | None) -> Summary:
+def resume_backfill(config: Config, target: Target, backfill_id: str | None,
+                    overrides: dict[str, Any] | None = None) -> Summary:
+    """Continue (or join) a backfill with its stored options, except `overrides`."""
     with connect(target, autocommit=True) as conn:
         prepare(conn, config)
         row = _find_backfill(conn, backfill_id)
-        found_id, stored = str(row[0]), Options(row[1], row[2], row[3])
+        found_id = str(row[0])
+        options = Options(**{"concurrency": row[1], "max_failure_rate": row[2], "timeout_seconds": row[3],
+                             **(overrides or {})})
+        options.check()
         with conn.transaction():
             # Failed items get another chance, up to MAX_ITEM_ATTEMPTS in all.
             conn.execute("""update control.backfill_items set state = 'pending', error = null
@@ -123,7 +128,7 @@ def resume_backfill(config: Config, target: Target, backfill_id: str | None, opt
             conn.execute("update control.backfills set status = 'running', finished_at = null, error = null "
                          "where id = %s", (found_id,))
     log.info("resuming backfill %s", found_id)
-    return work(config, target, found_id, options or stored)
+    return work(config, target, found_id, options)
 
 
 def _find_backfill(conn: psycopg.Connection, backfill_id: str | None) -> tuple:
@@ -508,17 +513,16 @@ def _item_counts(conn: psycopg.Connection, backfill_id: str) -> dict[str, int]:
 def finalize(config: Config, target: Target, backfill_id: str, started: float) -> Summary:
     log_ = events(target)
     with connect(target, autocommit=True) as conn:
-        # One process finalizes; another that joined the backfill reports and leaves.
-        if not conn.execute(f"select pg_try_advisory_lock({FINALIZE_LOCK_SQL})", (backfill_id,)).fetchone()[0]:
-            return Summary(backfill_id, "running", _item_counts(conn, backfill_id),
-                           error="another process is finishing this backfill")
+        # One process finalizes at a time; one that joined the backfill waits for it and
+        # then reports the same outcome (or finishes the job if the finalizer died).
+        conn.execute(f"select pg_advisory_lock({FINALIZE_LOCK_SQL})", (backfill_id,))
         row = conn.execute(
             """select status, gaps_before, strategy, start_day, end_day, roasters from control.backfills
                 where id = %s""", (backfill_id,)).fetchone()
         counts = _item_counts(conn, backfill_id)
         if counts["pending"] or counts["running"]:
             return Summary(backfill_id, "running", counts, error="items still open in another process")
-        if row[0] == "done":
+        if row[0] in ("done", "failed"):
             return _stored_summary(conn, backfill_id, started)
         days = conn.execute(
             """select min(day), max(day), array_agg(distinct roaster_id) from control.backfill_items

@@ -300,9 +300,12 @@ def backfill_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime
     if resume is not None:
         if start or end or roaster_ids or dry_run:
             raise InputError("--resume takes no --start, --end, --roaster or --dry-run")
-        explicit = ctx.get_parameter_source("concurrency") == click.core.ParameterSource.COMMANDLINE
-        summary = resume_backfill(config, target, None if resume == "latest" else resume,
-                                  options if explicit else None)
+        # The backfill's stored options, except those given again on this command line.
+        given = {name: value for name, value in (("concurrency", concurrency),
+                                                 ("max_failure_rate", max_failure_rate),
+                                                 ("timeout_seconds", timeout_seconds))
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+        summary = resume_backfill(config, target, None if resume == "latest" else resume, given)
     else:
         if start is None or end is None:
             raise InputError("backfill needs --start and --end (or --resume)")

@@ -105,12 +105,13 @@ def _compiled_coverage(target: Target, variables: dict[str, Any]) -> str:
 
 
 def _ensure_built(target: Target) -> None:
-    """Coverage reads the marts: on a database where dbt never ran, build them once."""
+    """Coverage reads the marts: on a database where dbt never ran, build them all once."""
     with connect(target) as conn:
-        built = conn.execute("select to_regclass('ops.coverage_daily') is not null").fetchone()[0]
+        built = conn.execute("select to_regclass('ops.gaps') is not null and to_regclass('marts.products') "
+                             "is not null").fetchone()[0]
     if not built:
         log.info("derived tables do not exist yet: building them once")
-        _dbt_or_fail(target, ["run", "--select", "+coverage_daily"], {})
+        _dbt_or_fail(target, ["run"], {})
 
 
 def _compiled_path(target_path: Path, model: str) -> Path:

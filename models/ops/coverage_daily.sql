@@ -29,24 +29,46 @@ built_artifacts as (
     select * from {{ ref('scrape_artifacts') }}
 ),
 
+{% if r.start is not none -%}
 validated_now as (
     -- Raw re-validated as it is now: in the range, verdicts come from here, so raw
     -- that changed in place (corruption) shows before the marts are rebuilt.
     select * from {{ ref('int_artifacts__validated') }}
 ),
+{%- else -%}
+-- depends_on: {{ ref('int_artifacts__validated') }}
+{%- endif %}
 
 mart_artifacts as (
     {%- if r.start is not none %}
-    select run_id, is_catalog_page, is_final_attempt, http_status, validation_status, item_count
-    from built_artifacts
-    where not {{ vars_range_predicate() }}
-    union all
-    select run_id, is_catalog_page, is_final_attempt, http_status, validation_status, item_count
-    from validated_now
-    where {{ captured_window('captured_at') }} and {{ vars_range_predicate() }}
+        select
+            run_id,
+            is_catalog_page,
+            is_final_attempt,
+            http_status,
+            validation_status,
+            item_count
+        from built_artifacts
+        where not {{ vars_range_predicate() }}
+        union all
+        select
+            run_id,
+            is_catalog_page,
+            is_final_attempt,
+            http_status,
+            validation_status,
+            item_count
+        from validated_now
+        where {{ captured_window('captured_at') }} and {{ vars_range_predicate() }}
     {%- else %}
-    select run_id, is_catalog_page, is_final_attempt, http_status, validation_status, item_count
-    from built_artifacts
+        select
+            run_id,
+            is_catalog_page,
+            is_final_attempt,
+            http_status,
+            validation_status,
+            item_count
+        from built_artifacts
     {%- endif %}
 ),
 
@@ -63,6 +85,7 @@ run_days as (
         runs.run_id,
         runs.roaster_id,
         runs.status,
+        runs.artifacts as recorded_artifacts,
         coalesce(runs.target_day, {{ local_day('runs.started_at', 'roasters.timezone') }}) as day
     from runs
     inner join roasters on runs.roaster_id = roasters.roaster_id
@@ -98,12 +121,17 @@ run_facts as (
         coalesce(mart_counts.valid_pages, 0) as valid_pages,
         coalesce(mart_counts.invalid_pages, 0) as invalid_pages,
         run_days.status = 'ok'
+        -- raw still holds every artifact the run stored, and the marts have seen them all
+        and coalesce(raw_counts.raw_artifacts, 0) = run_days.recorded_artifacts
         and coalesce(mart_counts.mart_artifacts, 0) = coalesce(raw_counts.raw_artifacts, 0)
         and coalesce(mart_counts.invalid_pages, 0) = 0
         and coalesce(mart_counts.valid_pages, 0) > 0 as is_complete_raw,
         -- raw rows the marts have not seen (derived data lost, or not built yet)
         run_days.status = 'ok'
-        and coalesce(mart_counts.mart_artifacts, 0) < coalesce(raw_counts.raw_artifacts, 0) as is_unvalidated
+        and coalesce(raw_counts.raw_artifacts, 0) = run_days.recorded_artifacts
+        and coalesce(mart_counts.mart_artifacts, 0) < coalesce(raw_counts.raw_artifacts, 0) as is_unvalidated,
+        run_days.status = 'ok'
+        and coalesce(raw_counts.raw_artifacts, 0) < run_days.recorded_artifacts as has_lost_raw
     from run_days
     left join raw_counts on run_days.run_id = raw_counts.run_id
     left join mart_counts on run_days.run_id = mart_counts.run_id
@@ -116,7 +144,7 @@ day_facts as (
         count(*) as runs,
         bool_or(is_complete_raw) as has_complete_run,
         bool_or(is_unvalidated) as has_unvalidated_run,
-        bool_or(status = 'partial') as has_partial_run,
+        bool_or(status = 'partial' or has_lost_raw) as has_partial_run,
         sum(valid_pages) as valid_pages,
         sum(valid_pages + invalid_pages) as fetched_pages
     from run_facts

@@ -87,7 +87,10 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(self.state.latency)
         # The client may give up first (timeouts in tests): then there is no one to answer.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self._route(segments, query)
+            try:
+                self._route(segments, query)
+            except Exception as exc:  # a simulator bug must look like a 500, not a hang-up
+                self._send(500, f"simulator error: {type(exc).__name__}: {exc}".encode(), "text/plain")
 
     # --- routing -----------------------------------------------------------------------
 
@@ -138,7 +141,7 @@ class Handler(BaseHTTPRequestHandler):
             exact = wayback.capture_time(page.shop, wayback.local_day(page.shop, asked), page)
             if exact != asked or not wayback.has_capture(state.seed, page.shop, wayback.local_day(page.shop, asked),
                                                          today, state.archive_coverage):
-                nearest = wayback.nearest_capture(state.seed, page.shop, asked, today, state.archive_coverage)
+                nearest = wayback.nearest_capture(state.seed, page, asked, today, state.archive_coverage)
                 if nearest is None:
                     return self._send(404, b"not in archive", "text/plain")
                 location = f"{state.base_url}/wayback/web/{wayback.timestamp(nearest)}id_/{original}"

@@ -1,0 +1,322 @@
+"""Backfills end to end: simulator (shops + web archive) over real HTTP, real PostgreSQL,
+dbt for real, the CLI in-process or as real processes that get SIGKILLed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runner.simulator import Fault, Simulator
+from tests.runner.helpers import run_cli, sim_config
+
+SHOPS = ("aurora-beans", "blue-peak", "cedar-roast", "dune-coffee")
+
+
+def _today() -> dt.date:
+    """The earliest 'today' over the simulator's timezones: every shop has reached it."""
+    return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=5)).date()
+
+
+START = _today() - dt.timedelta(days=4)
+END = _today() - dt.timedelta(days=1)  # past days only: all from the archive
+
+
+def _backfill(path, *args: str):
+    result = run_cli("--config", str(path), "backfill", "--start", str(START), "--end", str(END), "--json", *args)
+    return result, (json.loads(result.stdout) if result.stdout.strip().startswith("{") else None)
+
+
+def _truth_mismatches(db, sim: Simulator, days) -> list:
+    bad = []
+    for shop in SHOPS:
+        for day in days:
+            truth = {t["variant_id"]: (t["price"], t["is_sale"]) for t in sim.truth(shop, day)}
+            rows = db.execute("""select variant_id, price, is_sale from marts.prices
+                                  where roaster_id = %s and day = %s""", (shop, day)).fetchall()
+            got = {r[0]: (r[1], r[2]) for r in rows}
+            if got != truth or len(rows) != len(truth):
+                bad.append((shop, day))
+    return bad
+
+
+def _statuses(db) -> dict:
+    return {(r, d): s for r, d, s in db.execute(
+        "select roaster_id, day, status from ops.coverage_daily where day between %s and %s", (START, END))}
+
+
+@pytest.fixture
+def archived(tmp_path, db):
+    """Every past day is in the archive; the config expects data from START."""
+    with Simulator(archive_coverage=1.0) as sim:
+        path, config = sim_config(sim, tmp_path, since=START)
+        yield sim, path, config
+
+
+def test_backfill_from_the_archive_equals_the_truth(archived, db):
+    sim, path, _ = archived
+    result, summary = _backfill(path)
+    assert result.exit_code == 0, result.output[-2000:]
+    assert summary["status"] == "done" and summary["items"] == {"done": 16, "failed": 0, "skipped": 0,
+                                                                "unrecoverable": 0}
+    assert summary["gaps_before"] == 16 and summary["gaps_after"] == 0
+    assert summary["dbt"]["ok"]
+    days = [START + dt.timedelta(days=i) for i in range(4)]
+    assert _truth_mismatches(db, sim, days) == []
+    runs = db.execute("select kind, count(*), count(distinct (roaster_id, target_day)) from raw.scrape_runs "
+                      "group by kind").fetchall()
+    assert runs == [("archive", 16, 16)]
+    # captured_at is the capture's own time, read from the archive URL
+    row = db.execute("""select url, captured_at, archive_timestamp from raw.scrape_artifacts
+                         where source = 'archive' limit 1""").fetchone()
+    assert row[2] in row[0] and row[1] == dt.datetime.strptime(row[2], "%Y%m%d%H%M%S").replace(tzinfo=dt.timezone.utc)
+    log_path = Path(os.environ["COFFEE_HOME"]) / "logs" / "backfill.log"
+    log_lines = [json.loads(x) for x in log_path.read_text().splitlines()]
+    assert {"backfill_started", "item_done", "dbt_finished", "backfill_finished"} <= {x["event"] for x in log_lines}
+    # A second run finds nothing to do.
+    again, summary2 = _backfill(path)
+    assert again.exit_code == 0 and sum(summary2["items"].values()) == 0 and summary2["gaps_before"] == 0
+
+
+def _bypass(db, *statements):
+    """Stage a storage accident: go around the raw store's append-only guard."""
+    with db.transaction():
+        db.execute("set local session_replication_role = replica")
+        for sql, params in statements:
+            db.execute(sql, params)
+
+
+def test_every_runbook_scenario_recovers_to_the_truth(archived, db, target):
+    sim, path, _ = archived
+    assert _backfill(path)[0].exit_code == 0
+    d = [START + dt.timedelta(days=i) for i in range(4)]
+    run_of = lambda shop, day: db.execute(  # noqa: E731
+        "select id from raw.scrape_runs where roaster_id = %s and target_day = %s", (shop, day)).fetchone()[0]
+    # partial loss: one page of a WooCommerce day; complete loss: a roaster's two days;
+    # corruption: a Shopify page; derived rows lost: prices of a day
+    partial = run_of("cedar-roast", d[0])
+    lost = [run_of("dune-coffee", d[1]), run_of("dune-coffee", d[2])]
+    corrupt = run_of("blue-peak", d[3])
+    _bypass(db,
+            ("delete from raw.scrape_artifacts where run_id = %s and resource = 'variations'", (partial,)),
+            ("update control.backfill_items set run_id = null where run_id = any(%s)", (lost,)),
+            ("delete from raw.scrape_artifacts where run_id = any(%s)", (lost,)),
+            ("delete from raw.scrape_runs where id = any(%s)", (lost,)),
+            ("update raw.scrape_artifacts set body = '{\"products\": [{\"id\": 1}]}' where run_id = %s "
+             "and resource = 'products'", (corrupt,)))
+    db.execute("delete from marts.prices where roaster_id = 'aurora-beans' and day = %s", (d[2],))
+    plan = run_cli("--config", str(path), "plan", "--start", str(START), "--end", str(END), "--json")
+    assert plan.exit_code == 0, plan.output[-2000:]
+    items = {(i["roaster_id"], i["day"]): (i["status"], i["action"]) for i in json.loads(plan.stdout)["items"]}
+    assert items == {
+        ("cedar-roast", str(d[0])): ("partial", "refetch_archive"),
+        ("dune-coffee", str(d[1])): ("missing", "refetch_archive"),
+        ("dune-coffee", str(d[2])): ("missing", "refetch_archive"),
+        ("blue-peak", str(d[3])): ("invalid", "refetch_archive"),
+        ("aurora-beans", str(d[2])): ("unprocessed", "reparse"),
+    }
+    result, summary = _backfill(path)
+    assert result.exit_code == 0, result.output[-2000:]
+    assert summary["items"]["done"] == 5 and summary["gaps_after"] == 0
+    assert set(_statuses(db).values()) == {"complete"}
+    assert _truth_mismatches(db, sim, d) == []
+    assert db.execute("""select count(*) from (select variant_id, scraped_at from marts.prices
+                          group by 1, 2 having count(*) > 1) as dup""").fetchone()[0] == 0
+
+
+def test_failed_live_run_today_is_refetched_live(tmp_path, db):
+    with Simulator(archive_coverage=1.0, faults=[Fault("429", shop="blue-peak")]) as sim:
+        path, config = sim_config(sim, tmp_path)
+        today = config.roaster("blue-peak").today()
+        fetched = run_cli("--config", str(path), "fetch", "--roaster", "blue-peak", "--json")
+        assert json.loads(fetched.stdout)["runs"][0]["status"] == "fail"
+        sim.set_faults([])
+        result = run_cli("--config", str(path), "backfill", "--start", str(today), "--end", str(today),
+                         "--roaster", "blue-peak", "--json")
+        summary = json.loads(result.stdout)
+    assert result.exit_code == 0, result.output[-2000:]
+    item = db.execute("select status_before, action, state from control.backfill_items").fetchone()
+    assert item == ("failed", "refetch_live", "done")
+    assert summary["gaps_after"] == 0
+
+
+def test_days_without_captures_are_unrecoverable_and_can_be_acknowledged(tmp_path, db):
+    with Simulator(archive_coverage=0.0) as sim:
+        path, _ = sim_config(sim, tmp_path, since=START)
+        result, summary = _backfill(path, "--roaster", "aurora-beans")
+        assert result.exit_code == 0
+        assert summary["items"]["unrecoverable"] == 4 and summary["gaps_after"] == 4
+        assert all("no capture" in u["reason"] for u in summary["unrecoverable"])
+        failing = run_cli("--config", str(path), "verify", "--start", str(START), "--end", str(END),
+                          "--roaster", "aurora-beans", "--json")
+        assert failing.exit_code == 1, failing.stderr[-1500:]
+        assert len(json.loads(failing.stdout)["gaps"]) == 4
+        ack = run_cli("--config", str(path), "gaps", "--acknowledge", "--roaster", "aurora-beans",
+                      "--start", str(START), "--end", str(END), "--reason", "shop offline, never archived")
+        assert ack.exit_code == 0
+        gaps = json.loads(run_cli("--config", str(path), "gaps", "--start", str(START), "--end", str(END),
+                                  "--roaster", "aurora-beans", "--json").stdout)
+        assert all(g["acknowledged"] for g in gaps["gaps"]) and gaps["counts"] == {"missing": 4}
+        passing = run_cli("--config", str(path), "verify", "--start", str(START), "--end", str(END),
+                          "--roaster", "aurora-beans", "--json")
+        assert passing.exit_code == 0, passing.stdout[-2000:]
+        assert json.loads(passing.stdout)["acknowledged_gaps"] == 4
+        # an acknowledged gap is not planned again
+        again = json.loads(run_cli("--config", str(path), "plan", "--start", str(START), "--end", str(END),
+                                   "--roaster", "aurora-beans", "--json").stdout)
+        assert again["items"] == []
+
+
+def test_plan_writes_nothing(archived, db):
+    _, path, _ = archived
+    _backfill(path, "--roaster", "blue-peak")
+    tables = ["raw.scrape_runs", "raw.scrape_artifacts", "control.backfills", "control.backfill_items",
+              "marts.prices", "marts.scrape_artifacts", "ops.coverage_daily", "ops.gaps"]
+    before = {t: db.execute(f"select xmin::text, * from {t} order by 1").fetchall() for t in tables}
+    result = run_cli("--config", str(path), "plan", "--start", str(START), "--end", str(END), "--json")
+    plan = json.loads(result.stdout)
+    assert result.exit_code == 0 and plan["counts"] == {"refetch_archive": 12}
+    assert plan["estimate_seconds"] > 0
+    after = {t: db.execute(f"select xmin::text, * from {t} order by 1").fetchall() for t in tables}
+    assert after == before
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["backfill", "--start", "2026-13-01", "--end", "2026-12-02"], "Invalid value for '--start'"),
+    (["backfill", "--start", "2026-03-05", "--end", "2026-03-01"], "is after --end"),
+    (["backfill", "--start", "2026-03-01", "--end", "2026-03-05", "--roaster", "nope"], "unknown roaster 'nope'"),
+    (["plan", "--start", "2026-03-01", "--end", "2026-03-05", "--strategy", "yolo"], "Invalid value for '--strategy'"),
+    (["backfill", "--resume", "not-a-uuid"], "is not a backfill id"),
+    (["backfill", "--start", "2026-03-01"], "needs --start and --end"),
+    (["gaps", "--start", "2026-03-01", "--end", "2026-03-02", "--acknowledge"], "--acknowledge needs"),
+    (["backfill", "--start", "2026-03-01", "--end", "2026-03-02", "--concurrency", "0"], "--concurrency"),
+])
+def test_bad_input_exits_2_with_one_line(archived, db, args, message):
+    _, path, _ = archived
+    result = run_cli("--config", str(path), *args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert db.execute("select count(*) from control.backfills").fetchone()[0] == 0
+
+
+def test_failure_rate_abort_exits_3_and_resumes(tmp_path, db):
+    with Simulator(archive_coverage=1.0, faults=[Fault("500", shop="cedar-roast", resource="archive")]) as sim:
+        path, _ = sim_config(sim, tmp_path, since=START - dt.timedelta(days=4), max_attempts=2)
+        args = ["--config", str(path), "backfill", "--start", str(START - dt.timedelta(days=4)), "--end", str(END),
+                "--max-failure-rate", "0.1", "--concurrency", "2", "--json"]
+        result = run_cli(*args)
+        summary = json.loads(result.stdout)
+        assert result.exit_code == 3, result.output[-2000:]
+        assert summary["status"] == "aborted" and "failure rate" in summary["error"]
+        assert summary["items"]["failed"] >= 2 and summary["items"]["pending"] > 0
+        sim.set_faults([])
+        resumed = run_cli("--config", str(path), "backfill", "--resume", "--json")
+        assert resumed.exit_code == 0, resumed.output[-2000:]
+        final = json.loads(resumed.stdout)
+    assert final["backfill_id"] == summary["backfill_id"] and final["status"] == "done"
+    assert final["items"]["failed"] == 0 and final["gaps_after"] == 0
+    attempts = dict(db.execute("select attempts, count(*) from control.backfill_items group by 1").fetchall())
+    assert attempts.get(2, 0) >= 2  # the failed ones were tried again
+
+
+def test_timeout_exits_3_and_resumes(archived, db):
+    sim, path, _ = archived
+    sim.set_faults([Fault("latency", resource="archive", arg=0.6)])
+    result, summary = _backfill(path, "--timeout", "1.5", "--concurrency", "1")
+    assert result.exit_code == 3 and summary["status"] == "aborted" and "timeout" in summary["error"]
+    left = db.execute("select count(*) from control.backfill_items where state in ('pending', 'running')").fetchone()[0]
+    assert left > 0
+    sim.set_faults([])
+    resumed = run_cli("--config", str(path), "backfill", "--resume", summary["backfill_id"], "--timeout", "120",
+                      "--json")
+    assert resumed.exit_code == 0 and json.loads(resumed.stdout)["gaps_after"] == 0
+    stored = db.execute("select timeout_seconds from control.backfills").fetchone()[0]
+    assert stored == 1.5  # the override applied to this run only
+
+
+# --- real processes: SIGKILL and two workers ------------------------------------------------
+
+def _spawn(path, db_url, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "COFFEE_DATABASE_URL": db_url}
+    return subprocess.Popen([sys.executable, "-m", "runner", "--config", str(path), "backfill", *args],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def _comparable(db) -> dict:
+    """Tables with the random ids left out: what a rerun must reproduce exactly."""
+    return {
+        "prices": db.execute("""select variant_id, scraped_at, price, compare_at_price, is_sale, in_stock, currency,
+                                       grind, weight_g from marts.prices order by 1, 2""").fetchall(),
+        "artifacts": db.execute("""select roaster_id, url, sha256, validation_status, day from marts.scrape_artifacts
+                                   order by 1, 2, 3""").fetchall(),
+        "runs": db.execute("select roaster_id, target_day, kind, status from raw.scrape_runs order by 1, 2").fetchall(),
+    }
+
+
+def test_sigkill_at_several_points_then_resume_equals_uninterrupted(tmp_path, db_url, db, pg_admin_url):
+    from tests.runner.helpers import with_database
+
+    with Simulator(archive_coverage=1.0, latency=0.03) as sim:
+        path, _ = sim_config(sim, tmp_path, since=START)
+        # the uninterrupted reference, in its own database
+        import psycopg
+        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+            admin.execute("drop database if exists coffee_reference with (force)")
+            admin.execute("create database coffee_reference")  # the backfill migrates it
+        reference_url = with_database(db_url, "coffee_reference")
+        ref = _spawn(path, reference_url, "--start", str(START), "--end", str(END), "--concurrency", "2")
+        assert ref.wait(timeout=300) == 0
+        with psycopg.connect(reference_url) as ref_db:
+            expected = _comparable(ref_db)
+        rng = random.Random(20261127)
+        proc = _spawn(path, db_url, "--start", str(START), "--end", str(END), "--concurrency", "2")
+        deadline = time.monotonic() + 60
+        while not db.execute("select 1 from control.backfills").fetchone() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        kills = 0
+        for _ in range(3):  # SIGKILL at seeded moments, resume each time
+            time.sleep(rng.uniform(0.2, 1.2))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.wait()
+            proc = _spawn(path, db_url, "--resume")
+        assert proc.wait(timeout=300) == 0
+    assert kills >= 1
+    assert _comparable(db) == expected
+    one_run_per_item = db.execute("""select count(*) from (select roaster_id, target_day from raw.scrape_runs
+                                      where status = 'ok' group by 1, 2 having count(*) > 1) as twice""").fetchone()[0]
+    assert one_run_per_item == 0
+    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
+        admin.execute("drop database coffee_reference with (force)")
+
+
+def test_two_processes_share_one_backfill_without_doing_an_item_twice(tmp_path, db_url, db):
+    with Simulator(archive_coverage=1.0, latency=0.05) as sim:
+        path, _ = sim_config(sim, tmp_path, since=START - dt.timedelta(days=4))
+        first = _spawn(path, db_url, "--start", str(START - dt.timedelta(days=4)), "--end", str(END),
+                       "--concurrency", "2", "--json")
+        deadline = time.monotonic() + 60
+        row = None
+        while row is None and time.monotonic() < deadline:
+            row = db.execute("select id from control.backfills").fetchone()
+            time.sleep(0.05)
+        second = _spawn(path, db_url, "--resume", str(row[0]), "--concurrency", "2", "--json")
+        assert first.wait(timeout=300) == 0 and second.wait(timeout=300) == 0
+    rows = db.execute("select state, attempts, claimed_by from control.backfill_items").fetchall()
+    assert len(rows) == 32 and {r[0] for r in rows} == {"done"}
+    assert {r[1] for r in rows} == {1}  # every item claimed exactly once
+    pids = {r[2].split(":")[1] for r in rows}
+    assert len(pids) == 2  # both processes did work
+    assert db.execute("select count(*), count(distinct (roaster_id, target_day)) from raw.scrape_runs"
+                      ).fetchone() == (32, 32)
