@@ -29,6 +29,7 @@ from typing import Any
 
 import psycopg
 
+from runner import alerts
 from runner.archive import Archive, NoCapture, fetch_archived_day
 from runner.config import Config, Roaster
 from runner.db import Target, coffee_home, connect
@@ -48,7 +49,6 @@ MAX_ITEM_ATTEMPTS = 3  # a failed item is retried on resume until it has failed 
 CLAIM_BATCH = 16
 CLAIM_POLL_SECONDS = 0.5  # waiting for units another worker or backfill holds
 PROGRESS_TTY_SECONDS = 0.5
-PROGRESS_LINE_SECONDS = 5.0
 UNIT_LOCK_SQL = "hashtextextended(%s || '/' || %s::text, 7)"
 FINALIZE_LOCK_SQL = "hashtextextended(%s::text, 11)"
 TERMINAL_STATES = ("done", "failed", "skipped", "unrecoverable")
@@ -415,7 +415,8 @@ class Progress:
         self.tty = sys.stderr.isatty()
 
     async def run(self) -> None:
-        interval = PROGRESS_TTY_SECONDS if self.tty else PROGRESS_LINE_SECONDS
+        # a bar redraws often; log lines come every monitoring.progress_check_interval
+        interval = PROGRESS_TTY_SECONDS if self.tty else max(0.5, self.ctx.config.monitoring.progress_check_interval)
         while True:
             await asyncio.sleep(interval)
             await self.tick()
@@ -456,9 +457,12 @@ def work(config: Config, target: Target, backfill_id: str, options: Options) -> 
         log.warning("interrupted: resume with coffee-runner backfill --resume %s", backfill_id)
         raise
     ctx = ctx_box["ctx"]
-    if ctx.abort_reason:
-        return _abort(target, backfill_id, ctx, started)
-    return finalize(config, target, backfill_id, started)
+    summary = _abort(target, backfill_id, ctx, started) if ctx.abort_reason else finalize(
+        config, target, backfill_id, started)
+    if summary.status in ("aborted", "failed"):
+        alerts.alert(config, f"backfill_{summary.status}", backfill_id=backfill_id, error=summary.error,
+                     items=summary.items)
+    return summary
 
 
 async def _work(config: Config, target: Target, backfill_id: str, options: Options, start: dt.date,

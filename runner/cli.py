@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import click
@@ -19,7 +20,7 @@ import psycopg
 
 from runner import __version__
 from runner.config import Config, load_config
-from runner.db import connect, env_exports, resolve_target
+from runner.db import connect, env_exports, migrate, resolve_target
 from runner.errors import DatabaseUnavailable, InputError
 from runner.fetch import fetch_live, prepare
 
@@ -275,17 +276,19 @@ def _plan(config: Config, strategy: str, start: dt.date | None, end: dt.date | N
 @click.option("--strategy", type=STRATEGY, default="incremental", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Show the plan; do nothing.")
 @click.option("--concurrency", type=int, default=4, show_default=True, help="Workers in this process.")
-@click.option("--max-failure-rate", type=float, default=0.10, show_default=True,
-              help="Abort (exit 3, resumable) when more than this share of items fail.")
-@click.option("--timeout", "timeout_seconds", type=float, default=3600.0, show_default=True,
-              help="Abort (exit 3, resumable) after this many seconds.")
+@click.option("--max-failure-rate", type=float, default=None,
+              help="Abort (exit 3, resumable) when more than this share of items fail "
+                   "[default: monitoring.failure_threshold, 0.10].")
+@click.option("--timeout", "timeout_seconds", type=float, default=None,
+              help="Abort (exit 3, resumable) after this many seconds [default: monitoring.timeout_threshold, 3600].")
 @click.option("--resume", "resume", is_flag=False, flag_value="latest", default=None, metavar="[ID]",
               help="Continue (or join) a backfill: the given one, else the latest unfinished.")
 @json_option
 @click.pass_context
 def backfill_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime | None,
                  roaster_ids: tuple[str, ...], strategy: str, dry_run: bool, concurrency: int,
-                 max_failure_rate: float, timeout_seconds: float, resume: str | None, as_json: bool) -> None:
+                 max_failure_rate: float | None, timeout_seconds: float | None, resume: str | None,
+                 as_json: bool) -> None:
     """Run a backfill: record the plan, fetch what is missing, rebuild, verify.
 
     Exit 0 done; 1 items or tests failed; 3 aborted by --max-failure-rate or --timeout.
@@ -294,6 +297,9 @@ def backfill_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime
     from runner.report import backfill_text, plan_text
 
     config = _config(ctx)
+    monitoring = config.monitoring
+    max_failure_rate = monitoring.failure_threshold if max_failure_rate is None else max_failure_rate
+    timeout_seconds = monitoring.timeout_threshold if timeout_seconds is None else timeout_seconds
     options = Options(concurrency, max_failure_rate, timeout_seconds)
     options.check()
     target = resolve_target()
@@ -320,6 +326,9 @@ def backfill_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime
         check_range(first, last)
         summary = start_backfill(config, target, strategy, first, last, _roasters(config, roaster_ids), options)
     emit(as_json, summary.as_dict(), backfill_text(summary))
+    from runner import alerts
+
+    alerts.flush()
     ctx.exit(summary.exit_code)
 
 
@@ -343,6 +352,101 @@ def verify_cmd(ctx: click.Context, start: dt.datetime, end: dt.datetime, roaster
     report = verify(config, target, first, last, _roasters(config, roaster_ids))
     emit(as_json, report, verify_text(report))
     if not report["ok"]:
+        ctx.exit(EXIT_FAILED)
+
+
+@cli.command("backup")
+@click.option("--keep-days", default=7, show_default=True, help="Remove backups older than this (never the newest).")
+@json_option
+def backup_cmd(keep_days: int, as_json: bool) -> None:
+    """pg_dump of raw, control and quarantine to $COFFEE_HOME/backups (derived data is rebuilt by dbt)."""
+    from runner.maintenance import backup
+
+    result = backup(resolve_target(), keep_days)
+    removed = f", removed {len(result['removed'])} old backup(s)" if result["removed"] else ""
+    emit(as_json, result, f"backup written: {result['file']} ({result['bytes']} bytes){removed}")
+
+
+@cli.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+def restore_cmd(file: Path, yes: bool, as_json: bool) -> None:
+    """Restore raw, control and quarantine from FILE (the current ones are set aside), then rebuild."""
+    from runner.maintenance import restore
+
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InputError("restore replaces the raw, control and quarantine schemas: add --yes to confirm")
+        click.confirm(f"Replace raw, control and quarantine with {file}? The current schemas are kept "
+                      "under *_replaced_<time> names.", abort=True, err=True)
+    result = restore(resolve_target(), file)
+    emit(as_json, result, f"restored {file}; previous schemas kept as {', '.join(result['set_aside']) or 'none'}; "
+                          f"dbt rebuild {'ok' if result['ok'] else 'FAILED'}")
+    if not result["ok"]:
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command("cleanup")
+@click.option("--apply", "apply_", is_flag=True, help="Move the rows (default: a dry run that only counts).")
+@click.option("--no-backup", is_flag=True, help="With --apply: skip the backup taken first.")
+@click.option("--undo", "undo", metavar="BATCH", help="Put a quarantined batch back exactly.")
+@json_option
+@click.pass_context
+def cleanup_cmd(ctx: click.Context, apply_: bool, no_backup: bool, undo: str | None, as_json: bool) -> None:
+    """Move failed runs and superseded failed attempts to quarantine (restorable); never deletes raw data."""
+    from runner.maintenance import cleanup_apply, cleanup_preview, cleanup_undo
+
+    config = _config(ctx)
+    target = resolve_target()
+    with connect(target, autocommit=True) as conn:
+        if undo is None and not apply_:
+            migrate(conn)  # a dry run reads only: no roaster sync, no reaping
+            counts = cleanup_preview(conn)
+            emit(as_json, {"dry_run": True, "would_move": counts},
+                 "dry run (nothing moved; --apply to move):\n" + "\n".join(f"  {k:<22} {v}" for k, v in counts.items()))
+            return
+    if undo is not None:
+        if apply_:
+            raise InputError("--undo and --apply go separately")
+        result = cleanup_undo(target, undo)
+        emit(as_json, result, f"batch {undo} put back: {result['restored']}")
+        return
+    with connect(target, autocommit=True) as conn:
+        prepare(conn, config)
+    result = cleanup_apply(target, take_backup=not no_backup)
+    emit(as_json, result, f"moved to quarantine as batch {result['batch_id']}: {result['moved']}"
+                          f"\nundo with: coffee-runner cleanup --undo {result['batch_id']}")
+
+
+@cli.command("health")
+@click.option("--serve", is_flag=True, help="Answer GET /health and GET /metrics until interrupted.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@json_option
+@click.pass_context
+def health_cmd(ctx: click.Context, serve: bool, host: str, port: int, as_json: bool) -> None:
+    """Database, migrations, roaster recency, 24 h failure rate, backfills, disk. Exit 1 when unhealthy."""
+    from runner import alerts
+    from runner.health import health
+    from runner.health import serve as serve_http
+
+    config = _config(ctx)
+    target = resolve_target()
+    if serve:
+        try:
+            serve_http(config, target, host, port)
+        except OSError as exc:
+            raise InputError(f"--port {port}: cannot listen ({exc.strerror})") from None
+        except KeyboardInterrupt:
+            pass
+        alerts.flush()
+        return
+    report = health(config, target)
+    lines = [f"{'healthy' if report['healthy'] else 'UNHEALTHY'}"]
+    lines += [f"  {'ok ' if c['ok'] else 'BAD'} {name}" for name, c in report["checks"].items()]
+    emit(as_json, report, "\n".join(lines))
+    if not report["healthy"]:
         ctx.exit(EXIT_FAILED)
 
 

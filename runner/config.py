@@ -34,7 +34,7 @@ ROASTER_KEYS = {
     "id", "name", "platform", "base_url", "currency", "timezone", "since", "active",
     "rate_limit_rps", "archive",
 }
-TOP_KEYS = {"roasters", "archive_url", "archive_rate_limit_rps", "user_agent", "http"}
+TOP_KEYS = {"roasters", "archive_url", "archive_rate_limit_rps", "user_agent", "http", "monitoring"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,22 @@ class HttpSettings:
 
 
 HTTP_KEYS = {f for f in HttpSettings.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """Thresholds from the runbook's BACKFILL_MONITORING, used by backfill and health."""
+
+    failure_threshold: float = 0.10  # backfill --max-failure-rate default; health's 24 h run failure rate
+    timeout_threshold: float = 3600.0  # backfill --timeout default; a running backfill idle longer is stale
+    progress_check_interval: float = 300.0  # seconds between progress lines (non-terminal) and health checks
+    alert_webhook: str | None = None  # JSON alerts are POSTed here
+    cadence_hours: float = 24.0  # a roaster should have an ok run at least this often...
+    cadence_grace_hours: float = 2.0  # ...plus this slack
+    min_free_disk_bytes: int = 1024**3
+
+
+MONITORING_KEYS = {f for f in Monitoring.__dataclass_fields__}
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,7 @@ class Config:
     user_agent: str = DEFAULT_USER_AGENT
     http: HttpSettings = field(default_factory=HttpSettings)
     archive_rate_limit_rps: float = DEFAULT_ARCHIVE_RPS
+    monitoring: Monitoring = field(default_factory=Monitoring)
 
     def roaster(self, roaster_id: str) -> Roaster:
         for r in self.roasters:
@@ -162,7 +179,9 @@ def _build_config(doc: Any, path: Path, problems: list[str]) -> Config | None:
     if not _rate_ok(archive_rps):
         problems.append(f"field 'archive_rate_limit_rps': must be a number in (0, {MAX_RATE_LIMIT_RPS:g}]")
         archive_rps = DEFAULT_ARCHIVE_RPS
-    return Config(path, tuple(roasters), (archive_url or "").rstrip("/"), str(user_agent), http, float(archive_rps))
+    monitoring = _build_monitoring(doc.get("monitoring", {}), problems)
+    return Config(path, tuple(roasters), (archive_url or "").rstrip("/"), str(user_agent), http, float(archive_rps),
+                  monitoring)
 
 
 def _build_roaster(item: Any, index: int, problems: list[str]) -> Roaster | None:
@@ -208,6 +227,26 @@ def _build_roaster(item: Any, index: int, problems: list[str]) -> Roaster | None
         currency=currency, timezone=timezone, since=since, active=active,
         rate_limit_rps=float(rps), archive=archive,
     )
+
+
+def _build_monitoring(section: Any, problems: list[str]) -> Monitoring:
+    if not isinstance(section, dict):
+        problems.append("field 'monitoring': must be a mapping")
+        return Monitoring()
+    values: dict[str, Any] = {}
+    for key, value in section.items():
+        if key not in MONITORING_KEYS:
+            problems.append(f"field 'monitoring': unknown key '{key}'")
+        elif key == "alert_webhook":
+            if value is not None:
+                values[key] = _url(value, "field 'monitoring.alert_webhook'", problems)
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            problems.append(f"field 'monitoring.{key}': must be a number >= 0")
+        elif key == "failure_threshold" and value > 1:
+            problems.append("field 'monitoring.failure_threshold': must be between 0 and 1")
+        else:
+            values[key] = int(value) if key == "min_free_disk_bytes" else float(value)
+    return Monitoring(**values)
 
 
 def _rate_ok(value: Any) -> bool:

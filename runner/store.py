@@ -144,6 +144,16 @@ def _clip(text: str | None) -> str | None:
 
 # --- synchronous housekeeping ----------------------------------------------------------
 
+def dead_runs(conn: psycopg.Connection) -> list[uuid.UUID]:
+    """Running runs whose owner no longer holds the lease (probed, nothing changed)."""
+    dead = []
+    for (run_id,) in conn.execute("select id from raw.scrape_runs where status = 'running'").fetchall():
+        if conn.execute("select pg_try_advisory_lock(hashtextextended(%s::text, 0))", (run_id,)).fetchone()[0]:
+            conn.execute(RUN_UNLOCK_SQL, (run_id,))
+            dead.append(run_id)
+    return dead
+
+
 def reap_dead_runs(conn: psycopg.Connection) -> int:
     """Mark `fail` every running run whose owner no longer holds its lock.
 

@@ -25,6 +25,10 @@ raw_artifacts as (
     select * from {{ ref('int_artifact_days') }}
 ),
 
+quarantined_artifacts as (
+    select * from {{ ref('stg_quarantine__scrape_artifacts') }}
+),
+
 built_artifacts as (
     select * from {{ ref('scrape_artifacts') }}
 ),
@@ -92,10 +96,15 @@ run_days as (
 ),
 
 raw_counts as (
+    -- a run's artifacts still in raw, plus those cleanup moved to quarantine on purpose
     select
         run_id,
         count(*) as raw_artifacts
-    from raw_artifacts
+    from (
+        select run_id from raw_artifacts
+        union all
+        select run_id from quarantined_artifacts
+    ) as kept
     group by run_id
 ),
 
@@ -115,6 +124,14 @@ mart_counts as (
     group by run_id
 ),
 
+quarantine_counts as (
+    select
+        run_id,
+        count(*) as quarantined
+    from quarantined_artifacts
+    group by run_id
+),
+
 run_facts as (
     select
         run_days.*,
@@ -123,18 +140,21 @@ run_facts as (
         run_days.status = 'ok'
         -- raw still holds every artifact the run stored, and the marts have seen them all
         and coalesce(raw_counts.raw_artifacts, 0) = run_days.recorded_artifacts
-        and coalesce(mart_counts.mart_artifacts, 0) = coalesce(raw_counts.raw_artifacts, 0)
+        and coalesce(mart_counts.mart_artifacts, 0) + coalesce(quarantine_counts.quarantined, 0)
+        = coalesce(raw_counts.raw_artifacts, 0)
         and coalesce(mart_counts.invalid_pages, 0) = 0
         and coalesce(mart_counts.valid_pages, 0) > 0 as is_complete_raw,
         -- raw rows the marts have not seen (derived data lost, or not built yet)
         run_days.status = 'ok'
         and coalesce(raw_counts.raw_artifacts, 0) = run_days.recorded_artifacts
-        and coalesce(mart_counts.mart_artifacts, 0) < coalesce(raw_counts.raw_artifacts, 0) as is_unvalidated,
+        and coalesce(mart_counts.mart_artifacts, 0) + coalesce(quarantine_counts.quarantined, 0)
+        < coalesce(raw_counts.raw_artifacts, 0) as is_unvalidated,
         run_days.status = 'ok'
         and coalesce(raw_counts.raw_artifacts, 0) < run_days.recorded_artifacts as has_lost_raw
     from run_days
     left join raw_counts on run_days.run_id = raw_counts.run_id
     left join mart_counts on run_days.run_id = mart_counts.run_id
+    left join quarantine_counts on run_days.run_id = quarantine_counts.run_id
 ),
 
 day_facts as (

@@ -334,6 +334,7 @@ def roasters_yaml(state: SimState) -> str:
         # A local server answers in milliseconds: short timeouts and backoff keep runs fast.
         "http": {"connect_timeout": 2.0, "read_timeout": 5.0, "request_deadline": 10.0,
                  "backoff_base": 0.05, "backoff_max": 0.5, "retry_after_cap": 2.0},
+        "monitoring": {"progress_check_interval": 5},
     }
     return yaml.safe_dump(doc, sort_keys=False)
 

@@ -1,0 +1,191 @@
+"""Health checks, Prometheus metrics, and a small HTTP server for both.
+
+`GET /health` answers 200 or 503 with the health JSON; `GET /metrics` answers the
+Prometheus text format. Under `--serve`, a background check every
+`monitoring.progress_check_interval` seconds alerts the webhook when health turns bad.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import psycopg
+
+from runner import alerts
+from runner.config import Config
+from runner.db import Target, coffee_home, connect, pending_migrations
+from runner.errors import DatabaseUnavailable
+
+FAILURE_WINDOW = dt.timedelta(hours=24)
+
+log = logging.getLogger(__name__)
+
+
+def health(config: Config, target: Target) -> dict[str, Any]:
+    """Every check with ok true/false; healthy when all are ok."""
+    checks: dict[str, Any] = {}
+    try:
+        with connect(target) as conn:
+            checks["database"] = {"ok": True, "url": target.safe_url,
+                                  "server_version": conn.info.server_version}
+            pending = [m.version for m in pending_migrations(conn)]
+            checks["migrations"] = {"ok": not pending, "pending": pending}
+            if not pending:
+                checks.update(_data_checks(config, conn))
+    except DatabaseUnavailable as exc:
+        checks["database"] = {"ok": False, "error": str(exc)}
+    checks["disk"] = _disk(config)
+    return {"healthy": all(c["ok"] for c in checks.values()), "checked_at": _now().isoformat(), "checks": checks}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _data_checks(config: Config, conn: psycopg.Connection) -> dict[str, Any]:
+    m = config.monitoring
+    limit = dt.timedelta(hours=m.cadence_hours + m.cadence_grace_hours)
+    last_ok = dict(conn.execute("""select roaster_id, max(coalesce(finished_at, created_at)) from raw.scrape_runs
+                                    where status = 'ok' group by roaster_id""").fetchall())
+    roasters = {}
+    for r in config.roasters:
+        if not r.active:
+            continue
+        when = last_ok.get(r.id)
+        age = (_now() - when).total_seconds() if when else None
+        roasters[r.id] = {"ok": age is not None and age <= limit.total_seconds(),
+                          "last_ok_run_age_seconds": round(age, 1) if age is not None else None,
+                          "cadence_seconds": limit.total_seconds()}
+    # A failed run that a later ok run of the same roaster-day made good no longer counts.
+    total, failed = conn.execute(
+        """select count(*),
+                  count(*) filter (where r.status = 'fail' and not exists (
+                      select 1 from raw.scrape_runs ok where ok.roaster_id = r.roaster_id
+                         and ok.target_day = r.target_day and ok.status = 'ok' and ok.created_at > r.created_at))
+             from raw.scrape_runs r where r.created_at > now() - %s""", (FAILURE_WINDOW,)).fetchone()
+    rate = failed / total if total else 0.0
+    stale = conn.execute(
+        """select count(*) from control.backfills b
+            where b.status = 'running'
+              and greatest(b.created_at, (select max(coalesce(i.finished_at, i.claimed_at))
+                                            from control.backfill_items i where i.backfill_id = b.id))
+                  < now() - make_interval(secs => %s)""", (m.timeout_threshold,)).fetchone()[0]
+    open_backfills = dict(conn.execute("""select status, count(*) from control.backfills
+                                           where status <> 'done' group by status""").fetchall())
+    return {
+        "roasters": {"ok": all(v["ok"] for v in roasters.values()), "roasters": roasters},
+        "failure_rate": {"ok": rate <= m.failure_threshold, "rate_24h": round(rate, 4), "runs_24h": total,
+                         "failed_24h": failed, "threshold": m.failure_threshold},
+        "backfills": {"ok": stale == 0, "stale": stale, "open": open_backfills},
+    }
+
+
+def _disk(config: Config) -> dict[str, Any]:
+    home = coffee_home()
+    existing = next(p for p in [home, *home.parents] if p.exists())
+    free = shutil.disk_usage(existing).free
+    return {"ok": free >= config.monitoring.min_free_disk_bytes, "path": str(home), "free_bytes": free,
+            "min_free_bytes": config.monitoring.min_free_disk_bytes}
+
+
+def metrics(config: Config, target: Target, report: dict[str, Any] | None = None) -> str:
+    """Prometheus text format: runs, gaps, last ok run age, backfill items, health."""
+    report = report or health(config, target)
+    lines: list[str] = []
+
+    def family(name: str, help_text: str, samples: list[tuple[dict[str, str], float]]) -> None:
+        lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} gauge"])
+        for labels, value in samples:
+            label = ",".join(f'{k}="{v}"' for k, v in labels.items())
+            lines.append(f"{name}{{{label}}} {value}" if label else f"{name} {value}")
+
+    family("coffee_healthy", "1 when every health check passes.", [({}, 1 if report["healthy"] else 0)])
+    if report["checks"].get("migrations", {}).get("ok"):
+        with connect(target) as conn:
+            family("coffee_scrape_runs", "Scrape runs by status.",
+                   [({"status": s}, n) for s, n in conn.execute(
+                       "select status, count(*) from raw.scrape_runs group by status order by 1").fetchall()])
+            gaps = []
+            if conn.execute("select to_regclass('ops.gaps') is not null").fetchone()[0]:
+                gaps = conn.execute("""select status, count(*) from ops.gaps where not acknowledged
+                                        group by status order by 1""").fetchall()
+            family("coffee_gaps", "Unacknowledged gaps by status, as of the last coverage build.",
+                   [({"status": s}, n) for s, n in gaps])
+            family("coffee_backfill_items", "Backfill items by state, all backfills.",
+                   [({"state": s}, n) for s, n in conn.execute(
+                       "select state, count(*) from control.backfill_items group by state order by 1").fetchall()])
+        roasters = report["checks"].get("roasters", {}).get("roasters", {})
+        family("coffee_last_ok_run_age_seconds", "Seconds since each active roaster's last ok run.",
+               [({"roaster": r}, v["last_ok_run_age_seconds"]) for r, v in roasters.items()
+                if v["last_ok_run_age_seconds"] is not None])
+    return "\n".join(lines) + "\n"
+
+
+class Watch:
+    """Remembers the last verdict; alerts once when health turns from good to bad."""
+
+    def __init__(self, config: Config, target: Target) -> None:
+        self.config, self.target = config, target
+        self.healthy: bool | None = None
+        self._lock = threading.Lock()
+
+    def check(self) -> dict[str, Any]:
+        report = health(self.config, self.target)
+        with self._lock:
+            turned_bad = report["healthy"] is False and self.healthy is not False
+            self.healthy = report["healthy"]
+        if turned_bad:
+            failing = [name for name, c in report["checks"].items() if not c["ok"]]
+            alerts.alert(self.config, "unhealthy", failing=failing, report=report)
+        return report
+
+
+def serve(config: Config, target: Target, host: str, port: int, ready: threading.Event | None = None,
+          stop: threading.Event | None = None) -> None:
+    watch = Watch(config, target)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("%s %s", self.address_string(), format % args)
+
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] == "/health":
+                report = watch.check()
+                self._send(200 if report["healthy"] else 503, json.dumps(report, default=str), "application/json")
+            elif self.path.split("?")[0] == "/metrics":
+                self._send(200, metrics(config, target, watch.check()), "text/plain; version=0.0.4")
+            else:
+                self._send(404, '{"error": "not found"}', "application/json")
+
+        def _send(self, status: int, body: str, ctype: str) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    stop = stop or threading.Event()
+
+    def background() -> None:
+        while not stop.wait(config.monitoring.progress_check_interval):
+            watch.check()
+
+    threading.Thread(target=background, daemon=True).start()
+    threading.Thread(target=lambda: (stop.wait(), server.shutdown()), daemon=True).start()
+    log.info("health on http://%s:%d/health and /metrics", host, server.server_address[1])
+    if ready is not None:
+        ready.port = server.server_address[1]  # type: ignore[attr-defined]
+        ready.set()
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

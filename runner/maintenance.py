@@ -1,0 +1,292 @@
+"""Backup and restore of the non-derived schemas, and cleanup to quarantine.
+
+Nothing here destroys raw data: cleanup moves rows to `quarantine` (restorable with
+`cleanup --undo`), and restore sets the schemas it replaces aside under new names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import psycopg
+from psycopg import sql
+
+from runner.db import Target, coffee_home, connect
+from runner.dbt import range_vars, run_dbt
+from runner.errors import InputError
+from runner.store import dead_runs, reap_dead_runs
+
+BACKUP_SCHEMAS = ("raw", "control", "quarantine")  # derived schemas are rebuilt by dbt
+BACKUP_NAME = "backup_{:%Y%m%d_%H%M%S}.dump"
+BACKUP_RE = re.compile(r"^backup_\d{8}_\d{6}\.dump$")
+DEFAULT_KEEP_DAYS = 7
+PG_TOOL_TIMEOUT_SECONDS = 3600
+
+
+# --- libpq tools ------------------------------------------------------------------------------
+
+def libpq_env(target: Target) -> dict[str, str]:
+    """PG* variables from the URL: the password reaches the tools by environment, never argv."""
+    parts = urlsplit(target.url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    env = dict(os.environ)
+    env.update({"PGHOST": query.get("host") or parts.hostname or "localhost",
+                "PGPORT": str(query.get("port") or parts.port or 5432),
+                "PGUSER": unquote(parts.username or query.get("user") or "postgres"),
+                "PGDATABASE": unquote(parts.path.lstrip("/"))})
+    if parts.password:
+        env["PGPASSWORD"] = unquote(parts.password)
+    return env
+
+
+def pg_tool(target: Target, name: str, conn: psycopg.Connection) -> Path:
+    """A pg_dump/pg_restore whose major version matches the server's."""
+    server_major = conn.info.server_version // 10000
+    candidates = []
+    if target.bin_dir is not None:
+        candidates.append(target.bin_dir / name)
+    candidates.append(_bundled_bin() / name)  # pgserver's own tools serve any server of its major
+    if found := shutil.which(name):
+        candidates.append(Path(found))
+    candidates += sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    seen = []
+    for path in candidates:
+        major = _tool_major(path)
+        seen.append(f"{path} ({major})")
+        if major == server_major:
+            return path
+    raise InputError(f"no {name} for PostgreSQL {server_major} found (tried: {', '.join(seen) or 'none'}); "
+                     f"install the PostgreSQL {server_major} client tools")
+
+
+def _bundled_bin() -> Path:
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _tool_major(path: Path) -> int | None:
+    try:
+        out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30).stdout
+    except OSError:
+        return None
+    match = re.search(r"\(PostgreSQL\)\s+(\d+)", out)
+    return int(match.group(1)) if match else None
+
+
+# --- backup and restore ------------------------------------------------------------------------
+
+def backups_dir() -> Path:
+    return coffee_home() / "backups"
+
+
+def backup(target: Target, keep_days: int = DEFAULT_KEEP_DAYS, now: dt.datetime | None = None) -> dict[str, Any]:
+    if keep_days < 0:
+        raise InputError("--keep-days must be 0 or more")
+    folder = backups_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    now = now or dt.datetime.now()
+    path = folder / BACKUP_NAME.format(now)
+    with connect(target) as conn:
+        tool = pg_tool(target, "pg_dump", conn)
+    args = [str(tool), "--format=custom", "--no-owner", "--file", str(path)]
+    for schema in BACKUP_SCHEMAS:
+        args += ["--schema", schema]
+    started = time.monotonic()
+    proc = subprocess.run(args, env=libpq_env(target), capture_output=True, text=True,
+                          timeout=PG_TOOL_TIMEOUT_SECONDS)
+    if proc.returncode != 0:
+        path.unlink(missing_ok=True)
+        raise InputError(f"pg_dump failed: {_last_line(proc.stderr) or proc.returncode}")
+    removed = prune_backups(folder, keep_days, now, keep=path)
+    return {"file": str(path), "bytes": path.stat().st_size, "schemas": list(BACKUP_SCHEMAS),
+            "pg_dump": str(tool), "removed": [str(p) for p in removed],
+            "elapsed_seconds": round(time.monotonic() - started, 2)}
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def prune_backups(folder: Path, keep_days: int, now: dt.datetime, keep: Path | None = None) -> list[Path]:
+    """Remove backups older than keep_days, but never the newest one."""
+    files = sorted((p for p in folder.iterdir() if BACKUP_RE.match(p.name)), key=lambda p: p.stat().st_mtime)
+    if not files:
+        return []
+    newest = keep or files[-1]
+    cutoff = now.timestamp() - keep_days * 86400
+    removed = []
+    for path in files:
+        if path != newest and path != files[-1] and path.stat().st_mtime < cutoff:
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def restore(target: Target, file: Path) -> dict[str, Any]:
+    """Set the current schemas aside, restore the backup's, rebuild everything derived."""
+    if not file.is_file():
+        raise InputError(f"{file}: no such backup file")
+    env = libpq_env(target)
+    with connect(target, autocommit=True) as conn:
+        tool = pg_tool(target, "pg_restore", conn)
+        listing = subprocess.run([str(tool), "--list", str(file)], env=env, capture_output=True, text=True,
+                                 timeout=PG_TOOL_TIMEOUT_SECONDS)
+        if listing.returncode != 0:
+            raise InputError(f"{file}: not a pg_dump archive ({_last_line(listing.stderr)})")
+        suffix = f"replaced_{dt.datetime.now():%Y%m%d_%H%M%S}"
+        aside = []
+        with conn.transaction():
+            for schema in BACKUP_SCHEMAS:
+                if conn.execute("select 1 from pg_namespace where nspname = %s", (schema,)).fetchone():
+                    new = f"{schema}_{suffix}"
+                    conn.execute(sql.SQL("alter schema {} rename to {}").format(sql.Identifier(schema),
+                                                                                sql.Identifier(new)))
+                    aside.append(new)
+    proc = subprocess.run([str(tool), "--no-owner", "--single-transaction", "--exit-on-error",
+                           "--dbname", env["PGDATABASE"], str(file)],
+                          env=env, capture_output=True, text=True, timeout=PG_TOOL_TIMEOUT_SECONDS)
+    if proc.returncode != 0:
+        _put_back(target, aside, suffix)
+        raise InputError(f"pg_restore failed, nothing changed: {_last_line(proc.stderr)}")
+    result = run_dbt(target, ["build", "--full-refresh"])
+    return {"file": str(file), "schemas": list(BACKUP_SCHEMAS), "set_aside": aside,
+            "dbt": result.as_dict(), "ok": result.ok}
+
+
+def _put_back(target: Target, aside: list[str], suffix: str) -> None:
+    with connect(target, autocommit=True) as conn, conn.transaction():
+        for name in aside:
+            original = name.removesuffix(f"_{suffix}")
+            conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(original)))
+            conn.execute(sql.SQL("alter schema {} rename to {}").format(sql.Identifier(name),
+                                                                        sql.Identifier(original)))
+
+
+# --- cleanup to quarantine -----------------------------------------------------------------------
+
+# Runs that failed, and retried attempts (429s, 5xx, HTML) that a later attempt replaced.
+FAILED_RUNS = "select id from raw.scrape_runs where status = 'fail'"
+SUPERSEDED = """
+    select a.id from raw.scrape_artifacts a
+     where a.run_id not in (select id from raw.scrape_runs where status = 'fail')
+       and exists (select 1 from raw.scrape_artifacts later
+                    where later.run_id = a.run_id and later.requested_url = a.requested_url
+                      and later.attempt > a.attempt)"""
+
+
+def cleanup_preview(conn: psycopg.Connection) -> dict[str, int]:
+    """What `cleanup --apply` would move (a dry run: reads only)."""
+    stale = len(dead_runs(conn))
+    counts = {
+        "failed_runs": _count(conn, f"select count(*) from ({FAILED_RUNS}) as f"),
+        "failed_run_artifacts": _count(conn, "select count(*) from raw.scrape_artifacts "
+                                             f"where run_id in ({FAILED_RUNS})"),
+        "superseded_attempts": _count(conn, f"select count(*) from ({SUPERSEDED}) as s"),
+        "stale_running_runs": stale,
+    }
+    counts["derived_orphans"] = _derived_orphans(conn)
+    return counts
+
+
+def _count(conn: psycopg.Connection, query: str) -> int:
+    return int(conn.execute(query).fetchone()[0])
+
+
+def _derived_orphans(conn: psycopg.Connection) -> int:
+    if not conn.execute("select to_regclass('marts.prices') is not null").fetchone()[0]:
+        return 0
+    return _count(conn, """
+        select (select count(*) from marts.prices where variant_id not in (select id from marts.variants))
+             + (select count(*) from marts.variants where roaster_id not in (select id from marts.roasters))""")
+
+
+def cleanup_apply(target: Target, take_backup: bool = True) -> dict[str, Any]:
+    backup_file = backup(target)["file"] if take_backup else None
+    batch = uuid.uuid4()
+    with connect(target, autocommit=True) as conn:
+        reaped = reap_dead_runs(conn)  # stale 'running' runs become failed runs, and move too
+        with conn.transaction():
+            conn.execute("set local coffee.quarantine_move = 'on'")
+            conn.execute(f"create temp table move_runs on commit drop as {FAILED_RUNS}")
+            conn.execute(f"""create temp table move_artifacts on commit drop as
+                             select id, 'failed run' as reason from raw.scrape_artifacts
+                              where run_id in (select id from move_runs)
+                             union all
+                             select id, 'superseded attempt' from ({SUPERSEDED}) as s""")
+            days = conn.execute("""select min(target_day), max(target_day), array_agg(distinct roaster_id)
+                                     from raw.scrape_runs where id in (select id from move_runs)
+                                        or id in (select run_id from raw.scrape_artifacts
+                                                   where id in (select id from move_artifacts))""").fetchone()
+            counts = {"runs": _count(conn, "select count(*) from move_runs"),
+                      "artifacts": _count(conn, "select count(*) from move_artifacts"), "stale_runs_reaped": reaped}
+            conn.execute("insert into quarantine.batches (id, counts, backup_file) values (%s, %s, %s)",
+                         (batch, psycopg.types.json.Jsonb(counts), backup_file))
+            conn.execute("""insert into quarantine.backfill_item_refs
+                            select %s, backfill_id, roaster_id, day, run_id from control.backfill_items
+                             where run_id in (select id from move_runs)""", (batch,))
+            conn.execute("update control.backfill_items set run_id = null where run_id in (select id from move_runs)")
+            conn.execute("""insert into quarantine.scrape_artifacts
+                            select a.*, %s, m.reason, now() from raw.scrape_artifacts a
+                              join move_artifacts m on m.id = a.id""", (batch,))
+            conn.execute("delete from raw.scrape_artifacts where id in (select id from move_artifacts)")
+            conn.execute("""insert into quarantine.scrape_runs
+                            select r.*, %s, 'failed run', now() from raw.scrape_runs r
+                             where r.id in (select id from move_runs)""", (batch,))
+            conn.execute("delete from raw.scrape_runs where id in (select id from move_runs)")
+    dbt_result = _rebuild(target, days)
+    return {"batch_id": str(batch), "moved": counts, "backup": backup_file, "dbt": dbt_result}
+
+
+def cleanup_undo(target: Target, batch_id: str) -> dict[str, Any]:
+    try:
+        batch = uuid.UUID(batch_id)
+    except ValueError:
+        raise InputError(f"--undo {batch_id!r} is not a batch id") from None
+    with connect(target, autocommit=True) as conn, conn.transaction():
+        row = conn.execute("select undone_at from quarantine.batches where id = %s for update", (batch,)).fetchone()
+        if row is None:
+            raise InputError(f"no quarantine batch {batch_id}")
+        if row[0] is not None:
+            raise InputError(f"batch {batch_id} was already put back at {row[0]:%Y-%m-%d %H:%M}")
+        for table in ("scrape_runs", "scrape_artifacts"):
+            columns = sql.SQL(", ").join(sql.Identifier(c) for c in _columns(conn, "raw", table))
+            conn.execute(sql.SQL("insert into {} ({}) select {} from {} where batch_id = %s").format(
+                sql.Identifier("raw", table), columns, columns, sql.Identifier("quarantine", table)), (batch,))
+        conn.execute("""update control.backfill_items i set run_id = r.run_id from quarantine.backfill_item_refs r
+                         where r.batch_id = %s and i.backfill_id = r.backfill_id and i.roaster_id = r.roaster_id
+                           and i.day = r.day""", (batch,))
+        days = conn.execute("""select min(target_day), max(target_day), array_agg(distinct roaster_id)
+                                 from raw.scrape_runs where id in (select run_id from quarantine.scrape_artifacts
+                                                                    where batch_id = %s
+                                                                   union select id from quarantine.scrape_runs
+                                                                    where batch_id = %s)""", (batch, batch)).fetchone()
+        restored = {t: conn.execute(sql.SQL("delete from {} where batch_id = %s").format(
+            sql.Identifier("quarantine", t)), (batch,)).rowcount
+            for t in ("scrape_artifacts", "scrape_runs", "backfill_item_refs")}
+        conn.execute("update quarantine.batches set undone_at = now() where id = %s", (batch,))
+    return {"batch_id": batch_id, "restored": restored, "dbt": _rebuild(target, days)}
+
+
+def _columns(conn: psycopg.Connection, schema: str, table: str) -> list[str]:
+    return [r[0] for r in conn.execute("""select column_name from information_schema.columns
+                                           where table_schema = %s and table_name = %s order by ordinal_position""",
+                                       (schema, table)).fetchall()]
+
+
+def _rebuild(target: Target, days: tuple) -> dict[str, Any]:
+    """Rebuild the derived rows of the days whose raw rows moved."""
+    if not days or days[0] is None:
+        return {}
+    result = run_dbt(target, ["build"], range_vars(days[0].isoformat(), days[1].isoformat(), sorted(days[2])))
+    return result.as_dict()
