@@ -19,6 +19,7 @@ from runner.simulator import Fault, Simulator
 from tests.runner.helpers import run_cli, sim_config
 
 SHOPS = ("aurora-beans", "blue-peak", "cedar-roast", "dune-coffee")
+REFERENCE = f"coffee_reference_{os.getpid()}"  # unique when workers share one server
 
 
 def _today() -> dt.date:
@@ -271,9 +272,9 @@ def test_sigkill_at_several_points_then_resume_equals_uninterrupted(tmp_path, db
         # the uninterrupted reference, in its own database
         import psycopg
         with psycopg.connect(pg_admin_url, autocommit=True) as admin:
-            admin.execute("drop database if exists coffee_reference with (force)")
-            admin.execute("create database coffee_reference")  # the backfill migrates it
-        reference_url = with_database(db_url, "coffee_reference")
+            admin.execute(f"drop database if exists {REFERENCE} with (force)")
+            admin.execute(f"create database {REFERENCE}")  # the backfill migrates it
+        reference_url = with_database(db_url, REFERENCE)
         ref = _spawn(path, reference_url, "--start", str(START), "--end", str(END), "--concurrency", "2")
         assert ref.wait(timeout=300) == 0
         with psycopg.connect(reference_url) as ref_db:
@@ -298,7 +299,7 @@ def test_sigkill_at_several_points_then_resume_equals_uninterrupted(tmp_path, db
                                       where status = 'ok' group by 1, 2 having count(*) > 1) as twice""").fetchone()[0]
     assert one_run_per_item == 0
     with psycopg.connect(pg_admin_url, autocommit=True) as admin:
-        admin.execute("drop database coffee_reference with (force)")
+        admin.execute(f"drop database {REFERENCE} with (force)")
 
 
 def test_two_processes_share_one_backfill_without_doing_an_item_twice(tmp_path, db_url, db):
