@@ -35,7 +35,7 @@ from runner.config import Config, Roaster
 from runner.db import Target, coffee_home, connect
 from runner.dbt import range_vars, run_dbt
 from runner.errors import FetchError, InputError, RobotsDisallowed
-from runner.fetch import _walk, prepare
+from runner.fetch import prepare, walk_catalog
 from runner.http import Exchange, PoliteClient, Recorder
 from runner.plan import Plan, build_plan, coverage
 from runner.sources import CatalogResult
@@ -165,7 +165,7 @@ def record_plan(target: Target, plan: Plan, options: Options) -> str:
                 """insert into control.backfill_items (backfill_id, roaster_id, day, status_before, action)
                    values (%s, %s, %s, %s, %s)""",
                 [(backfill_id, i.roaster_id, i.day, i.status, i.action) for i in plan.items])
-    events(target).write("backfill_started", backfill_id=backfill_id, strategy=plan.strategy,
+    event_log().write("backfill_started", backfill_id=backfill_id, strategy=plan.strategy,
                          start=plan.start, end=plan.end, items=len(plan.items), counts=plan.counts)
     return backfill_id
 
@@ -185,7 +185,7 @@ class EventLog:
             handle.write(json.dumps(record, default=str) + "\n")
 
 
-def events(target: Target) -> EventLog:
+def event_log() -> EventLog:
     return EventLog(coffee_home() / "logs" / "backfill.log")
 
 
@@ -273,7 +273,7 @@ class Worker:
         if item.action == "refetch_live" and roaster.today() == item.day:
             run = BufferedRun(roaster, "live", item.day)
             try:
-                result = await _walk(self.ctx.client, run, roaster)
+                result = await walk_catalog(self.ctx.client, run, roaster)
             except RobotsDisallowed as exc:
                 result = CatalogResult(failures=[f"robots: {exc}"])
             run.finish(result)
@@ -360,7 +360,7 @@ class Context:
                  client: PoliteClient, archive: Archive) -> None:
         self.config, self.target, self.backfill_id, self.options = config, target, backfill_id, options
         self.client, self.archive = client, archive
-        self.log = events(target)
+        self.log = event_log()
         self.stopping = False
         self.abort_reason: str | None = None
         self.started = time.monotonic()
@@ -515,7 +515,7 @@ def _item_counts(conn: psycopg.Connection, backfill_id: str) -> dict[str, int]:
 # --- finishing: one dbt build for the affected range, then verification -------------------------
 
 def finalize(config: Config, target: Target, backfill_id: str, started: float) -> Summary:
-    log_ = events(target)
+    log_ = event_log()
     with connect(target, autocommit=True) as conn:
         # One process finalizes at a time; one that joined the backfill waits for it and
         # then reports the same outcome (or finishes the job if the finalizer died).

@@ -17,8 +17,8 @@ from runner.config import Config, Roaster
 from runner.db import Target, connect, migrate, set_search_path
 from runner.errors import RobotsDisallowed
 from runner.http import Clock, PoliteClient, check_robots, read_robots, utc_now
-from runner.sources import SOURCES, CatalogResult
-from runner.store import RawStore, RunHandle, reap_dead_runs, sync_roasters
+from runner.sources import SOURCES, CatalogResult, RunContext
+from runner.store import RawStore, reap_dead_runs, sync_roasters
 
 ROBOTS_PROBE_PATH = {"shopify": "/products.json", "woocommerce": "/wp-json/wc/store/v1/products"}
 
@@ -73,7 +73,7 @@ async def fetch_roaster(client: PoliteClient, store: RawStore, roaster: Roaster)
     run = await store.start_run(roaster, "live", target_day=roaster.today(client.clock()))
     log.info("%s: run %s started", roaster.id, run.id)
     try:
-        result = await _walk(client, run, roaster)
+        result = await walk_catalog(client, run, roaster)
         status, error = result.status, "; ".join(result.failures) or None
     except RobotsDisallowed as exc:
         result, status, error = CatalogResult(), "fail", f"robots: {exc}"
@@ -86,7 +86,8 @@ async def fetch_roaster(client: PoliteClient, store: RawStore, roaster: Roaster)
     return RunSummary(str(run.id), roaster.id, status, result.pages, run.artifacts, error)
 
 
-async def _walk(client: PoliteClient, run: RunHandle, roaster: Roaster) -> CatalogResult:
+async def walk_catalog(client: PoliteClient, run: RunContext, roaster: Roaster) -> CatalogResult:
+    """robots.txt, then the platform's listing pages; every response goes to the run's recorder."""
     gate = client.gate(roaster.id, roaster.rate_limit_rps)
     probe = ROBOTS_PROBE_PATH[roaster.platform]
     policy = await read_robots(client, gate, roaster.base_url, run.recorder("robots", None), probe)

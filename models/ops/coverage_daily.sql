@@ -10,6 +10,7 @@
       failed       runs exist, all failed
       missing      no run at all -#}
 {%- set r = range_vars() -%}
+{%- set verdict_columns = "run_id, is_catalog_page, is_final_attempt, http_status, validation_status, item_count" -%}
 with
 
 roasters as (
@@ -45,33 +46,15 @@ validated_now as (
 
 mart_artifacts as (
     {%- if r.start is not none %}
-        select
-            run_id,
-            is_catalog_page,
-            is_final_attempt,
-            http_status,
-            validation_status,
-            item_count
+        select {{ verdict_columns }}
         from built_artifacts
         where not {{ vars_range_predicate() }}
         union all
-        select
-            run_id,
-            is_catalog_page,
-            is_final_attempt,
-            http_status,
-            validation_status,
-            item_count
+        select {{ verdict_columns }}
         from validated_now
         where {{ captured_window('captured_at') }} and {{ vars_range_predicate() }}
     {%- else %}
-        select
-            run_id,
-            is_catalog_page,
-            is_final_attempt,
-            http_status,
-            validation_status,
-            item_count
+        select {{ verdict_columns }}
         from built_artifacts
     {%- endif %}
 ),
