@@ -103,8 +103,9 @@ def start_backfill(config: Config, target: Target, strategy: str, start: dt.date
     options.check()
     with connect(target, autocommit=True) as conn:
         prepare(conn, config)
+        planned_at = conn.execute("select now()").fetchone()[0]  # the database's clock, as runs use
     plan = build_plan(config, target, strategy, start, end, roasters, materialize=True)
-    backfill_id = record_plan(target, plan, options)
+    backfill_id = record_plan(target, plan, options, planned_at)
     log.info("backfill %s: %d items (%s)", backfill_id, len(plan.items),
              ", ".join(f"{k} {v}" for k, v in sorted(plan.counts.items())) or "nothing to do")
     return work(config, target, backfill_id, options)
@@ -150,16 +151,16 @@ def _find_backfill(conn: psycopg.Connection, backfill_id: str | None) -> tuple:
     return row
 
 
-def record_plan(target: Target, plan: Plan, options: Options) -> str:
+def record_plan(target: Target, plan: Plan, options: Options, planned_at: dt.datetime | None = None) -> str:
     """The backfill and every item, in one transaction, before any work."""
     backfill_id = str(uuid.uuid4())
     with connect(target) as conn, conn.transaction():
         conn.execute(
             """insert into control.backfills (id, strategy, start_day, end_day, roasters, status,
-                   max_failure_rate, timeout_seconds, concurrency, gaps_before)
-               values (%s, %s, %s, %s, %s, 'running', %s, %s, %s, %s)""",
+                   max_failure_rate, timeout_seconds, concurrency, gaps_before, planned_at)
+               values (%s, %s, %s, %s, %s, 'running', %s, %s, %s, %s, coalesce(%s, now()))""",
             (backfill_id, plan.strategy, plan.start, plan.end, plan.roasters, options.max_failure_rate,
-             options.timeout_seconds, options.concurrency, plan.gaps))
+             options.timeout_seconds, options.concurrency, plan.gaps, planned_at))
         with conn.cursor() as cur:
             cur.executemany(
                 """insert into control.backfill_items (backfill_id, roaster_id, day, status_before, action)
@@ -294,7 +295,8 @@ class Worker:
         cur = await self.conn.execute(
             """select exists (select 1 from raw.scrape_runs
                                where roaster_id = %s and target_day = %s and status = 'ok'
-                                 and created_at > (select created_at from control.backfills where id = %s))""",
+                                 and created_at > (select coalesce(planned_at, created_at)
+                                                     from control.backfills where id = %s))""",
             (item.roaster_id, item.day, self.ctx.backfill_id))
         return bool((await cur.fetchone())[0])
 

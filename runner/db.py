@@ -186,19 +186,26 @@ def set_search_path(conn: psycopg.Connection) -> bool:
     say so instead of failing init.
     """
     name = conn.execute("select current_database()").fetchone()[0]
-    current = conn.execute(
-        """select s.setconfig from pg_db_role_setting s join pg_database d on d.oid = s.setdatabase
-            where d.datname = current_database() and s.setrole = 0""").fetchone()
-    if current and f"search_path={SEARCH_PATH}" in (current[0] or []):
+    if _search_path_is_set(conn):
         return True
     try:
         with conn.transaction():
-            conn.execute(sql.SQL("alter database {} set search_path = " + SEARCH_PATH)
-                         .format(sql.Identifier(name)))
+            # Processes starting together would collide in pg_db_role_setting: one at a time.
+            conn.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+            if not _search_path_is_set(conn):
+                conn.execute(sql.SQL("alter database {} set search_path = " + SEARCH_PATH)
+                             .format(sql.Identifier(name)))
     except psycopg.errors.InsufficientPrivilege:
         log.warning("not the owner of database %s: set search_path = %s yourself", name, SEARCH_PATH)
         return False
     return True
+
+
+def _search_path_is_set(conn: psycopg.Connection) -> bool:
+    current = conn.execute(
+        """select s.setconfig from pg_db_role_setting s join pg_database d on d.oid = s.setdatabase
+            where d.datname = current_database() and s.setrole = 0""").fetchone()
+    return bool(current and f"search_path={SEARCH_PATH}" in (current[0] or []))
 
 
 # --- environment for psql and dbt ------------------------------------------------------

@@ -249,8 +249,9 @@ def test_timeout_exits_3_and_resumes(archived, db):
 
 def _spawn(path, db_url, *args: str) -> subprocess.Popen:
     env = {**os.environ, "COFFEE_DATABASE_URL": db_url}
+    log = open(Path(path).parent / f"backfill-{time.monotonic_ns()}.log", "w")  # noqa: SIM115 - the child owns it
     return subprocess.Popen([sys.executable, "-m", "runner", "--config", str(path), "backfill", *args],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=log, text=True)
 
 
 def _comparable(db) -> dict:
@@ -321,3 +322,24 @@ def test_two_processes_share_one_backfill_without_doing_an_item_twice(tmp_path, 
     assert len(pids) == 2  # both processes did work
     assert db.execute("select count(*), count(distinct (roaster_id, target_day)) from raw.scrape_runs"
                       ).fetchone() == (32, 32)
+
+
+def test_overlapping_backfills_never_work_the_same_unit(tmp_path, db_url, db):
+    """Backfill A covers days 1-4, backfill B days 3-6, started together: each unit is
+    fetched once; the later one finds the shared units already filled and skips them."""
+    first_day = START - dt.timedelta(days=2)
+    with Simulator(archive_coverage=1.0, latency=0.05) as sim:
+        path, _ = sim_config(sim, tmp_path, since=first_day)
+        a = _spawn(path, db_url, "--start", str(first_day), "--end", str(first_day + dt.timedelta(days=3)),
+                   "--concurrency", "2", "--json")
+        b = _spawn(path, db_url, "--start", str(first_day + dt.timedelta(days=2)), "--end", str(END),
+                   "--concurrency", "2", "--json")
+        results = [json.loads(p.communicate(timeout=300)[0]) for p in (a, b)]
+    assert {r["status"] for r in results} == {"done"}
+    runs = db.execute("select count(*), count(distinct (roaster_id, target_day)) from raw.scrape_runs").fetchone()
+    assert runs[0] == runs[1] == 4 * 6  # one run per unit, none twice
+    # a unit both backfills planned was fetched by at most one of them; the other skipped it
+    # (or, planning after the first one's data landed, only reparsed it)
+    fetched = db.execute("""select max(n) from (select count(run_id) as n from control.backfill_items
+                             group by roaster_id, day) as per_unit""").fetchone()[0]
+    assert fetched == 1

@@ -58,6 +58,10 @@ def test_marts_equal_the_simulators_truth_for_every_day(history, db):
     status = dict(db.execute("select status, count(*) from ops.coverage_daily where day between %s and %s "
                              "group by status", (DAYS[0], DAYS[-1])).fetchall())
     assert status == {"complete": 16}
+    # a roaster that stopped: every day after its last data up to today is a gap
+    trailing = db.execute("select count(*), min(day), bool_and(status = 'missing') from ops.coverage_daily "
+                          "where roaster_id = 'blue-peak' and day > %s", (DAYS[-1],)).fetchone()
+    assert trailing[0] > 30 and trailing[1] == DAYS[-1] + dt.timedelta(days=1) and trailing[2]
     variants = db.execute("select count(*), count(distinct product_id) from marts.variants").fetchone()
     assert variants[0] == db.execute("select count(distinct variant_id) from marts.prices").fetchone()[0]
     assert db.execute("select count(*) from marts.products").fetchone()[0] == variants[1]
