@@ -9,6 +9,7 @@ holds the empty page that ends a live listing).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -132,11 +133,10 @@ async def fetch_archived_day(archive: Archive, roaster: Roaster, day: dt.date, r
 async def _shopify_day(archive: Archive, roaster: Roaster, day: dt.date, run: RunContext) -> CatalogResult:
     result = CatalogResult()
     if roaster.currency is None:
-        try:  # dbt falls back to the roaster's newest meta.json when the day has none
+        # dbt falls back to the roaster's newest meta.json when the day has none
+        with contextlib.suppress(NoCapture, FetchError):
             capture = await archive.capture_on(f"{roaster.base_url}/meta.json", day, roaster.timezone)
             await archive.fetch(capture, run.recorder("meta", None))
-        except (NoCapture, FetchError):
-            pass
     url = f"{roaster.base_url}/products.json?limit={SHOPIFY_PAGE_LIMIT}&page={{page}}"
     await _walk(archive, roaster, day, run, result, "products", url, SHOPIFY_PAGE_LIMIT,
                 lambda body: body.get("products") if isinstance(body, dict) else None)

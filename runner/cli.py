@@ -439,7 +439,7 @@ def health_cmd(ctx: click.Context, serve: bool, host: str, port: int, as_json: b
         except OSError as exc:
             raise InputError(f"--port {port}: cannot listen ({exc.strerror})") from None
         except KeyboardInterrupt:
-            pass
+            log.info("health server stopped")
         alerts.flush()
         return
     report = health(config, target)

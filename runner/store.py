@@ -47,12 +47,9 @@ def body_columns(exchange: Exchange, *, as_json: bool = True) -> StoredBody:
         return StoredBody(None, None, None)
     if as_json and exchange.parsed:
         return StoredBody(Jsonb(exchange.json), None, None)
-    try:
-        text = exchange.body.decode("utf-8")
-        if "\x00" not in text:
-            return StoredBody(None, text, None)
-    except UnicodeDecodeError:
-        pass
+    text = _utf8(exchange.body)
+    if text is not None and "\x00" not in text:
+        return StoredBody(None, text, None)
     lossy = exchange.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     return StoredBody(None, lossy, exchange.body)
 
@@ -72,6 +69,13 @@ def artifact_params(run_id: uuid.UUID, roaster_id: str, source: str, resource: s
 def _jsonb_safe(exchange: Exchange) -> bool:
     """JSON with \\u0000 parses in Python but jsonb refuses it: such bodies stay text."""
     return exchange.body is None or b"\\u0000" not in exchange.body
+
+
+def _utf8(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 class RunHandle:
