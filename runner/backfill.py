@@ -491,7 +491,10 @@ async def _work(config: Config, target: Target, backfill_id: str, options: Optio
         finally:
             reporter.cancel()
             await asyncio.gather(reporter, return_exceptions=True)
-            await progress.tick() if not ctx.stopping else await ctx.refresh_counts()
+            if ctx.stopping:
+                await ctx.refresh_counts()  # final numbers only: the abort is already decided
+            else:
+                await progress.tick()
             progress.done()
             await ctx.close()
 

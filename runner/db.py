@@ -210,23 +210,42 @@ def _search_path_is_set(conn: psycopg.Connection) -> bool:
 
 # --- environment for psql and dbt ------------------------------------------------------
 
-def env_exports(target: Target, profiles_dir: Path | None) -> list[str]:
-    """`export` lines so that plain psql and dbt reach the same database."""
+def libpq_params(target: Target) -> tuple[dict[str, str], str | None]:
+    """The URL as libpq PG* variables (host, port, user, database), and the password apart."""
     parts = urlsplit(target.url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    host = query.get("host") or parts.hostname or ""
-    values: dict[str, str] = {
-        "COFFEE_HOME": str(coffee_home()),
-        "PGHOST": host,
+    params = {
+        "PGHOST": query.get("host") or parts.hostname or "localhost",
         "PGPORT": str(query.get("port") or parts.port or 5432),
         "PGUSER": unquote(parts.username or query.get("user") or "postgres"),
         "PGDATABASE": unquote(parts.path.lstrip("/")) or DATABASE_NAME,
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+    password = unquote(parts.password or query.get("password") or "") or None
+    return params, password
+
+
+def libpq_env(target: Target) -> dict[str, str]:
+    """This process's environment for a child tool (pg_dump, dbt) that must reach the target.
+
+    The password travels in the environment, never on a command line.
+    """
+    params, password = libpq_params(target)
+    env = {**os.environ, **params}
+    env.pop("PGPASSWORD", None)  # an outer one may belong to another server
+    if password:
+        env["PGPASSWORD"] = password
+    return env
+
+
+def env_exports(target: Target, profiles_dir: Path | None) -> list[str]:
+    """`export` lines so that plain psql and dbt reach the same database."""
+    params, password = libpq_params(target)
+    values: dict[str, str] = {"COFFEE_HOME": str(coffee_home()), **params,
+                              "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     if target.embedded:
         values["COFFEE_DATABASE_URL"] = target.url  # embedded: no password in it
-    if parts.password:
-        values["PGPASSFILE"] = str(_write_pgpass(values, unquote(parts.password)))
+    if password:
+        values["PGPASSFILE"] = str(_write_pgpass(values, password))
     if profiles_dir is not None:
         values["DBT_PROFILES_DIR"] = str(profiles_dir)
         # The runner's own dbt runs use these too, so partial parsing is shared.

@@ -14,11 +14,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
 
-from runner.db import Target, coffee_home
+from runner.db import Target, coffee_home, libpq_env
 from runner.errors import InputError
 
 DBT_TIMEOUT_SECONDS = 3600
@@ -52,16 +51,9 @@ def profiles_dir() -> Path | None:
 
 
 def dbt_env(target: Target) -> dict[str, str]:
-    """PG* variables for the profile, from the target URL (the password only in env)."""
-    parts = urlsplit(target.url)
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    env = dict(os.environ)
+    """PG* variables for the profile (the password only in env), and dbt's own paths."""
+    env = libpq_env(target)
     env.update({
-        "PGHOST": query.get("host") or parts.hostname or "localhost",
-        "PGPORT": str(query.get("port") or parts.port or 5432),
-        "PGUSER": unquote(parts.username or query.get("user") or "postgres"),
-        "PGDATABASE": unquote(parts.path.lstrip("/")),
-        "PGPASSWORD": unquote(parts.password or query.get("password") or ""),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_PROFILES_DIR": str(profiles_dir()),
         "DBT_TARGET_PATH": str(coffee_home() / "dbt" / "target"),

@@ -7,7 +7,6 @@ Nothing here destroys raw data: cleanup moves rows to `quarantine` (restorable w
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import shutil
 import subprocess
@@ -15,12 +14,11 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
 from psycopg import sql
 
-from runner.db import Target, coffee_home, connect
+from runner.db import Target, coffee_home, connect, libpq_env
 from runner.dbt import range_vars, run_dbt
 from runner.errors import InputError
 from runner.store import dead_runs, reap_dead_runs
@@ -33,20 +31,6 @@ PG_TOOL_TIMEOUT_SECONDS = 3600
 
 
 # --- libpq tools ------------------------------------------------------------------------------
-
-def libpq_env(target: Target) -> dict[str, str]:
-    """PG* variables from the URL: the password reaches the tools by environment, never argv."""
-    parts = urlsplit(target.url)
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    env = dict(os.environ)
-    env.update({"PGHOST": query.get("host") or parts.hostname or "localhost",
-                "PGPORT": str(query.get("port") or parts.port or 5432),
-                "PGUSER": unquote(parts.username or query.get("user") or "postgres"),
-                "PGDATABASE": unquote(parts.path.lstrip("/"))})
-    if parts.password:
-        env["PGPASSWORD"] = unquote(parts.password)
-    return env
-
 
 def pg_tool(target: Target, name: str, conn: psycopg.Connection) -> Path:
     """A pg_dump/pg_restore whose major version matches the server's."""
