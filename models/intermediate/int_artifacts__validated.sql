@@ -1,8 +1,13 @@
 {#- Every artifact with its verdict: valid or invalid, and why. Also marks duplicates:
-    the same page (roaster, url, day, sha256) fetched again counts once. -#}
+    the same page (roaster, url, day, sha256) fetched again counts once.
+
+    Written so that a filter on (roaster_id, day) reaches raw: per-page work is lateral
+    (a grouped CTE over all pages would parse every page of history), the only window
+    partitions by roaster and day, and a CTE used more than once is NOT MATERIALIZED
+    (PostgreSQL would otherwise compute it whole, ignoring the caller's filter). -#}
 with
 
-artifacts as (
+artifacts as not materialized (
     select * from {{ ref('stg_raw__scrape_artifacts') }}
 ),
 
@@ -22,47 +27,6 @@ woo_rows as (
     select * from {{ ref('stg_woo__items') }}
 ),
 
-row_problems as (
-    select
-        artifact_id,
-        jsonb_agg(distinct problem order by problem) as problems
-    from (
-        select
-            artifact_id,
-            jsonb_array_elements_text(problems) as problem
-        from shopify_rows
-        union all
-        select
-            artifact_id,
-            jsonb_array_elements_text(problems) as problem
-        from woo_rows
-    ) as problem_rows
-    group by artifact_id
-),
-
-meta_currencies as (
-    -- Shopify's list JSON has no currency: meta.json of the same run, else the newest.
-    select distinct on (run_id)
-        run_id,
-        roaster_id,
-        captured_at,
-        body ->> 'currency' as currency
-    from artifacts
-    where
-        resource = 'meta'
-        and jsonb_array_length(structural_errors) = 0
-        and body ->> 'currency' ~ '^[A-Z]{3}$'
-    order by run_id asc, captured_at desc
-),
-
-latest_meta_currency as (
-    select distinct on (roaster_id)
-        roaster_id,
-        currency
-    from meta_currencies
-    order by roaster_id asc, captured_at desc
-),
-
 joined as (
     select
         artifacts.*,
@@ -70,20 +34,57 @@ joined as (
         roasters.platform,
         artifacts.is_catalog_page and artifacts.body_type = 'object'
         and jsonb_typeof(artifacts.body -> 'products') = 'array' as is_shopify_listing,
-        coalesce(roasters.currency, run_meta.currency, latest_meta_currency.currency) as shop_currency,
+        -- Shopify's list JSON has no currency: meta.json of the same run, else the newest.
+        -- Subqueries, so they only run for a roaster without a configured currency.
+        coalesce(
+            roasters.currency,
+            (
+                select meta.body ->> 'currency'
+                from artifacts as meta
+                where
+                    meta.run_id = artifacts.run_id
+                    and meta.resource = 'meta'
+                    and jsonb_array_length(meta.structural_errors) = 0
+                    and meta.body ->> 'currency' ~ '^[A-Z]{3}$'
+                order by meta.captured_at desc
+                limit 1
+            ),
+            (
+                select meta.body ->> 'currency'
+                from artifacts as meta
+                where
+                    meta.roaster_id = artifacts.roaster_id
+                    and meta.resource = 'meta'
+                    and jsonb_array_length(meta.structural_errors) = 0
+                    and meta.body ->> 'currency' ~ '^[A-Z]{3}$'
+                order by meta.captured_at desc
+                limit 1
+            )
+        ) as shop_currency,
         case
             when artifacts.body_type = 'array' then jsonb_array_length(artifacts.body)
             when jsonb_typeof(artifacts.body -> 'products') = 'array'
                 then jsonb_array_length(artifacts.body -> 'products')
             else 0
         end as item_count,
-        coalesce(row_problems.problems, '[]'::jsonb) as row_problems
+        coalesce(page_problems.problems, '[]'::jsonb) as row_problems
     from artifacts
     inner join artifact_days on artifacts.artifact_id = artifact_days.artifact_id
     inner join roasters on artifacts.roaster_id = roasters.roaster_id
-    left join row_problems on artifacts.artifact_id = row_problems.artifact_id
-    left join meta_currencies as run_meta on artifacts.run_id = run_meta.run_id
-    left join latest_meta_currency on artifacts.roaster_id = latest_meta_currency.roaster_id
+    -- what the rows of this page would make invalid, each problem once: per page (a CTE
+    -- would be computed for every page in raw)
+    cross join lateral (  -- noqa: ST05
+        select jsonb_agg(distinct problem_rows.problem order by problem_rows.problem) as problems
+        from (
+            select jsonb_array_elements_text(shopify_rows.problems) as problem
+            from shopify_rows
+            where shopify_rows.artifact_id = artifacts.artifact_id and artifacts.is_catalog_page
+            union all
+            select jsonb_array_elements_text(woo_rows.problems) as problem
+            from woo_rows
+            where woo_rows.artifact_id = artifacts.artifact_id and artifacts.is_catalog_page
+        ) as problem_rows
+    ) as page_problems
 ),
 
 verdicts as (
@@ -105,7 +106,9 @@ final as (
         case when jsonb_array_length(validation_errors) = 0 then 'valid' else 'invalid' end as validation_status,
         -- the first valid copy of a page counts; an invalid copy never hides a valid one
         row_number() over (
-            partition by roaster_id, url, day, sha256, jsonb_array_length(validation_errors) = 0
+            -- platform follows from roaster_id; partitioning by it lets a caller's platform
+            -- filter pass this window too
+            partition by roaster_id, platform, url, day, sha256, jsonb_array_length(validation_errors) = 0
             order by captured_at, artifact_id
         ) > 1 as is_duplicate
     from verdicts

@@ -1,5 +1,6 @@
 {#- One row per variant seen on a valid, first-of-its-kind catalog page: both platforms
-    in one shape, money in major units, grind and weight normalized. -#}
+    in one shape, money in major units, grind and weight normalized. CTEs used more than
+    once are NOT MATERIALIZED, so the caller's (roaster_id, day) filter reaches raw. -#}
 with
 
 validated as (
@@ -10,16 +11,17 @@ shopify_rows as (
     select * from {{ ref('stg_shopify__variants') }}
 ),
 
-woo_rows as (
+woo_rows as not materialized (
     select * from {{ ref('stg_woo__items') }}
 ),
 
-usable_pages as (
+usable_pages as not materialized (
     select
         artifact_id,
         run_id,
         roaster_id,
         day,
+        platform,
         captured_at,
         created_at,
         shop_currency
@@ -48,31 +50,57 @@ shopify as (
         false as on_sale_flag,
         shopify_rows.available as in_stock,
         usable_pages.shop_currency as currency
-    from shopify_rows
-    inner join usable_pages on shopify_rows.artifact_id = usable_pages.artifact_id
+    -- Lateral with OFFSET 0 (PostgreSQL then cannot flatten it into a join): each page's
+    -- rows are parsed from that page, found by key, never from every page in raw.
+    from usable_pages
+    cross join
+        lateral (
+            select shopify_rows.* from shopify_rows
+            where shopify_rows.artifact_id = usable_pages.artifact_id
+            offset 0  -- noqa: AM09
+        ) as shopify_rows
+    where usable_pages.platform = 'shopify'
 ),
 
-woo_usable as (
+woo_usable as not materialized (
     select
         woo_rows.*,
         usable_pages.day,
         usable_pages.created_at,
         woo_rows.price_minor_text::numeric / power(10::numeric, woo_rows.minor_unit_text::int) as price,
         woo_rows.regular_minor_text::numeric / power(10::numeric, woo_rows.minor_unit_text::int) as list_price
-    from woo_rows
-    inner join usable_pages on woo_rows.artifact_id = usable_pages.artifact_id
+    from usable_pages
+    cross join
+        lateral (
+            select woo_rows.* from woo_rows
+            where woo_rows.artifact_id = usable_pages.artifact_id
+            offset 0  -- noqa: AM09
+        ) as woo_rows
+    where usable_pages.platform = 'woocommerce'
+),
+
+woo_variation_runs as (
+    select distinct run_id
+    from woo_usable
+    where resource = 'variations'
 ),
 
 woo_parents as (
-    -- The parent product of a variation, from the products listing of the same run.
-    select distinct on (run_id, item_platform_id)
-        run_id,
-        item_platform_id,
-        item_name,
-        category
-    from woo_rows
-    where resource = 'products'
-    order by run_id, item_platform_id, captured_at
+    -- The parent product of a variation, from the products listing of the same run
+    -- (looked up per run in scope, so a caller's filter on the variations holds here).
+    select distinct on (woo_variation_runs.run_id, listing.item_platform_id)
+        woo_variation_runs.run_id,
+        listing.item_platform_id,
+        listing.item_name,
+        listing.category
+    from woo_variation_runs
+    cross join
+        lateral (
+            select woo_rows.* from woo_rows
+            where woo_rows.run_id = woo_variation_runs.run_id and woo_rows.resource = 'products'
+            offset 0  -- noqa: AM09
+        ) as listing
+    order by woo_variation_runs.run_id, listing.item_platform_id, listing.captured_at
 ),
 
 woo_simple as (

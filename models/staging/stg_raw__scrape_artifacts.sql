@@ -2,7 +2,7 @@
     catalog inside: HTTP status, fetch error, not JSON, wrong top-level shape. -#}
 with
 
-source as (
+source as not materialized (
     select * from {{ source('raw', 'scrape_artifacts') }}
 ),
 

@@ -48,21 +48,23 @@ variants as (
     ) with ordinality as variant (value, ordinality) on true
 ),
 
-variant_options as (
+with_options as (
     -- (option name, value) pairs: names come from product.options by position, so
-    -- "250g / Whole Bean" and "Whole Bean / 250g" map the same way.
+    -- "250g / Whole Bean" and "Whole Bean / 250g" map the same way. A lateral subquery,
+    -- not a grouped CTE: the view stays flat, so a filter on the page reaches raw.
     select
-        variants.artifact_id,
-        variants.product_position,
-        variants.variant_position,
-        jsonb_agg(
-            jsonb_build_object('name', opt.value ->> 'name', 'value', variants.variant ->> ('option' || opt.n))
-            order by opt.n
-        ) as options
+        variants.*,
+        coalesce(variant_options.options, '[]'::jsonb) as options
     from variants
-    cross join lateral jsonb_array_elements(variants.product_options) with ordinality as opt (value, n)
-    where opt.n <= 3 and variants.variant ->> ('option' || opt.n) is not null
-    group by variants.artifact_id, variants.product_position, variants.variant_position
+    cross join lateral (
+        select
+            jsonb_agg(
+                jsonb_build_object('name', opt.value ->> 'name', 'value', variants.variant ->> ('option' || opt.n))
+                order by opt.n
+            ) as options
+        from jsonb_array_elements(variants.product_options) with ordinality as opt (value, n)
+        where opt.n <= 3 and variants.variant ->> ('option' || opt.n) is not null
+    ) as variant_options
 ),
 
 fields as (
@@ -84,16 +86,11 @@ fields as (
             when jsonb_typeof(variants.variant -> 'available') = 'boolean'
                 then (variants.variant ->> 'available')::boolean
         end as available,
-        coalesce(variant_options.options, '[]'::jsonb) as options,
+        variants.options,
         jsonb_typeof(variants.product -> 'id') = 'number' as has_product_id,
         jsonb_typeof(variants.variant -> 'id') = 'number' as has_variant_id,
         variants.variant is null as is_without_variants
-    from variants
-    left join variant_options
-        on
-            variants.artifact_id = variant_options.artifact_id
-            and variants.product_position = variant_options.product_position
-            and variants.variant_position = variant_options.variant_position
+    from with_options as variants
 ),
 
 final as (

@@ -35,22 +35,26 @@ items as (
     cross join lateral jsonb_array_elements(pages.body) with ordinality as item (value, ordinality)
 ),
 
-variation_options as (
+with_options as (
     -- A variation's options: "Weight: 250g, Grind: Whole Bean" -> [{name, value}, ...].
+    -- A lateral subquery, not a grouped CTE: the view stays flat, so a filter on the
+    -- page reaches raw.
     select
-        items.artifact_id,
-        items.item_position,
-        jsonb_agg(
-            jsonb_build_object(
-                'name', trim(split_part(part.value, ':', 1)),
-                'value', trim(substr(part.value, strpos(part.value, ':') + 1))
-            )
-            order by part.n
-        ) as options
+        items.*,
+        coalesce(variation_options.options, '[]'::jsonb) as options
     from items
-    cross join lateral unnest(string_to_array(items.item ->> 'variation', ', ')) with ordinality as part (value, n)
-    where strpos(part.value, ':') > 0
-    group by items.artifact_id, items.item_position
+    cross join lateral (
+        select
+            jsonb_agg(
+                jsonb_build_object(
+                    'name', trim(split_part(part.value, ':', 1)),
+                    'value', trim(substr(part.value, strpos(part.value, ':') + 1))
+                )
+                order by part.n
+            ) as options
+        from unnest(string_to_array(items.item ->> 'variation', ', ')) with ordinality as part (value, n)
+        where strpos(part.value, ':') > 0
+    ) as variation_options
 ),
 
 fields as (
@@ -76,12 +80,10 @@ fields as (
         case
             when jsonb_typeof(items.item -> 'is_in_stock') = 'boolean' then (items.item ->> 'is_in_stock')::boolean
         end as is_in_stock,
-        coalesce(variation_options.options, '[]'::jsonb) as options,
+        items.options,
         jsonb_typeof(items.item -> 'id') = 'number' as has_id,
         jsonb_typeof(items.item -> 'prices') = 'object' as has_prices
-    from items
-    left join variation_options
-        on items.artifact_id = variation_options.artifact_id and items.item_position = variation_options.item_position
+    from with_options as items
 ),
 
 final as (

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email.utils
+import functools
 import json
 import threading
 import time
@@ -35,6 +36,7 @@ SHOPIFY_MAX_LIMIT = 250
 SHOPIFY_WINDOW = 25_000
 WOO_MAX_PER_PAGE = 100
 DEFAULT_SIM_RPS = 20.0
+CATALOG_CACHE_SIZE = 256  # (shop, day, kind) catalogs kept rendered
 
 
 @dataclass
@@ -57,6 +59,7 @@ class SimState:
     rate_limit_rps: float = DEFAULT_SIM_RPS
     shopify_window: int = SHOPIFY_WINDOW  # smaller in tests, to reach the window's end
     archive_coverage: float = 0.8  # share of past shop-days the web archive captured
+    page_cap: int = SHOPIFY_MAX_LIMIT  # items per Shopify page at most, whatever limit asks
     base_url: str = ""
     requests: list[RequestRecord] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -264,21 +267,29 @@ def page_response(state: SimState, shop: ShopSpec, resource: str, query: dict[st
         return 200, {"id": 1, "name": shop.name, "currency": shop.currency, "country": "US",
                      "domain": f"{shop.id}.example", "published_products_count": 0}, {}
     if shop.platform == "shopify":
-        limit = min(_int(query.get("limit"), 30), SHOPIFY_MAX_LIMIT)
+        limit = min(_int(query.get("limit"), 30), SHOPIFY_MAX_LIMIT, state.page_cap)
         page = _int(query.get("page"), 1)
         if page * limit > state.shopify_window:
             return 400, {"errors": {"page": "cannot exceed 25000 items"}}, {}
-        products = render.shopify_products(seed, shop, day)
-        return 200, {"products": products[(page - 1) * limit: page * limit]}, {}
+        products = _catalog(seed, shop, day, "shopify")
+        return 200, {"products": list(products[(page - 1) * limit: page * limit])}, {}
     per_page = _int(query.get("per_page"), 10)
     if per_page > WOO_MAX_PER_PAGE or per_page < 1:
         return 400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): per_page",
                      "data": {"status": 400}}, {}
-    items = (render.woo_variations if resource == "variations" else render.woo_products)(seed, shop, day)
+    items = _catalog(seed, shop, day, resource)
     page = _int(query.get("page"), 1)
     total_pages = max(1, -(-len(items) // per_page))
     headers = {"X-WP-Total": str(len(items)), "X-WP-TotalPages": str(total_pages)}
-    return 200, items[(page - 1) * per_page: page * per_page], headers
+    return 200, list(items[(page - 1) * per_page: page * per_page]), headers
+
+
+@functools.lru_cache(maxsize=CATALOG_CACHE_SIZE)
+def _catalog(seed: int, shop: ShopSpec, day: dt.date, kind: str) -> tuple[dict[str, Any], ...]:
+    """A shop's rendered catalog for a day, rendered once: every page of a walk slices it.
+    Callers only slice and serialize it, never change it."""
+    render_fn = {"shopify": render.shopify_products, "variations": render.woo_variations}.get(kind, render.woo_products)
+    return tuple(render_fn(seed, shop, day))
 
 
 def _resource(shop: ShopSpec, rest: str, query: dict[str, str]) -> str | None:
@@ -346,11 +357,12 @@ class Simulator:
                  faults: tuple[Fault, ...] | list[Fault] = (), today: dt.date | None = None,
                  latency: float = 0.0, history_days: int = 30,
                  rate_limit_rps: float = DEFAULT_SIM_RPS, shopify_window: int = SHOPIFY_WINDOW,
-                 archive_coverage: float = 0.8, host: str = "127.0.0.1", port: int = 0) -> None:
+                 archive_coverage: float = 0.8, page_cap: int = SHOPIFY_MAX_LIMIT,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = SimState(seed=seed, shops={s.id: s for s in shops}, faults=FaultBook(list(faults)),
                               today=today, latency=latency, history_days=history_days,
                               rate_limit_rps=rate_limit_rps, shopify_window=shopify_window,
-                              archive_coverage=archive_coverage)
+                              archive_coverage=archive_coverage, page_cap=page_cap)
         handler = type("BoundHandler", (Handler,), {"state": self.state})
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True

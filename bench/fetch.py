@@ -1,0 +1,83 @@
+"""Polite fetching at scale: many shops in parallel, each at its own rate limit.
+
+The simulator answers after a fixed latency; every shop allows `rps` requests per second.
+The fastest schedule those limits allow is (requests of the busiest shop - 1) / rps plus
+one request's latency: the runner should finish within 1.2x of it, and no shop may ever
+see more than `rps` requests within one wall-clock second.
+
+    python bench/fetch.py [--quick]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections import Counter
+
+import yaml
+from common import emit, log, parse_args, ratio, scratch_database, self_peak_mb
+
+from runner.config import parse_config
+from runner.fetch import fetch_live
+from runner.simulator import Simulator
+from runner.simulator.catalog import ShopSpec
+
+FULL = {"shops": 50, "pages": 8, "rps": 2.0, "latency_ms": 50, "items_per_page": 20}
+QUICK = {"shops": 10, "pages": 8, "rps": 2.0, "latency_ms": 50, "items_per_page": 20}
+TODAY = dt.date(2026, 11, 20)
+PRODUCT_POOL_PER_PAGE = 30  # the pool is larger than what is on sale on one day
+
+
+def shops_for(params: dict) -> tuple[ShopSpec, ...]:
+    # pages - 1 full pages, then the empty page that ends a Shopify walk
+    pool = (params["pages"] - 1) * PRODUCT_POOL_PER_PAGE
+    return tuple(ShopSpec(f"shop-{i:03d}", f"Shop {i}", "shopify", "USD", products=pool)
+                 for i in range(params["shops"]))
+
+
+def worst_second(requests: list, rps: float) -> int:
+    """The most requests any one shop got within one wall-clock second."""
+    per_second = Counter((r.shop, math.floor(r.at)) for r in requests if r.shop)
+    return max(per_second.values(), default=0)
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    params = dict(QUICK if args.quick else FULL)
+    with Simulator(shops=shops_for(params), today=TODAY, latency=params["latency_ms"] / 1000,
+                   rate_limit_rps=params["rps"], page_cap=params["items_per_page"]) as sim, \
+            scratch_database("fetch") as target:
+        doc = yaml.safe_load(sim.roasters_yaml())
+        doc["http"]["global_concurrency"] = 64  # the shop limits, not the pool, are under test
+        config = parse_config(yaml.safe_dump(doc), None)
+        fetch_live(config, target, config.roasters[:1])  # warm-up: migrations, connections
+        warm = len(sim.requests())
+        log(f"fetching {params['shops']} shops")
+        started = time.perf_counter()
+        runs = fetch_live(config, target, config.roasters)
+        wall = time.perf_counter() - started
+        requests = sim.requests()[warm:]
+    per_shop = Counter(r.shop for r in requests if r.shop)
+    busiest = max(per_shop.values())
+    bound = (busiest - 1) / params["rps"] + params["latency_ms"] / 1000
+    results = {
+        "wall_seconds": round(wall, 2),
+        "schedule_bound_seconds": round(bound, 2),
+        "requests": len(requests),
+        "requests_per_shop": {"min": min(per_shop.values()), "max": busiest},
+        "runs_ok": sum(1 for r in runs if r.status == "ok"),
+        "worst_requests_in_one_second": worst_second(requests, params["rps"]),
+        "runner_peak_mb": round(self_peak_mb(), 1),
+    }
+    emit("fetch", params, results, {
+        "wall_over_schedule_bound": (ratio(wall, bound), 1.2, "max"),
+        "seconds_over_shop_limit": (sum(1 for n in Counter((r.shop, math.floor(r.at)) for r in requests
+                                                           if r.shop).values() if n > params["rps"]), 0, "max"),
+        "runs_ok_share": (results["runs_ok"] / params["shops"], 1.0, "min"),
+        "runner_peak_mb": (results["runner_peak_mb"], 300, "max"),
+    })
+
+
+if __name__ == "__main__":
+    main()
