@@ -26,12 +26,12 @@ from runner.simulator.catalog import ShopSpec
 FULL = {"shops": 50, "pages": 8, "rps": 2.0, "latency_ms": 50, "items_per_page": 20}
 QUICK = {"shops": 10, "pages": 8, "rps": 2.0, "latency_ms": 50, "items_per_page": 20}
 TODAY = dt.date(2026, 11, 20)
-PRODUCT_POOL_PER_PAGE = 30  # the pool is larger than what is on sale on one day
 
 
 def shops_for(params: dict) -> tuple[ShopSpec, ...]:
-    # pages - 1 full pages, then the empty page that ends a Shopify walk
-    pool = (params["pages"] - 1) * PRODUCT_POOL_PER_PAGE
+    # about pages - 1 pages of items (not every product is on sale every day), then the
+    # empty page that ends a Shopify walk
+    pool = (params["pages"] - 1) * params["items_per_page"]
     return tuple(ShopSpec(f"shop-{i:03d}", f"Shop {i}", "shopify", "USD", products=pool)
                  for i in range(params["shops"]))
 

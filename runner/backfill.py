@@ -34,12 +34,12 @@ from runner.archive import Archive, NoCapture, fetch_archived_day
 from runner.config import Config, Roaster
 from runner.db import Target, coffee_home, connect
 from runner.dbt import range_vars, run_dbt
-from runner.errors import FetchError, InputError, RobotsDisallowed
+from runner.errors import DatabaseUnavailable, FetchError, InputError, RobotsDisallowed
 from runner.fetch import prepare, walk_catalog
 from runner.http import Exchange, PoliteClient, Recorder
 from runner.plan import Plan, build_plan, coverage
 from runner.sources import CatalogResult
-from runner.store import INSERT_ARTIFACT, artifact_params
+from runner.store import insert_artifact
 
 DEFAULT_CONCURRENCY = 4
 DEFAULT_MAX_FAILURE_RATE = 0.10
@@ -52,6 +52,9 @@ PROGRESS_TTY_SECONDS = 0.5
 UNIT_LOCK_SQL = "hashtextextended(%s || '/' || %s::text, 7)"
 FINALIZE_LOCK_SQL = "hashtextextended(%s::text, 11)"
 TERMINAL_STATES = ("done", "failed", "skipped", "unrecoverable")
+DB_CONNECT_TIMEOUT_SECONDS = 10
+DB_RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 4, 8, 15)  # about 30 s: a server restart fits, an outage does not
+DB_STEP_ATTEMPTS = 3  # reconnects one database step may use before the worker gives up
 
 EXIT_OK, EXIT_FAILED, EXIT_ABORTED = 0, 1, 3
 
@@ -200,6 +203,14 @@ class Claimed:
     attempts: int
 
 
+@dataclass
+class Outcome:
+    state: str
+    error: str | None
+    run: BufferedRun | None
+    elapsed_ms: int
+
+
 class Worker:
     """One connection, one item at a time; several workers share one HTTP client."""
 
@@ -210,23 +221,99 @@ class Worker:
 
     async def run(self) -> None:
         # Autocommit, with explicit transaction blocks where statements belong together.
-        self.conn = await psycopg.AsyncConnection.connect(self.ctx.target.url, autocommit=True, connect_timeout=10)
+        await self.connect()
         try:
             while not self.ctx.stopping:
-                item = await self.claim()
+                item = await self.retrying(self.claim)
                 if item is None:
-                    if await self.ctx.open_items(self.conn) == 0:
+                    if await self.retrying(lambda: self.ctx.open_items(self.conn)) == 0:
                         return
                     await asyncio.sleep(CLAIM_POLL_SECONDS)
                     continue
-                try:
-                    await self.process(item)
-                finally:
+                await self.work(item)
+                await self.retrying(lambda: self.ctx.update_counts(self.conn))
+        finally:
+            if self.conn is not None:
+                await self.conn.close()  # an uncommitted item rolls back and its lock frees
+
+    async def connect(self) -> None:
+        self.conn = await psycopg.AsyncConnection.connect(self.ctx.target.url, autocommit=True,
+                                                          connect_timeout=DB_CONNECT_TIMEOUT_SECONDS)
+
+    async def reconnect(self, exc: psycopg.OperationalError) -> None:
+        """The server restarted or dropped us: wait for it (bounded), then carry on."""
+        log.warning("worker %s lost its database connection (%s); reconnecting", self.name,
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        if self.conn is not None:
+            await self.conn.close()
+        for delay in DB_RECONNECT_DELAYS:
+            await asyncio.sleep(delay)
+            try:
+                await self.connect()
+                return
+            except psycopg.OperationalError:
+                continue
+        raise DatabaseUnavailable(f"database connection lost for over {sum(DB_RECONNECT_DELAYS):g} s; "
+                                  f"resume with: coffee-runner backfill --resume {self.ctx.backfill_id}")
+
+    def lost_connection(self, exc: psycopg.OperationalError) -> bool:
+        """A broken connection is worth a reconnect; a cancelled statement (statement_timeout,
+        pg_cancel_backend) is not: repeating it would be cancelled again."""
+        return not isinstance(exc, psycopg.errors.QueryCanceled) and (self.conn is None or self.conn.broken
+                                                                      or self.conn.closed)
+
+    async def retrying(self, step: Any) -> Any:
+        """Run an idempotent database step (reads, the claim transaction) across reconnects."""
+        for _ in range(DB_STEP_ATTEMPTS):
+            try:
+                return await step()
+            except psycopg.OperationalError as exc:
+                if not self.lost_connection(exc):
+                    raise
+                await self.reconnect(exc)
+        return await step()
+
+    async def work(self, item: Claimed) -> None:
+        """Fetch, then commit, surviving a lost connection: the unit lock is taken again
+        and the commit is only repeated when it did not land (it carries the run's id)."""
+        outcome: Outcome | None = None
+        for _ in range(DB_STEP_ATTEMPTS):
+            try:
+                if outcome is None:
+                    outcome = await self.execute_timed(item)
+                await self.commit(item, outcome)
+                self.ctx.log.write(f"item_{outcome.state}", backfill_id=self.ctx.backfill_id,
+                                   roaster_id=item.roaster_id, day=item.day, action=item.action,
+                                   error=outcome.error, elapsed_ms=outcome.elapsed_ms,
+                                   run_id=outcome.run.id if outcome.run else None)
+                await self.conn.execute(f"select pg_advisory_unlock({UNIT_LOCK_SQL})", (item.roaster_id, item.day))
+                return
+            except psycopg.OperationalError as exc:
+                if not self.lost_connection(exc):
+                    raise
+                await self.reconnect(exc)
+                if not await self.retrying(lambda: self.relock(item)):
+                    return  # another worker holds the unit now; it will finish it
+                if await self.retrying(lambda done=outcome: self.landed(item, done)):
                     await self.conn.execute(f"select pg_advisory_unlock({UNIT_LOCK_SQL})",
                                             (item.roaster_id, item.day))
-                await self.ctx.update_counts(self.conn)
-        finally:
-            await self.conn.close()  # an uncommitted item rolls back and its lock frees
+                    return
+        raise DatabaseUnavailable(f"item {item.roaster_id} {item.day}: the database kept dropping the connection")
+
+    async def relock(self, item: Claimed) -> bool:
+        cur = await self.conn.execute(f"select pg_try_advisory_lock({UNIT_LOCK_SQL})", (item.roaster_id, item.day))
+        return bool((await cur.fetchone())[0])
+
+    async def landed(self, item: Claimed, outcome: Outcome | None) -> bool:
+        """Did this item's commit reach the database before the connection went?"""
+        cur = await self.conn.execute(
+            """select state, run_id from control.backfill_items
+                where backfill_id = %s and roaster_id = %s and day = %s""",
+            (self.ctx.backfill_id, item.roaster_id, item.day))
+        state, run_id = await cur.fetchone()
+        if state not in ("pending", "running"):
+            return True
+        return outcome is not None and outcome.run is not None and run_id == outcome.run.id
 
     async def claim(self) -> Claimed | None:
         assert self.conn is not None
@@ -250,7 +337,7 @@ class Worker:
                 return Claimed(roaster_id, day, action, attempts + 1)
         return None
 
-    async def process(self, item: Claimed) -> None:
+    async def execute_timed(self, item: Claimed) -> Outcome:
         started = time.monotonic()
         roaster = self.ctx.config.roaster(item.roaster_id)
         buffered: BufferedRun | None = None
@@ -258,11 +345,7 @@ class Worker:
             state, error, buffered = await self.execute(item, roaster)
         except (FetchError, OSError, ValueError) as exc:
             state, error = "failed", f"{type(exc).__name__}: {exc}"
-        elapsed_ms = int((time.monotonic() - started) * 1000)
-        await self.commit(item, state, error, buffered, elapsed_ms)
-        self.ctx.log.write(f"item_{state}", backfill_id=self.ctx.backfill_id, roaster_id=item.roaster_id,
-                           day=item.day, action=item.action, error=error, elapsed_ms=elapsed_ms,
-                           run_id=buffered.id if buffered else None)
+        return Outcome(state, error, buffered, int((time.monotonic() - started) * 1000))
 
     async def execute(self, item: Claimed, roaster: Roaster) -> tuple[str, str | None, BufferedRun | None]:
         if item.action == "reparse":
@@ -300,10 +383,10 @@ class Worker:
             (item.roaster_id, item.day, self.ctx.backfill_id))
         return bool((await cur.fetchone())[0])
 
-    async def commit(self, item: Claimed, state: str, error: str | None, run: BufferedRun | None,
-                     elapsed_ms: int) -> None:
+    async def commit(self, item: Claimed, outcome: Outcome) -> None:
         """The run, its artifacts and the item's new state: one transaction."""
         assert self.conn is not None
+        state, error, run, elapsed_ms = outcome.state, outcome.error, outcome.run, outcome.elapsed_ms
         async with self.conn.transaction():
             if run is not None:
                 await run.insert(self.conn)
@@ -348,11 +431,8 @@ class BufferedRun:
                values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
             (self.id, self.roaster.id, self.source, self.status, self.day, self.started_at, self.finished_at,
              self.pages, len(self.exchanges), self.error, socket.gethostname(), os.getpid()))
-        async with conn.cursor() as cur:
-            await cur.executemany(INSERT_ARTIFACT, [
-                artifact_params(self.id, self.roaster.id, self.source, resource, page, exchange)
-                for resource, page, exchange in self.exchanges
-            ])
+        for resource, page, exchange in self.exchanges:
+            await insert_artifact(conn, self.id, self.roaster.id, self.source, resource, page, exchange)
 
 
 # --- one process's share of a backfill --------------------------------------------------------
@@ -385,9 +465,20 @@ class Context:
         return self.counts
 
     async def refresh_counts(self) -> dict[str, int]:
-        if self._counts_conn is None:
-            self._counts_conn = await psycopg.AsyncConnection.connect(self.target.url, autocommit=True)
-        return await self.update_counts(self._counts_conn)
+        """Counts for progress; after a lost connection, reconnects once and otherwise keeps
+        the last counts (progress is a report, the workers decide what happens)."""
+        for _ in range(2):
+            if self._counts_conn is None or self._counts_conn.closed or self._counts_conn.broken:
+                try:
+                    self._counts_conn = await psycopg.AsyncConnection.connect(
+                        self.target.url, autocommit=True, connect_timeout=DB_CONNECT_TIMEOUT_SECONDS)
+                except psycopg.OperationalError:
+                    return self.counts
+            try:
+                return await self.update_counts(self._counts_conn)
+            except psycopg.OperationalError:
+                await self._counts_conn.close()
+        return self.counts
 
     def check_thresholds(self) -> None:
         """Stop (resumably) when too many items fail or the time is up."""
@@ -485,9 +576,10 @@ async def _work(config: Config, target: Target, backfill_id: str, options: Optio
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
-            for task in done:
-                if task.exception() is not None:
-                    raise task.exception()
+            # retrieve every worker's exception (asyncio would log the others at exit)
+            errors = [task.exception() for task in done if task.exception() is not None]
+            if errors:
+                raise errors[0]
         finally:
             reporter.cancel()
             await asyncio.gather(reporter, return_exceptions=True)

@@ -172,7 +172,7 @@ def _build_config(doc: Any, path: Path, problems: list[str]) -> Config | None:
             roasters.append(roaster)
     archive_url = _url(doc.get("archive_url", DEFAULT_ARCHIVE_URL), "field 'archive_url'", problems)
     user_agent = doc.get("user_agent", DEFAULT_USER_AGENT)
-    if not isinstance(user_agent, str) or not user_agent.strip() or "\n" in user_agent:
+    if not isinstance(user_agent, str) or not user_agent.strip() or not user_agent.isprintable():
         problems.append("field 'user_agent': must be a one-line string")
     http = _build_http(doc.get("http", {}), problems)
     archive_rps = doc.get("archive_rate_limit_rps", DEFAULT_ARCHIVE_RPS)

@@ -22,9 +22,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import psycopg
 from psycopg import sql
 
-from runner.errors import DatabaseUnavailable
+from runner.errors import DatabaseUnavailable, InputError
 
 DATABASE_NAME = "coffee_scraper"
+URL_SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_HOME = ".coffee"
 CONNECT_TIMEOUT_SECONDS = 10
 # Derived schemas first: the runbook's bare names (roasters, prices, ...) are dbt marts.
@@ -63,6 +64,9 @@ def redact(url: str) -> str:
 def resolve_target() -> Target:
     url = os.environ.get("COFFEE_DATABASE_URL")
     if url:
+        # Checked here, not by libpq: its message would quote the value, password and all.
+        if not url.startswith(URL_SCHEMES):
+            raise InputError("COFFEE_DATABASE_URL must be a postgresql:// URL")
         return Target(url=url, embedded=False)
     return start_embedded(coffee_home() / "pg")
 

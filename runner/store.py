@@ -55,15 +55,33 @@ def body_columns(exchange: Exchange, *, as_json: bool = True) -> StoredBody:
 
 
 def artifact_params(run_id: uuid.UUID, roaster_id: str, source: str, resource: str, page: int | None,
-                    exchange: Exchange) -> list[object]:
-    """The INSERT_ARTIFACT parameters for one exchange; the id is new, the rest is the payload."""
-    stored = body_columns(exchange, as_json=resource != "robots" and _jsonb_safe(exchange))
+                    exchange: Exchange, *, as_text: bool = False) -> list[object]:
+    """The INSERT_ARTIFACT parameters for one exchange; the id is new, the rest is the payload.
+    as_text: store the body as text even when it parsed (PostgreSQL refused it as jsonb)."""
+    as_json = not as_text and resource != "robots" and _jsonb_safe(exchange)
+    stored = body_columns(exchange, as_json=as_json)
     return [
         uuid.uuid4(), run_id, roaster_id, exchange.url, exchange.requested_url, resource, page,
         exchange.attempt, source, exchange.status, exchange.content_type, Jsonb(exchange.headers),
         stored.body, stored.text, stored.raw, exchange.sha256, exchange.byte_length, exchange.captured_at,
         archive_timestamp(exchange.url) if source == "archive" else None, exchange.elapsed_ms, exchange.error,
     ]
+
+
+# JSON that Python parses but jsonb refuses (lone surrogates, numbers beyond numeric,
+# nesting past the server's stack): such a body is stored as text instead, never lost.
+JSONB_REFUSALS = (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded, RecursionError)
+
+
+async def insert_artifact(conn: psycopg.AsyncConnection, run_id: uuid.UUID, roaster_id: str, source: str,
+                          resource: str, page: int | None, exchange: Exchange) -> None:
+    """One artifact, inside a savepoint, so a body jsonb refuses falls back to text."""
+    try:
+        async with conn.transaction():
+            await conn.execute(INSERT_ARTIFACT, artifact_params(run_id, roaster_id, source, resource, page, exchange))
+    except JSONB_REFUSALS:
+        await conn.execute(INSERT_ARTIFACT, artifact_params(run_id, roaster_id, source, resource, page, exchange,
+                                                            as_text=True))
 
 
 def _jsonb_safe(exchange: Exchange) -> bool:
@@ -125,9 +143,8 @@ class RawStore:
 
     async def add_artifact(self, run: RunHandle, resource: str, page: int | None,
                            exchange: Exchange) -> None:
-        params = artifact_params(run.id, run.roaster.id, run.source, resource, page, exchange)
         async with self._lock:
-            await self.conn.execute(INSERT_ARTIFACT, params)
+            await insert_artifact(self.conn, run.id, run.roaster.id, run.source, resource, page, exchange)
 
     async def finish_run(self, run: RunHandle, status: str, pages: int, error: str | None) -> None:
         async with self._lock:
@@ -176,10 +193,12 @@ def reap_dead_runs(conn: psycopg.Connection) -> int:
                 cur = conn.execute(
                     """update raw.scrape_runs
                           set status = 'fail', finished_at = now(),
+                              -- what it stored before it died, so the record matches raw
+                              artifacts = (select count(*) from raw.scrape_artifacts where run_id = %s),
                               error = coalesce(error || '; ', '')
                                       || 'interrupted: the process ended before the run finished'
                         where id = %s and status = 'running'""",
-                    (run_id,),
+                    (run_id, run_id),
                 )
                 reaped += cur.rowcount
         finally:

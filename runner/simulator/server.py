@@ -17,7 +17,10 @@ import contextlib
 import datetime as dt
 import email.utils
 import functools
+import gzip
+import io
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +40,9 @@ SHOPIFY_WINDOW = 25_000
 WOO_MAX_PER_PAGE = 100
 DEFAULT_SIM_RPS = 20.0
 CATALOG_CACHE_SIZE = 256  # (shop, day, kind) catalogs kept rendered
+GZIP_BOMB_BYTES = 1 << 30  # what a gzip-bomb fault inflates to by default
+SLOW_DRIP_SECONDS = 0.5
+SLOW_DRIP_BYTES = 10_000
 
 
 @dataclass
@@ -60,6 +66,7 @@ class SimState:
     shopify_window: int = SHOPIFY_WINDOW  # smaller in tests, to reach the window's end
     archive_coverage: float = 0.8  # share of past shop-days the web archive captured
     page_cap: int = SHOPIFY_MAX_LIMIT  # items per Shopify page at most, whatever limit asks
+    custom_body: tuple[bytes, str] = (b"{}", "application/json")  # what a "body" fault serves
     base_url: str = ""
     requests: list[RequestRecord] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -211,9 +218,35 @@ class Handler(BaseHTTPRequestHandler):
         elif kind == "drop":
             self.close_connection = True
             self.connection.close()
+        elif kind == "gzip-bomb":
+            self._send(200, gzip_bomb(int(arg or GZIP_BOMB_BYTES)), "application/json", {"Content-Encoding": "gzip"})
+        elif kind == "redirect-loop":
+            self._send(302, b"", "text/plain", {"Location": self.path})
+        elif kind == "redirect-scheme":
+            self._send(302, b"", "text/plain", {"Location": "file:///etc/passwd"})
+        elif kind == "slow-drip":
+            self._drip(arg if arg is not None else SLOW_DRIP_SECONDS)
+        elif kind == "body":
+            body, ctype = self.state.custom_body
+            self._send(200, body, ctype)
         else:
             raise ValueError(f"unknown fault kind {kind!r}")
         return True
+
+    def _drip(self, pause: float) -> None:
+        """A valid-looking JSON response that never finishes in reasonable time."""
+        body = b'{"products": [' + b" " * SLOW_DRIP_BYTES + b"]}"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            for i in range(len(body)):
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+                time.sleep(pause)
+        except OSError:
+            return  # the client gave up, as it should
 
     def _send_truncated(self, body: bytes) -> None:
         self.send_response(200)
@@ -292,6 +325,18 @@ def _catalog(seed: int, shop: ShopSpec, day: dt.date, kind: str) -> tuple[dict[s
     return tuple(render_fn(seed, shop, day))
 
 
+@functools.lru_cache(maxsize=4)
+def gzip_bomb(size: int) -> bytes:
+    """gzip of `size` zero bytes: about size/1000 on the wire."""
+    chunk = b"\0" * (1 << 20)
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9) as stream:
+        for _ in range(size // len(chunk)):
+            stream.write(chunk)
+        stream.write(b"\0" * (size % len(chunk)))
+    return out.getvalue()
+
+
 def _resource(shop: ShopSpec, rest: str, query: dict[str, str]) -> str | None:
     if rest == "robots.txt":
         return "robots"
@@ -350,6 +395,13 @@ def roasters_yaml(state: SimState) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (as the runner does on a bomb or a drip) is not news."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class Simulator:
     """Start with `with Simulator(...) as sim:`; `sim.url` is the base URL."""
 
@@ -364,7 +416,7 @@ class Simulator:
                               rate_limit_rps=rate_limit_rps, shopify_window=shopify_window,
                               archive_coverage=archive_coverage, page_cap=page_cap)
         handler = type("BoundHandler", (Handler,), {"state": self.state})
-        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server = _QuietServer((host, port), handler)
         self._server.daemon_threads = True
         host_, port_ = self._server.server_address[:2]
         self.state.base_url = f"http://{host_}:{port_}"
@@ -394,6 +446,10 @@ class Simulator:
 
     def set_faults(self, faults: list[Fault]) -> None:
         self.state.faults.replace(faults)
+
+    def set_body(self, body: bytes, content_type: str = "application/json") -> None:
+        """The bytes a "body" fault answers with (hostile payload tests)."""
+        self.state.custom_body = (body, content_type)
 
     def requests(self) -> list[RequestRecord]:
         with self.state.lock:

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -95,3 +96,30 @@ MART_KEYS = {
 
 def snapshot_tables(db, tables=tuple(MART_KEYS)) -> dict[str, list[tuple]]:
     return {t: db.execute(f"select * from {t} order by {MART_KEYS[t]}").fetchall() for t in tables}
+
+
+def spawn_backfill(config_path, db_url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`coffee-runner backfill` as a real process (SIGKILL-able); stderr goes to a log file."""
+    log = open(Path(config_path).parent / f"backfill-{time.monotonic_ns()}.log", "w")  # noqa: SIM115 - the child owns it
+    return subprocess.Popen([sys.executable, "-m", "runner", "--config", str(config_path), "backfill", *args],
+                            env={**os.environ, "COFFEE_DATABASE_URL": db_url, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=log, text=True)
+
+
+def comparable_tables(db) -> dict:
+    """Tables with the random ids left out: what a rerun must reproduce exactly."""
+    return {
+        "prices": db.execute("""select variant_id, scraped_at, price, compare_at_price, is_sale, in_stock, currency,
+                                       grind, weight_g from marts.prices order by 1, 2""").fetchall(),
+        "artifacts": db.execute("""select roaster_id, url, sha256, validation_status, day from marts.scrape_artifacts
+                                   order by 1, 2, 3""").fetchall(),
+        "runs": db.execute("select roaster_id, target_day, kind, status from raw.scrape_runs order by 1, 2").fetchall(),
+    }
+
+
+def raw_is_whole(db) -> bool:
+    """Every finished run still has exactly the artifacts it recorded: nothing lost."""
+    short = db.execute("""select count(*) from raw.scrape_runs as runs
+                           where status <> 'running' and artifacts <> (
+                               select count(*) from raw.scrape_artifacts as a where a.run_id = runs.id)""").fetchone()
+    return short[0] == 0

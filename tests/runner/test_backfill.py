@@ -6,17 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import random
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from runner.simulator import Fault, Simulator
-from tests.runner.helpers import run_cli, sim_config
+from tests.runner.helpers import run_cli, sim_config, spawn_backfill
 
 SHOPS = ("aurora-beans", "blue-peak", "cedar-roast", "dune-coffee")
 REFERENCE = f"coffee_reference_{os.getpid()}"  # unique when workers share one server
@@ -247,73 +243,17 @@ def test_timeout_exits_3_and_resumes(archived, db):
 
 # --- real processes: SIGKILL and two workers ------------------------------------------------
 
-def _spawn(path, db_url, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "COFFEE_DATABASE_URL": db_url}
-    log = open(Path(path).parent / f"backfill-{time.monotonic_ns()}.log", "w")  # noqa: SIM115 - the child owns it
-    return subprocess.Popen([sys.executable, "-m", "runner", "--config", str(path), "backfill", *args],
-                            env=env, stdout=subprocess.PIPE, stderr=log, text=True)
-
-
-def _comparable(db) -> dict:
-    """Tables with the random ids left out: what a rerun must reproduce exactly."""
-    return {
-        "prices": db.execute("""select variant_id, scraped_at, price, compare_at_price, is_sale, in_stock, currency,
-                                       grind, weight_g from marts.prices order by 1, 2""").fetchall(),
-        "artifacts": db.execute("""select roaster_id, url, sha256, validation_status, day from marts.scrape_artifacts
-                                   order by 1, 2, 3""").fetchall(),
-        "runs": db.execute("select roaster_id, target_day, kind, status from raw.scrape_runs order by 1, 2").fetchall(),
-    }
-
-
-def test_sigkill_at_several_points_then_resume_equals_uninterrupted(tmp_path, db_url, db, pg_admin_url):
-    from tests.runner.helpers import with_database
-
-    with Simulator(archive_coverage=1.0, latency=0.03) as sim:
-        path, _ = sim_config(sim, tmp_path, since=START)
-        # the uninterrupted reference, in its own database
-        import psycopg
-        with psycopg.connect(pg_admin_url, autocommit=True) as admin:
-            admin.execute(f"drop database if exists {REFERENCE} with (force)")
-            admin.execute(f"create database {REFERENCE}")  # the backfill migrates it
-        reference_url = with_database(db_url, REFERENCE)
-        ref = _spawn(path, reference_url, "--start", str(START), "--end", str(END), "--concurrency", "2")
-        assert ref.wait(timeout=300) == 0
-        with psycopg.connect(reference_url) as ref_db:
-            expected = _comparable(ref_db)
-        rng = random.Random(20261127)
-        proc = _spawn(path, db_url, "--start", str(START), "--end", str(END), "--concurrency", "2")
-        deadline = time.monotonic() + 60
-        while not db.execute("select 1 from control.backfills").fetchone() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        kills = 0
-        for _ in range(3):  # SIGKILL at seeded moments, resume each time
-            time.sleep(rng.uniform(0.2, 1.2))
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                kills += 1
-            proc.wait()
-            proc = _spawn(path, db_url, "--resume")
-        assert proc.wait(timeout=300) == 0
-    assert kills >= 1
-    assert _comparable(db) == expected
-    one_run_per_item = db.execute("""select count(*) from (select roaster_id, target_day from raw.scrape_runs
-                                      where status = 'ok' group by 1, 2 having count(*) > 1) as twice""").fetchone()[0]
-    assert one_run_per_item == 0
-    with psycopg.connect(pg_admin_url, autocommit=True) as admin:
-        admin.execute(f"drop database {REFERENCE} with (force)")
-
-
 def test_two_processes_share_one_backfill_without_doing_an_item_twice(tmp_path, db_url, db):
     with Simulator(archive_coverage=1.0, latency=0.05) as sim:
         path, _ = sim_config(sim, tmp_path, since=START - dt.timedelta(days=4))
-        first = _spawn(path, db_url, "--start", str(START - dt.timedelta(days=4)), "--end", str(END),
+        first = spawn_backfill(path, db_url, "--start", str(START - dt.timedelta(days=4)), "--end", str(END),
                        "--concurrency", "2", "--json")
         deadline = time.monotonic() + 60
         row = None
         while row is None and time.monotonic() < deadline:
             row = db.execute("select id from control.backfills").fetchone()
             time.sleep(0.05)
-        second = _spawn(path, db_url, "--resume", str(row[0]), "--concurrency", "2", "--json")
+        second = spawn_backfill(path, db_url, "--resume", str(row[0]), "--concurrency", "2", "--json")
         assert first.wait(timeout=300) == 0 and second.wait(timeout=300) == 0
     rows = db.execute("select state, attempts, claimed_by from control.backfill_items").fetchall()
     assert len(rows) == 32 and {r[0] for r in rows} == {"done"}
@@ -330,9 +270,9 @@ def test_overlapping_backfills_never_work_the_same_unit(tmp_path, db_url, db):
     first_day = START - dt.timedelta(days=2)
     with Simulator(archive_coverage=1.0, latency=0.05) as sim:
         path, _ = sim_config(sim, tmp_path, since=first_day)
-        a = _spawn(path, db_url, "--start", str(first_day), "--end", str(first_day + dt.timedelta(days=3)),
+        a = spawn_backfill(path, db_url, "--start", str(first_day), "--end", str(first_day + dt.timedelta(days=3)),
                    "--concurrency", "2", "--json")
-        b = _spawn(path, db_url, "--start", str(first_day + dt.timedelta(days=2)), "--end", str(END),
+        b = spawn_backfill(path, db_url, "--start", str(first_day + dt.timedelta(days=2)), "--end", str(END),
                    "--concurrency", "2", "--json")
         results = [json.loads(p.communicate(timeout=300)[0]) for p in (a, b)]
     assert {r["status"] for r in results} == {"done"}
