@@ -18,7 +18,7 @@ from common import DbtProject, emit, parse_args, ratio, scratch_database, self_p
 
 LAST_DAY = dt.date(2026, 10, 31)
 FULL = {"roasters": 50, "days": 365, "variants": 40, "ranges": [1, 7, 30]}
-QUICK = {"roasters": 6, "days": 30, "variants": 40, "ranges": [1, 3, 7]}
+QUICK = {"roasters": 6, "days": 30, "variants": 40, "ranges": [1, 3]}
 VARIANTS_PER_PRODUCT = 4
 
 SYNTHESIZE = """

@@ -78,6 +78,9 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+GATE_MARGIN = 0.03  # 3% slower than the limit, so a shop's own clock never counts one too many
+
+
 class ShopGate:
     """Rate and concurrency limit for one shop (not one host: shops may share a host)."""
 
@@ -97,12 +100,14 @@ class ShopGate:
         self._next = max(self._next, time.monotonic() + seconds)
 
     async def wait_turn(self) -> None:
+        """Turns are taken one at a time, and the next is timed from when this one really
+        goes: a busy event loop that wakes a sender late must not let the next one catch
+        up. The small margin absorbs the jitter between our send and the shop's clock."""
         async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            await asyncio.sleep(start - now)
+            # a loop: a Retry-After that arrives while we sleep moves _next further
+            while (delay := self._next - time.monotonic()) > 0:
+                await asyncio.sleep(delay)
+            self._next = time.monotonic() + self.interval * (1 + GATE_MARGIN)
 
 
 def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -242,27 +241,6 @@ def test_timeout_exits_3_and_resumes(archived, db):
 
 
 # --- real processes: SIGKILL and two workers ------------------------------------------------
-
-def test_two_processes_share_one_backfill_without_doing_an_item_twice(tmp_path, db_url, db):
-    with Simulator(archive_coverage=1.0, latency=0.05) as sim:
-        path, _ = sim_config(sim, tmp_path, since=START - dt.timedelta(days=4))
-        first = spawn_backfill(path, db_url, "--start", str(START - dt.timedelta(days=4)), "--end", str(END),
-                       "--concurrency", "2", "--json")
-        deadline = time.monotonic() + 60
-        row = None
-        while row is None and time.monotonic() < deadline:
-            row = db.execute("select id from control.backfills").fetchone()
-            time.sleep(0.05)
-        second = spawn_backfill(path, db_url, "--resume", str(row[0]), "--concurrency", "2", "--json")
-        assert first.wait(timeout=300) == 0 and second.wait(timeout=300) == 0
-    rows = db.execute("select state, attempts, claimed_by from control.backfill_items").fetchall()
-    assert len(rows) == 32 and {r[0] for r in rows} == {"done"}
-    assert {r[1] for r in rows} == {1}  # every item claimed exactly once
-    pids = {r[2].split(":")[1] for r in rows}
-    assert len(pids) == 2  # both processes did work
-    assert db.execute("select count(*), count(distinct (roaster_id, target_day)) from raw.scrape_runs"
-                      ).fetchone() == (32, 32)
-
 
 def test_overlapping_backfills_never_work_the_same_unit(tmp_path, db_url, db):
     """Backfill A covers days 1-4, backfill B days 3-6, started together: each unit is

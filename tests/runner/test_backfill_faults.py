@@ -82,6 +82,18 @@ def _assert_whole_and_once(db) -> None:
     assert set(states) == {"done"}
 
 
+def _prices_match_truth(db, sim: Simulator) -> bool:
+    """Every backfilled day's prices are exactly what the shop offered (the simulator's truth)."""
+    for day in (START + dt.timedelta(days=i) for i in range((END - START).days + 1)):
+        for shop in sim.state.shops:
+            truth = {t["variant_id"]: (t["price"], t["is_sale"]) for t in sim.truth(shop, day)}
+            rows = db.execute("select variant_id, price, is_sale from marts.prices where roaster_id = %s and day = %s",
+                              (shop, day)).fetchall()
+            if {r[0]: (r[1], r[2]) for r in rows} != truth or len(rows) != len(truth):
+                return False
+    return True
+
+
 # --- crashes ------------------------------------------------------------------------------
 
 def _kill_and_resume(tmp_path, db_url, db, pg_admin_url, kills: int) -> None:
@@ -172,24 +184,21 @@ def own_server(tmp_path):
 def test_database_restart_mid_backfill_is_survived(tmp_path, own_server, monkeypatch):
     target, restart = own_server
     monkeypatch.setenv("COFFEE_HOME", str(tmp_path / "home"))
-    admin = with_database(target.url, "postgres")
     with Simulator(archive_coverage=1.0, latency=0.1) as sim:
         path, _ = sim_config(sim, tmp_path, since=START)
-        expected = _reference(path, admin, target.url)
         proc = spawn_backfill(path, target.url, *WINDOW, "--concurrency", "2")
         with psycopg.connect(target.url, autocommit=True) as db:
             _wait_for(db, "select count(*) >= 2 from control.backfill_items where state = 'done'")
         restart()
         assert proc.wait(timeout=WAIT_SECONDS) == 0
     with psycopg.connect(target.url, autocommit=True) as db:
-        assert comparable_tables(db) == expected
         _assert_whole_and_once(db)
+        assert _prices_match_truth(db, sim)
 
 
-def test_dropped_connections_mid_backfill_are_survived(tmp_path, db_url, db, pg_admin_url):
+def test_dropped_connections_mid_backfill_are_survived(tmp_path, db_url, db):
     with Simulator(archive_coverage=1.0, latency=0.1) as sim:
         path, _ = sim_config(sim, tmp_path, since=START)
-        expected = _reference(path, pg_admin_url, db_url)
         proc = spawn_backfill(path, db_url, *WINDOW, "--concurrency", "2")
         _wait_for(db, "select count(*) >= 2 from control.backfill_items where state = 'done'")
         dropped = 0
@@ -200,8 +209,8 @@ def test_dropped_connections_mid_backfill_are_survived(tmp_path, db_url, db, pg_
             time.sleep(0.7)
         assert proc.wait(timeout=WAIT_SECONDS) == 0
     assert dropped >= 2
-    assert comparable_tables(db) == expected
     _assert_whole_and_once(db)
+    assert _prices_match_truth(db, sim)
 
 
 def test_statement_timeout_fails_clearly_then_resume_completes(tmp_path, db_url, db):
