@@ -80,7 +80,7 @@
 {% macro range_predicate(day_column="day", roaster_column="roaster_id") -%}
     {#- The rows a build replaces. With vars: the range (and roasters). Without vars, in an
         incremental run: the (roaster, day)s of raw artifacts loaded since this model's
-        newest row. Both the select and the strategy's delete use this same predicate. -#}
+        newest run. Both the select and the strategy's delete use this same predicate. -#}
     {%- set r = range_vars() -%}
     {%- if r.start is not none -%}
         {{ vars_range_predicate(day_column, roaster_column) }}
@@ -89,8 +89,11 @@
             select new_artifacts.roaster_id, new_artifacts.day
             from {{ ref("int_artifact_days") }} as new_artifacts
             where new_artifacts.created_at > (
-                select coalesce(max(loaded.artifact_created_at), '-infinity'::timestamptz)
-                from {{ this }} as loaded
+                -- the newest artifact of any run already built: a run's pages that yield no
+                -- rows (the empty last page) count as seen, so they never trigger a rebuild
+                select coalesce(max(seen.created_at), '-infinity'::timestamptz)
+                from {{ ref("int_artifact_days") }} as seen
+                where seen.run_id in (select loaded.run_id from {{ this }} as loaded)
             )
         ))
     {%- endif -%}

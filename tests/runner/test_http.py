@@ -292,6 +292,8 @@ def test_rate_per_shop_never_above_limit_with_shared_host():
     for times in arrivals.values():
         times.sort()
         gaps = [b - a for a, b in itertools.pairwise(times)]
-        assert min(gaps) >= 1 / rps - 0.02, gaps
-        # and never more than the limit within any one-second window
+        # Sends are spaced by the limit; what the shop sees can be closer when the first
+        # request also paid for its connection, so the spacing is checked after it...
+        assert min(gaps[1:]) >= 1 / rps - 0.02, gaps
+        # ...and the limit itself, never more than rps within any one-second window, always
         assert all(sum(1 for t in times if s <= t < s + 1) <= rps for s in times)
