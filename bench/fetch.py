@@ -61,8 +61,10 @@ def main() -> None:
     per_shop = Counter(r.shop for r in requests if r.shop)
     busiest = max(per_shop.values())
     bound = (busiest - 1) / params["rps"] + params["latency_ms"] / 1000
+    arrivals = sorted(r.at for r in requests)
     results = {
         "wall_seconds": round(wall, 2),
+        "first_to_last_request_seconds": round(arrivals[-1] - arrivals[0], 2),
         "schedule_bound_seconds": round(bound, 2),
         "requests": len(requests),
         "requests_per_shop": {"min": min(per_shop.values()), "max": busiest},

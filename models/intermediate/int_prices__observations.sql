@@ -62,7 +62,7 @@ shopify as (
     where usable_pages.platform = 'shopify'
 ),
 
-woo_usable as not materialized (
+woo_usable as (
     select
         woo_rows.*,
         usable_pages.day,
@@ -79,32 +79,31 @@ woo_usable as not materialized (
     where usable_pages.platform = 'woocommerce'
 ),
 
-woo_variation_runs as (
-    select distinct run_id
+woo_families as (
+    -- A variation's parent is the product listed on a usable products page of the same
+    -- run. A window, not a join back to the listing: one pass over the range's rows (a
+    -- join here was planned as a rescan per variation). roaster_id and day lead the
+    -- partition (run_id implies both) so a caller's range filter passes the window.
+    select
+        woo_usable.*,
+        first_value(case when woo_usable.resource = 'products' then woo_usable.item_name end) over family
+            as parent_name,
+        first_value(case when woo_usable.resource = 'products' then woo_usable.category end) over family
+            as parent_category
     from woo_usable
-    where resource = 'variations'
+    window family as (
+        partition by
+            woo_usable.roaster_id,
+            woo_usable.day,
+            woo_usable.run_id,
+            coalesce(woo_usable.parent_platform_id, woo_usable.item_platform_id)
+        order by woo_usable.resource <> 'products', woo_usable.captured_at
+    )
 ),
 
-woo_parents as (
-    -- The parent product of a variation, from the products listing of the same run
-    -- (looked up per run in scope, so a caller's filter on the variations holds here).
-    select distinct on (woo_variation_runs.run_id, listing.item_platform_id)
-        woo_variation_runs.run_id,
-        listing.item_platform_id,
-        listing.item_name,
-        listing.category
-    from woo_variation_runs
-    cross join
-        lateral (
-            select woo_rows.* from woo_rows
-            where woo_rows.run_id = woo_variation_runs.run_id and woo_rows.resource = 'products'
-            offset 0  -- noqa: AM09
-        ) as listing
-    order by woo_variation_runs.run_id, listing.item_platform_id, listing.captured_at
-),
-
-woo_simple as (
-    -- A product that is not variable is its own single variant.
+woo_items as (
+    -- A product that is not variable is its own single variant; a variation is a
+    -- variant of its parent.
     select
         roaster_id,
         day,
@@ -112,52 +111,25 @@ woo_simple as (
         created_at,
         artifact_id,
         run_id,
-        item_platform_id as product_platform_id,
+        case when resource = 'variations' then parent_platform_id else item_platform_id end as product_platform_id,
         item_platform_id as variant_platform_id,
-        item_name as product_title,
-        category as product_type,
+        case when resource = 'variations' then parent_name else item_name end as product_title,
+        case when resource = 'variations' then parent_category else category end as product_type,
         item_name as variant_title,
-        '[]'::jsonb as options,
+        case when resource = 'variations' then options else '[]'::jsonb end as options,
         price,
         list_price,
         coalesce(on_sale, false) as on_sale_flag,
         is_in_stock as in_stock,
         currency
-    from woo_usable
-    where resource = 'products' and coalesce(item_type, 'simple') <> 'variable'
-),
-
-woo_variations as (
-    select
-        woo_usable.roaster_id,
-        woo_usable.day,
-        woo_usable.captured_at,
-        woo_usable.created_at,
-        woo_usable.artifact_id,
-        woo_usable.run_id,
-        woo_usable.parent_platform_id as product_platform_id,
-        woo_usable.item_platform_id as variant_platform_id,
-        woo_parents.item_name as product_title,
-        woo_parents.category as product_type,
-        woo_usable.item_name as variant_title,
-        woo_usable.options,
-        woo_usable.price,
-        woo_usable.list_price,
-        coalesce(woo_usable.on_sale, false) as on_sale_flag,
-        woo_usable.is_in_stock as in_stock,
-        woo_usable.currency
-    from woo_usable
-    left join woo_parents
-        on woo_usable.run_id = woo_parents.run_id and woo_usable.parent_platform_id = woo_parents.item_platform_id
-    where woo_usable.resource = 'variations'
+    from woo_families
+    where resource = 'variations' or coalesce(item_type, 'simple') <> 'variable'
 ),
 
 unioned as (
     select * from shopify
     union all
-    select * from woo_simple
-    union all
-    select * from woo_variations
+    select * from woo_items
 ),
 
 final as (
