@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import multiprocessing
 import time
 from collections import Counter
+from types import SimpleNamespace
 
+import httpx
+import psycopg
 import yaml
 from common import emit, log, parse_args, ratio, scratch_database, self_peak_mb
 
@@ -36,6 +40,19 @@ def shops_for(params: dict) -> tuple[ShopSpec, ...]:
                  for i in range(params["shops"]))
 
 
+def serve(params: dict, ready: multiprocessing.Queue) -> None:
+    """The shops in a process of their own: a server sharing our GIL would timestamp
+    requests late whenever the runner parses JSON, and count bursts that never were."""
+    sim = Simulator(shops=shops_for(params), today=TODAY, latency=params["latency_ms"] / 1000,
+                    rate_limit_rps=params["rps"], page_cap=params["items_per_page"])
+    ready.put(sim.url)
+    sim.serve_forever()
+
+
+def requests_seen(url: str) -> list:
+    return [SimpleNamespace(**row) for row in httpx.get(f"{url}/_sim/requests", timeout=30).json()]
+
+
 def worst_second(requests: list, rps: float) -> int:
     """The most requests any one shop got within one wall-clock second."""
     per_second = Counter((r.shop, math.floor(r.at)) for r in requests if r.shop)
@@ -45,23 +62,39 @@ def worst_second(requests: list, rps: float) -> int:
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     params = dict(QUICK if args.quick else FULL)
-    with Simulator(shops=shops_for(params), today=TODAY, latency=params["latency_ms"] / 1000,
-                   rate_limit_rps=params["rps"], page_cap=params["items_per_page"]) as sim, \
-            scratch_database("fetch") as target:
-        doc = yaml.safe_load(sim.roasters_yaml())
-        doc["http"]["global_concurrency"] = 64  # the shop limits, not the pool, are under test
-        config = parse_config(yaml.safe_dump(doc), None)
-        fetch_live(config, target, config.roasters[:1])  # warm-up: migrations, connections
-        warm = len(sim.requests())
-        log(f"fetching {params['shops']} shops")
-        started = time.perf_counter()
-        runs = fetch_live(config, target, config.roasters)
-        wall = time.perf_counter() - started
-        requests = sim.requests()[warm:]
+    ready: multiprocessing.Queue = multiprocessing.Queue()
+    server = multiprocessing.Process(target=serve, args=(params, ready), daemon=True)
+    server.start()
+    try:
+        url = ready.get(timeout=60)
+        with scratch_database("fetch") as target:
+            doc = yaml.safe_load(httpx.get(f"{url}/_sim/roasters.yml", timeout=30).text)
+            doc["http"]["global_concurrency"] = 64  # the shop limits, not the pool, are under test
+            config = parse_config(yaml.safe_dump(doc), None)
+            fetch_live(config, target, config.roasters[:1])  # warm-up: migrations, connections
+            warm = len(requests_seen(url))
+            log(f"fetching {params['shops']} shops")
+            started = time.perf_counter()
+            runs = fetch_live(config, target, config.roasters)
+            wall = time.perf_counter() - started
+            requests = requests_seen(url)[warm:]
+            with psycopg.connect(target.url) as conn:
+                sent_gaps = [row[0] for row in conn.execute(
+                    """select extract(epoch from captured_at - lag(captured_at) over (
+                                          partition by run_id order by captured_at))
+                         from raw.scrape_artifacts where run_id = any(%s)""",
+                    ([r.run_id for r in runs],)).fetchall() if row[0] is not None]
+    finally:
+        server.terminate()
     per_shop = Counter(r.shop for r in requests if r.shop)
     busiest = max(per_shop.values())
     bound = (busiest - 1) / params["rps"] + params["latency_ms"] / 1000
     arrivals = sorted(r.at for r in requests)
+    by_shop: dict[str, list[float]] = {}
+    for r in requests:
+        if r.shop:
+            by_shop.setdefault(r.shop, []).append(r.at)
+    gaps = sorted(b - a for times in by_shop.values() for a, b in zip(sorted(times), sorted(times)[1:], strict=False))
     results = {
         "wall_seconds": round(wall, 2),
         "first_to_last_request_seconds": round(arrivals[-1] - arrivals[0], 2),
@@ -70,6 +103,9 @@ def main() -> None:
         "requests_per_shop": {"min": min(per_shop.values()), "max": busiest},
         "runs_ok": sum(1 for r in runs if r.status == "ok"),
         "worst_requests_in_one_second": worst_second(requests, params["rps"]),
+        "shop_send_gap_seconds_min": round(float(min(sent_gaps)), 3),  # the runner's own clock
+        "shop_request_gap_seconds": {"min": round(gaps[0], 3), "p01": round(gaps[len(gaps) // 100], 3),
+                                     "median": round(gaps[len(gaps) // 2], 3)},
         "runner_peak_mb": round(self_peak_mb(), 1),
     }
     emit("fetch", params, results, {

@@ -91,7 +91,10 @@ class Handler(BaseHTTPRequestHandler):
         segments = [s for s in parts.path.split("/") if s]
         shop_id = segments[1] if len(segments) > 1 and segments[0] == "r" else None
         with self.state.lock:
-            self.state.requests.append(RequestRecord(time.time(), shop_id, parts.path, parts.query,
+            # when the connection was accepted: our own thread scheduling must not look
+            # like the client bunching requests
+            arrived = self.server.accepted_at.pop(self.request.fileno(), None) or time.time()  # type: ignore[attr-defined]
+            self.state.requests.append(RequestRecord(arrived, shop_id, parts.path, parts.query,
                                                      self.headers.get("User-Agent", "")))
         if self.state.latency:
             time.sleep(self.state.latency)
@@ -396,6 +399,13 @@ def roasters_yaml(state: SimState) -> str:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    accepted_at: dict[int, float]
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        self.accepted_at[sock.fileno()] = time.time()
+        return sock, address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up (as the runner does on a bomb or a drip) is not news."""
         if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
@@ -417,6 +427,7 @@ class Simulator:
                               archive_coverage=archive_coverage, page_cap=page_cap)
         handler = type("BoundHandler", (Handler,), {"state": self.state})
         self._server = _QuietServer((host, port), handler)
+        self._server.accepted_at = {}
         self._server.daemon_threads = True
         host_, port_ = self._server.server_address[:2]
         self.state.base_url = f"http://{host_}:{port_}"
