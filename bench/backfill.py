@@ -29,7 +29,7 @@ from runner.simulator import Simulator
 from runner.simulator.catalog import ShopSpec
 
 FULL = {"roasters": 20, "days": 60, "concurrency": 8, "archive_rps": 40.0, "latency_ms": 20}
-QUICK = {"roasters": 3, "days": 6, "concurrency": 8, "archive_rps": 40.0, "latency_ms": 20}
+QUICK = {"roasters": 2, "days": 4, "concurrency": 8, "archive_rps": 40.0, "latency_ms": 20}
 TODAY = dt.date(2026, 11, 20)
 POLL_SECONDS = 0.1
 BACKFILL_TIMEOUT_SECONDS = 3600

@@ -40,7 +40,7 @@ def _today() -> dt.date:
 
 
 END = _today() - dt.timedelta(days=1)
-START = END - dt.timedelta(days=5)
+START = END - dt.timedelta(days=3)
 WINDOW = ("--start", str(START), "--end", str(END))
 
 

@@ -112,7 +112,7 @@ HOSTILE_BYTES = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payload=HOSTILE_BYTES)
 def test_any_payload_is_stored_whole_or_refused_with_a_reason(payload, tmp_path, target, db):
     with Simulator(today=TODAY, faults=[Fault("body", shop=SHOP, resource="products", page=1)]) as sim:

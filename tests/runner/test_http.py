@@ -268,19 +268,26 @@ def test_robots_disallow_403_404_and_crawl_delay():
 
 
 def test_rate_per_shop_never_above_limit_with_shared_host():
-    """Two shops on one host, each at 8 req/s: each shop's own spacing holds."""
+    """Two shops on one host, each at 8 req/s: each shop's own spacing holds.
+
+    Spacing is checked on the send times (the exchange's captured_at, taken when the
+    gate lets the request go): what the server stamps also carries connection setup
+    and its own thread scheduling (bench/README.md, the fetch row)."""
     rps = 8.0
+    sent: dict[str, list[dt.datetime]] = defaultdict(list)
 
     async def go(sim: Simulator):
-        async def record(ex: Exchange) -> None:
-            return None
+        def recorder(shop: str):
+            async def record(ex: Exchange) -> None:
+                sent[shop].append(ex.captured_at)
+            return record
 
         async with PoliteClient(HttpSettings(shop_concurrency=4), UA) as client:
             jobs = []
             for shop in ("aurora-beans", "blue-peak"):
                 gate = client.gate(shop, rps)
                 url = f"{sim.url}/r/{shop}/meta.json"
-                jobs += [client.fetch(url, gate, record) for _ in range(8)]
+                jobs += [client.fetch(url, gate, recorder(shop)) for _ in range(8)]
             await asyncio.gather(*jobs)
 
     with Simulator() as sim:
@@ -288,12 +295,10 @@ def test_rate_per_shop_never_above_limit_with_shared_host():
         arrivals: dict[str, list[float]] = defaultdict(list)
         for r in sim.requests():
             arrivals[r.shop].append(r.at)
-    assert set(arrivals) == {"aurora-beans", "blue-peak"}
-    for times in arrivals.values():
+    assert set(arrivals) == set(sent) == {"aurora-beans", "blue-peak"}
+    for times in sent.values():
         times.sort()
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        # Sends are spaced by the limit; what the shop sees can be closer when the first
-        # request also paid for its connection, so the spacing is checked after it...
-        assert min(gaps[1:]) >= 1 / rps - 0.02, gaps
-        # ...and the limit itself, never more than rps within any one-second window, always
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+        assert min(gaps) >= 1 / rps, gaps
+    for times in arrivals.values():  # and the shop never counts more than the limit in a second
         assert all(sum(1 for t in times if s <= t < s + 1) <= rps for s in times)

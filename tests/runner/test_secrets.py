@@ -58,7 +58,7 @@ def test_password_never_in_output_logs_or_errors(secret_url, sim, tmp_path):
     path, _ = sim_config(sim, tmp_path, since=None)
     runs = [
         ("init",), ("fetch", "--json"), ("health", "--json"), ("env",), ("assess", "--json"),
-        ("backfill", "--start", "2026-11-18", "--end", "2026-11-19", "--json"),  # dbt runs, logs
+        ("plan", "--start", "2026-11-18", "--end", "2026-11-19", "--json"),  # dbt runs, logs
         ("backfill", "--start", "2026-11-19", "--end", "2026-11-18"),  # bad input
     ]
     for args in runs:
