@@ -286,7 +286,7 @@ class Worker:
                                    roaster_id=item.roaster_id, day=item.day, action=item.action,
                                    error=outcome.error, elapsed_ms=outcome.elapsed_ms,
                                    run_id=outcome.run.id if outcome.run else None)
-                await self.conn.execute(f"select pg_advisory_unlock({UNIT_LOCK_SQL})", (item.roaster_id, item.day))
+                await self.unlock(item)
                 return
             except psycopg.OperationalError as exc:
                 if not self.lost_connection(exc):
@@ -295,14 +295,16 @@ class Worker:
                 if not await self.retrying(lambda: self.relock(item)):
                     return  # another worker holds the unit now; it will finish it
                 if await self.retrying(lambda done=outcome: self.landed(item, done)):
-                    await self.conn.execute(f"select pg_advisory_unlock({UNIT_LOCK_SQL})",
-                                            (item.roaster_id, item.day))
+                    await self.unlock(item)
                     return
         raise DatabaseUnavailable(f"item {item.roaster_id} {item.day}: the database kept dropping the connection")
 
     async def relock(self, item: Claimed) -> bool:
         cur = await self.conn.execute(f"select pg_try_advisory_lock({UNIT_LOCK_SQL})", (item.roaster_id, item.day))
         return bool((await cur.fetchone())[0])
+
+    async def unlock(self, item: Claimed) -> None:
+        await self.conn.execute(f"select pg_advisory_unlock({UNIT_LOCK_SQL})", (item.roaster_id, item.day))
 
     async def landed(self, item: Claimed, outcome: Outcome | None) -> bool:
         """Did this item's commit reach the database before the connection went?"""
