@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from runner.db import Target, migrate, set_search_path, start_embedded  # noqa: E402
-from runner.dbt import dbt_env  # noqa: E402
+from runner.dbt import RANGE_ENV, dbt_env  # noqa: E402
 
 MEMORY_TARGET_MB = 300
 MEMORY_POLL_SECONDS = 0.05
@@ -165,12 +165,15 @@ class DbtProject:
         self.env = {**os.environ, **dbt_env(target), "DBT_TARGET_PATH": str(self.dir / "target"),
                     "DBT_LOG_PATH": str(self.dir / "logs")}
 
-    def run(self, *args: str, variables: dict[str, Any] | None = None) -> DbtRun:
+    def run(self, *args: str, variables: dict[str, Any] | None = None,
+            range_env: dict[str, Any] | None = None) -> DbtRun:
+        """`dbt <args>`; range_env passes a range the runner's way ($COFFEE_DBT_RANGE)."""
         command = [str(Path(sys.executable).with_name("dbt")), *args]
         if variables is not None:
             command += ["--vars", json.dumps(variables)]
+        env = {**self.env, RANGE_ENV: json.dumps(range_env or {})}
         started = time.perf_counter()
-        proc = subprocess.run(command, cwd=self.dir, env=self.env, text=True, stdout=subprocess.PIPE,
+        proc = subprocess.run(command, cwd=self.dir, env=env, text=True, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, timeout=DBT_TIMEOUT_SECONDS)
         wall = time.perf_counter() - started
         if proc.returncode != 0:

@@ -28,7 +28,7 @@ from runner.http import Exchange
 from runner.store import RawStore
 
 FULL = {"pages": 200, "page_mb": 1.0}
-QUICK = {"pages": 40, "page_mb": 1.0}
+QUICK = {"pages": 20, "page_mb": 1.0}
 ROUNDS = 3  # best of: the machine is shared
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,11 @@ from runner.errors import InputError
 
 DBT_TIMEOUT_SECONDS = 3600
 DBT_LOCK_KEY = 0x0C0FFEE + 1  # advisory lock: one dbt invocation per database at a time
+# The range travels in this environment variable, not in --vars: dbt discards its partial
+# parse whenever --vars change, and a full re-parse costs 2-3 s per invocation
+# (bench/README.md). macros/range.sql reads it at execution time only.
+RANGE_ENV = "COFFEE_DBT_RANGE"
+RANGE_KEYS = ("start_date", "end_date", "roasters")
 PROFILE_TEMPLATE = "profiles.example.yml"
 
 
@@ -77,7 +83,7 @@ class DbtResult:
         return self.returncode == 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"command": " ".join(self.command), "ok": self.ok, "returncode": self.returncode,
+        return {"command": shlex.join(self.command), "ok": self.ok, "returncode": self.returncode,
                 "elapsed_seconds": self.elapsed_seconds, "counts": self.counts, "failures": self.failures}
 
 
@@ -92,12 +98,25 @@ def range_vars(start: str | None = None, end: str | None = None,
 
 
 def run_dbt(target: Target, args: list[str], variables: dict[str, Any] | None = None,
-            *, echo: bool = True) -> DbtResult:
-    """Run `dbt <args>` in the project; parse target/run_results.json for the outcome."""
-    command = ["dbt", *args]
-    if variables:
-        command += ["--vars", json.dumps(variables)]
+            *, echo: bool = True, range_as_vars: bool = False) -> DbtResult:
+    """Run `dbt <args>` in the project; parse target/run_results.json for the outcome.
+
+    The range keys go to dbt in $COFFEE_DBT_RANGE (partial parsing survives), other
+    variables as --vars; range_as_vars=True sends everything as --vars, as a person would.
+    """
     env = dbt_env(target)
+    argv = ["dbt", *args]
+    in_vars = dict(variables or {})
+    prefix: list[str] = []
+    env.pop(RANGE_ENV, None)  # an inherited value must never narrow a build
+    if not range_as_vars:
+        in_env = {key: in_vars.pop(key) for key in RANGE_KEYS if key in in_vars}
+        env[RANGE_ENV] = json.dumps(in_env)
+        if in_env:
+            prefix = [f"{RANGE_ENV}={env[RANGE_ENV]}"]
+    if in_vars:
+        argv += ["--vars", json.dumps(in_vars)]
+    command = prefix + argv  # what a person would type to repeat it
     results_path = Path(env["DBT_TARGET_PATH"]) / "run_results.json"
     results_path.unlink(missing_ok=True)
     executable = Path(sys.executable).with_name("dbt")
@@ -105,7 +124,7 @@ def run_dbt(target: Target, args: list[str], variables: dict[str, Any] | None = 
     # backfill processes finishing together) would trip over each other's DDL.
     with psycopg.connect(target.url, autocommit=True) as lock:
         lock.execute("select pg_advisory_lock(%s)", (DBT_LOCK_KEY,))
-        proc = subprocess.run([str(executable), *command[1:]], cwd=project_dir(), env=env, text=True,
+        proc = subprocess.run([str(executable), *argv[1:]], cwd=project_dir(), env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=DBT_TIMEOUT_SECONDS)
     if echo:
         sys.stderr.write(proc.stdout)

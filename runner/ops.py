@@ -104,11 +104,16 @@ def disk_report(target: Target, conn: psycopg.Connection) -> dict[str, Any]:
 
 
 def verify(config: Config, target: Target, start: dt.date, end: dt.date, roasters: list[Roaster]) -> dict[str, Any]:
-    """dbt tests for the range (gaps strict), the runbook's integrity queries, coverage."""
+    """dbt tests for the range, the runbook's integrity queries, coverage.
+
+    Unacknowledged gaps fail verify through `gaps` below, so dbt's no_gaps test runs at its
+    default severity (warn): passing strict_gaps would change --vars and cost dbt a full
+    re-parse.
+    """
     check_range(start, end)
     ids = [r.id for r in roasters]
     days = coverage(target, start, end, roasters, materialize=True)
-    result = run_dbt(target, ["test"], range_vars(start.isoformat(), end.isoformat(), ids, strict_gaps=True))
+    result = run_dbt(target, ["test"], range_vars(start.isoformat(), end.isoformat(), ids))
     with connect(target) as conn:
         integrity = {name: _one(conn, sql) for name, sql in INTEGRITY_QUERIES.items()}
     gaps = [{"roaster_id": d.roaster_id, "day": d.day.isoformat(), "status": d.status}

@@ -74,10 +74,11 @@ def fetch_days(sim: Simulator, config: Config, target, days, roasters=None) -> l
     return runs
 
 
-def dbt(target, *args: str, **variables) -> object:
+def dbt(target, *args: str, range_as_vars: bool = False, **variables) -> object:
+    """The runner's way (range in $COFFEE_DBT_RANGE), or a person's (range_as_vars: --vars)."""
     from runner.dbt import run_dbt
 
-    return run_dbt(target, list(args), variables or None, echo=False)
+    return run_dbt(target, list(args), variables or None, echo=False, range_as_vars=range_as_vars)
 
 
 def days_from(start: dt.date, count: int) -> list[dt.date]:

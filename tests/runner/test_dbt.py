@@ -72,8 +72,8 @@ def test_range_rebuild_replaces_only_the_range_and_is_idempotent(history, db, ta
     before = snapshot_tables(db, marts)
     xmin_before = dict(db.execute("select variant_id || scraped_at, xmin::text from marts.prices").fetchall())
     after = []
-    for _ in range(2):
-        result = dbt(target, "build", start_date=str(DAYS[1]), end_date=str(DAYS[2]))
+    for range_as_vars in (True, False):  # a person's --vars, then the runner's channel: same tables
+        result = dbt(target, "build", start_date=str(DAYS[1]), end_date=str(DAYS[2]), range_as_vars=range_as_vars)
         assert result.ok, result.output[-3000:]
         assert snapshot_tables(db, marts) == before
         after.append(snapshot_tables(db))
@@ -91,6 +91,8 @@ def test_one_roaster_one_day_rebuild_touches_nothing_else(history, db, target):
     result = dbt(target, "run", "--select", "scrape_artifacts", start_date=str(DAYS[0]), end_date=str(DAYS[0]),
                  roasters=["cedar-roast"])
     assert result.ok, result.output[-3000:]
+    # the range came in $COFFEE_DBT_RANGE, so the parse of the plain build above was reused
+    assert "full parse" not in result.output and "Unable to do partial parsing" not in result.output
     rows = db.execute("select id::text, roaster_id, day, xmin::text from marts.scrape_artifacts").fetchall()
     changed = {(r, d) for i, r, d, x in rows if x != xmin_before[i]}
     assert changed == {("cedar-roast", DAYS[0])}
@@ -164,10 +166,16 @@ BAD_VARS = [
 ]
 
 
-def test_bad_vars_fail_cleanly_before_any_sql_and_change_nothing(history, db, target):
+# The runner's channel goes through the same checks; a few cases show it (each costs a dbt run).
+BAD_RANGE_ENV = [BAD_VARS[i] for i in (1, 3, 5)]
+
+
+@pytest.mark.parametrize(("range_as_vars", "cases"), [(True, BAD_VARS), (False, BAD_RANGE_ENV)],
+                         ids=["--vars", "COFFEE_DBT_RANGE"])
+def test_bad_vars_fail_cleanly_before_any_sql_and_change_nothing(history, db, target, range_as_vars, cases):
     before = snapshot_tables(db)
-    for variables, message in BAD_VARS:
-        result = dbt(target, "build", **variables)
+    for variables, message in cases:
+        result = dbt(target, "build", range_as_vars=range_as_vars, **variables)
         assert not result.ok, variables
         assert message in result.output, (variables, result.output[-1500:])
         assert "Compilation Error" in result.output
