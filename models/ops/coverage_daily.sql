@@ -23,7 +23,8 @@ runs as (
 ),
 
 raw_artifacts as (
-    select * from {{ ref('int_artifact_days') }}
+    -- counted per run only: the staging view, no day computed, no join
+    select * from {{ ref('stg_raw__scrape_artifacts') }}
 ),
 
 quarantined_artifacts as (
@@ -188,6 +189,23 @@ calendar as (
     ) as days (day)
 ),
 
+acknowledged_days as (
+    -- each acknowledged (roaster, day) once, clipped to the calendar: a hash join below,
+    -- not a lookup per calendar row (a million lookups at 1,000 roasters x 3 years)
+    select
+        acknowledged_gaps.roaster_id,
+        days.day::date as day,
+        min(acknowledged_gaps.reason) as reason
+    from acknowledged_gaps
+    inner join bounds on acknowledged_gaps.roaster_id = bounds.roaster_id
+    cross join
+        lateral generate_series(
+            greatest(acknowledged_gaps.start_day, coalesce(bounds.first_day, bounds.last_day)),
+            least(acknowledged_gaps.end_day, bounds.last_day), interval '1 day'
+        ) as days (day)
+    group by acknowledged_gaps.roaster_id, days.day
+),
+
 final as (
     select
         calendar.roaster_id,
@@ -208,13 +226,8 @@ final as (
     from calendar
     left join day_facts on calendar.roaster_id = day_facts.roaster_id and calendar.day = day_facts.day
     left join price_days on calendar.roaster_id = price_days.roaster_id and calendar.day = price_days.day
-    left join lateral (
-        select min(acknowledged_gaps.reason) as reason
-        from acknowledged_gaps
-        where
-            acknowledged_gaps.roaster_id = calendar.roaster_id
-            and calendar.day between acknowledged_gaps.start_day and acknowledged_gaps.end_day
-    ) as acknowledged on true
+    left join acknowledged_days as acknowledged
+        on calendar.roaster_id = acknowledged.roaster_id and calendar.day = acknowledged.day
 )
 
 select * from final

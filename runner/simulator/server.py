@@ -20,6 +20,8 @@ import functools
 import gzip
 import io
 import json
+import socket
+import struct
 import sys
 import threading
 import time
@@ -77,13 +79,43 @@ class SimState:
         return dt.datetime.now(ZoneInfo(shop.timezone)).date()
 
 
+# The kernel's receive time of a request's first bytes (Linux: SO_TIMESTAMPNS works on
+# TCP). Under load, this process's threads wait for the GIL and the CPU; a stamp taken
+# in Python would carry that wait and show requests bunched that the client spaced out.
+# Python does not name the option; 35 is SO_TIMESTAMPNS (and SCM_TIMESTAMPNS) on Linux.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
+KERNEL_STAMPS = SO_TIMESTAMPNS is not None and struct.calcsize("q") == 8  # timespec of 64-bit Linux
+
+
+def _kernel_arrival(sock: socket.socket) -> float | None:
+    """Peek (without consuming) the next request's first byte and its receive time.
+
+    Blocks until the client sends, as reading the request line would. Correct for clients
+    that do not pipeline (httpx, urllib: none do); a pipelined request already sitting in
+    the handler's read buffer would make this wait for the one after it."""
+    try:
+        data, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
+    except OSError:
+        return None
+    for level, kind, payload in ancillary:
+        if data and level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", payload[:16])
+            return seconds + nanoseconds / 1e9
+    return None
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "coffee-sim/1"
     state: SimState  # set on the subclass the Simulator makes
+    arrived_at: float | None = None
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # quiet: tests and the demo read /_sim/requests instead
+
+    def handle_one_request(self) -> None:
+        self.arrived_at = _kernel_arrival(self.connection) if KERNEL_STAMPS else None
+        super().handle_one_request()
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
@@ -91,9 +123,10 @@ class Handler(BaseHTTPRequestHandler):
         segments = [s for s in parts.path.split("/") if s]
         shop_id = segments[1] if len(segments) > 1 and segments[0] == "r" else None
         with self.state.lock:
-            # when the connection was accepted: our own thread scheduling must not look
-            # like the client bunching requests
-            arrived = self.server.accepted_at.pop(self.request.fileno(), None) or time.time()  # type: ignore[attr-defined]
+            # when the bytes reached this machine (else when the connection was accepted):
+            # our own thread scheduling must not look like the client bunching requests
+            accepted = self.server.accepted_at.pop(self.request.fileno(), None)  # type: ignore[attr-defined]
+            arrived = self.arrived_at or accepted or time.time()
             self.state.requests.append(RequestRecord(arrived, shop_id, parts.path, parts.query,
                                                      self.headers.get("User-Agent", "")))
         if self.state.latency:
@@ -400,6 +433,11 @@ def roasters_yaml(state: SimState) -> str:
 
 class _QuietServer(ThreadingHTTPServer):
     accepted_at: dict[int, float]
+
+    def server_bind(self) -> None:
+        if KERNEL_STAMPS:  # accepted connections inherit it
+            self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        super().server_bind()
 
     def get_request(self) -> tuple[Any, Any]:
         sock, address = super().get_request()

@@ -13,7 +13,7 @@ import resource
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from runner.fetch import fetch_live
@@ -114,6 +114,8 @@ HOSTILE_BYTES = st.one_of(
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payload=HOSTILE_BYTES)
+# found by this test: jsonb refuses \u0000, the page still has an item, so page 2 follows
+@example(payload=b'{"products": [{"id": "\\u0000"}]}')
 def test_any_payload_is_stored_whole_or_refused_with_a_reason(payload, tmp_path, target, db):
     with Simulator(today=TODAY, faults=[Fault("body", shop=SHOP, resource="products", page=1)]) as sim:
         sim.set_body(payload)
@@ -128,10 +130,12 @@ def test_any_payload_is_stored_whole_or_refused_with_a_reason(payload, tmp_path,
     assert sha == hashlib.sha256(payload).hexdigest()
     assert has_json or has_text or has_bytes or payload == b"" or error is not None
     if not has_json:  # what the runner could not take as JSON is kept byte for byte
+        # page 1 only: a page that parses with items makes the walk go on to page 2
         kept = db.execute("""select coalesce(body_bytes, convert_to(body_text, 'UTF8'))
-                               from raw.scrape_artifacts where run_id = %s and resource = 'products'""",
+                               from raw.scrape_artifacts
+                              where run_id = %s and resource = 'products' and page = 1""",
                           (run.run_id,)).fetchone()[0]
-        assert payload == b"" or bytes(kept) == payload or kept is not None
+        assert payload == b"" or (kept is not None and bytes(kept) == payload), (payload, kept)
     assert db.execute("select status from raw.scrape_runs where id = %s", (run.run_id,)).fetchone()[0] != "running"
 
 

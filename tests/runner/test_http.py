@@ -16,13 +16,16 @@ from runner.errors import (
     BadBody,
     BodyTooLarge,
     ConnectFailed,
+    FetchError,
     FetchTimeout,
     ServerError,
     Throttled,
 )
 from runner.http import (
+    GATE_MARGIN,
     Exchange,
     PoliteClient,
+    ShopGate,
     agent_token,
     backoff_delay,
     crawl_delay,
@@ -270,9 +273,9 @@ def test_robots_disallow_403_404_and_crawl_delay():
 def test_rate_per_shop_never_above_limit_with_shared_host():
     """Two shops on one host, each at 8 req/s: each shop's own spacing holds.
 
-    Spacing is checked on the send times (the exchange's captured_at, taken when the
-    gate lets the request go): what the server stamps also carries connection setup
-    and its own thread scheduling (bench/README.md, the fetch row)."""
+    Spacing holds both on the runner's turns (the exchange's captured_at, taken when the
+    gate lets the request go) and at the shop, which stamps each request with the
+    kernel's receive time of its first bytes."""
     rps = 8.0
     sent: dict[str, list[dt.datetime]] = defaultdict(list)
 
@@ -302,3 +305,50 @@ def test_rate_per_shop_never_above_limit_with_shared_host():
         assert min(gaps) >= 1 / rps, gaps
     for times in arrivals.values():  # and the shop never counts more than the limit in a second
         assert all(sum(1 for t in times if s <= t < s + 1) <= rps for s in times)
+        times.sort()
+        assert min(b - a for a, b in itertools.pairwise(times)) >= 1 / rps - 0.005, times
+
+
+def test_bytes_on_the_wire_are_spaced_even_when_turns_bunch():
+    """A request held back after its turn (a slow connect) must not reach the shop right
+    before the next one: the last check before the headers are written spaces them."""
+    gate = ShopGate("shop", rps=10, concurrency=2)
+
+    async def go() -> list[float]:
+        sent = []
+        for _ in range(3):  # three requests whose bytes are all ready at once
+            await gate.on_the_wire()
+            sent.append(time.monotonic())
+        return sent
+
+    sent = asyncio.run(go())
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert min(gaps) >= 0.1 * (1 + GATE_MARGIN) - 0.005, gaps  # 5 ms: the loop's timer resolution
+
+
+def test_every_request_on_the_wire_reports_its_send_to_the_gate():
+    """httpcore's trace hook fires for real connections: each request, redirect hops too."""
+    sends: list[float] = []
+
+    class CountingGate(ShopGate):
+        async def on_the_wire(self) -> None:
+            await super().on_the_wire()
+            sends.append(self.last_sent)
+
+    async def go(sim: Simulator) -> None:
+        async def record(ex: Exchange) -> None:
+            return None
+
+        async with PoliteClient(FAST, UA) as client:
+            gate = CountingGate(SHOP.id, 50, 2)
+            for _ in range(3):
+                await client.fetch(f"{sim.url}/r/{SHOP.id}/meta.json", gate, record)
+            with pytest.raises(FetchError):  # a redirect loop is refused; each hop was a send
+                await client.fetch(sim.url + PRODUCTS, gate, record)
+
+    with Simulator(faults=[Fault("redirect-loop", shop=SHOP.id, resource="products")]) as sim:
+        started = time.monotonic()
+        asyncio.run(go(sim))
+    assert len(sends) >= 3 + FAST.max_redirects + 1
+    assert all(started <= t <= time.monotonic() for t in sends)
+    assert min(b - a for a, b in itertools.pairwise(sends)) >= (1 / 50) * (1 + GATE_MARGIN) - 0.005
