@@ -256,6 +256,9 @@ def env_exports(target: Target, profiles_dir: Path | None) -> list[str]:
         values["DBT_TARGET_PATH"] = str(profiles_dir / "target")
         values["DBT_LOG_PATH"] = str(profiles_dir / "logs")
     lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    # The runner's range channel to dbt (runner/dbt.py): a value left over from pasting
+    # one of its logged commands would silently narrow every later plain `dbt build`.
+    lines.append("unset COFFEE_DBT_RANGE")
     # dbt from this venv, then the embedded server's psql/pg_dump (they match its version).
     path = [Path(sys.executable).parent] + ([target.bin_dir] if target.bin_dir is not None else [])
     lines.append(f'export PATH={":".join(shlex.quote(str(p)) for p in path)}:"$PATH"')

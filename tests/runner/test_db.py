@@ -94,6 +94,7 @@ def test_env_exports_without_password_on_stdout(tmp_path, monkeypatch):
     assert "s3cret" not in text
     assert "export PGHOST=db.example" in text and "export PGPORT=6543" in text
     assert "export PGUSER=alice" in text and "export DBT_PROFILES_DIR=/p" in text
+    assert "unset COFFEE_DBT_RANGE" in lines  # a pasted runner command never narrows a later build
     pgpass = tmp_path / "pgpass"
     assert pgpass.read_text().strip() == "db.example:6543:coffee_scraper:alice:s3cret"
     assert pgpass.stat().st_mode & 0o777 == 0o600
