@@ -38,28 +38,8 @@ joined as (
         -- Subqueries, so they only run for a roaster without a configured currency.
         coalesce(
             roasters.currency,
-            (
-                select meta.body ->> 'currency'
-                from artifacts as meta
-                where
-                    meta.run_id = artifacts.run_id
-                    and meta.resource = 'meta'
-                    and jsonb_array_length(meta.structural_errors) = 0
-                    and meta.body ->> 'currency' ~ '^[A-Z]{3}$'
-                order by meta.captured_at desc
-                limit 1
-            ),
-            (
-                select meta.body ->> 'currency'
-                from artifacts as meta
-                where
-                    meta.roaster_id = artifacts.roaster_id
-                    and meta.resource = 'meta'
-                    and jsonb_array_length(meta.structural_errors) = 0
-                    and meta.body ->> 'currency' ~ '^[A-Z]{3}$'
-                order by meta.captured_at desc
-                limit 1
-            )
+            {{ meta_currency('artifacts', 'run_id') }},
+            {{ meta_currency('artifacts', 'roaster_id') }}
         ) as shop_currency,
         case
             when artifacts.body_type = 'array' then jsonb_array_length(artifacts.body)
