@@ -9,21 +9,25 @@
 
 {% macro weight_g(text_expr) -%}
     {#- Grams from a size label: 250g, 250 g, 250 gms, 1kg, 12 Oz, 12oz, 1 lb, 2 lbs,
-        5 Pounds, "340g (12oz)" (the first weight wins). Null for 1 bag, 10 count, 12 Pack. -#}
+        5 Pounds, "340g (12oz)" (the first weight wins). Null for 1 bag, 10 count, 12 Pack.
+        The weight is found by one regex without capture groups (PostgreSQL's regex
+        engine is several times slower when it must report groups); its number and unit
+        are then read off the ends of the match. -#}
     (
         select round(
-            weight_match[1]::numeric * case
-                when lower(weight_match[2]) in ('kg', 'kgs', 'kilo', 'kilos', 'kilogram', 'kilograms') then 1000
-                when lower(weight_match[2]) in ('oz', 'ounce', 'ounces') then 28.349523125
-                when lower(weight_match[2]) in ('lb', 'lbs', 'pound', 'pounds') then 453.59237
+            substring(weight.hit from '^[0-9.]+')::numeric * case
+                when weight.hit ~ '(kg|kgs|kilo|kilos|kilogram|kilograms)$' then 1000
+                when weight.hit ~ '(oz|ounce|ounces)$' then 28.349523125
+                when weight.hit ~ '(lb|lbs|pound|pounds)$' then 453.59237
                 else 1
             end
         )::integer
-        from regexp_match(
-            {{ text_expr }},
-            '([0-9]+(?:\.[0-9]+)?)\s*(kilograms|kilogram|kilos|kilo|kgs|kg|grams|gram|gms|gm|g|ounces|ounce|oz|pounds|pound|lbs|lb)\M',
-            'i'
-        ) as weight_match
+        from (
+            select substring(
+                lower({{ text_expr }})
+                from '[0-9]+(?:\.[0-9]+)?\s*(?:kilograms|kilogram|kilos|kilo|kgs|kg|grams|gram|gms|gm|g|ounces|ounce|oz|pounds|pound|lbs|lb)\M'
+            ) as hit
+        ) as weight
     )
 {%- endmacro %}
 

@@ -48,9 +48,17 @@ joined as (
             else 0
         end as item_count,
         coalesce(page_problems.problems, '[]'::jsonb) as row_problems
-    from artifacts
-    inner join artifact_days on artifacts.artifact_id = artifact_days.artifact_id
-    inner join roasters on artifacts.roaster_id = roasters.roaster_id
+    -- The day first (no JSON opened), then each artifact by key: a caller's day filter
+    -- then applies before any body is read. Joined the other way round, every raw row
+    -- had its body inspected before the filter could drop it.
+    from artifact_days
+    inner join roasters on artifact_days.roaster_id = roasters.roaster_id
+    cross join
+        lateral (
+            select artifacts.* from artifacts
+            where artifacts.artifact_id = artifact_days.artifact_id
+            offset 0  -- noqa: AM09
+        ) as artifacts
     -- what the rows of this page would make invalid, each problem once: per page (a CTE
     -- would be computed for every page in raw)
     cross join lateral (  -- noqa: ST05

@@ -49,7 +49,8 @@ shopify as (
         {{ decimal_or_null('shopify_rows.compare_at_text') }} as list_price,
         false as on_sale_flag,
         shopify_rows.available as in_stock,
-        usable_pages.shop_currency as currency
+        usable_pages.shop_currency as currency,
+        shopify_rows.product_position * 1000000 + shopify_rows.variant_position as listing_position
     -- Lateral with OFFSET 0 (PostgreSQL then cannot flatten it into a join): each page's
     -- rows are parsed from that page, found by key, never from every page in raw.
     from usable_pages
@@ -121,7 +122,8 @@ woo_items as (
         list_price,
         coalesce(on_sale, false) as on_sale_flag,
         is_in_stock as in_stock,
-        currency
+        currency,
+        item_position as listing_position
     from woo_families
     where resource = 'variations' or coalesce(item_type, 'simple') <> 'variable'
 ),
@@ -130,6 +132,26 @@ unioned as (
     select * from shopify
     union all
     select * from woo_items
+),
+
+named_options as (
+    -- One pass over a row's options for both lookups by name; the fallbacks in final
+    -- (any option that reads as a grind or a weight) run only when this finds none.
+    select
+        unioned.*,
+        by_name.grind as named_grind,
+        by_name.weight_g as named_weight_g
+    from unioned
+    cross join lateral (
+        select
+            min({{ grind("opt ->> 'value'") }}) filter (
+                where lower(opt ->> 'name') in ('grind', 'grind size', 'grind type', 'type')
+            ) as grind,
+            min({{ weight_g("opt ->> 'value'") }}) filter (
+                where lower(opt ->> 'name') in ('size', 'weight', 'pack size', 'bag size', 'net weight')
+            ) as weight_g
+        from jsonb_array_elements(unioned.options) as opt
+    ) as by_name
 ),
 
 final as (
@@ -152,23 +174,18 @@ final as (
         product_type,
         variant_title,
         coalesce(
-            (
-                select min({{ grind("opt ->> 'value'") }})
-                from jsonb_array_elements(unioned.options) as opt
-                where lower(opt ->> 'name') in ('grind', 'grind size', 'grind type', 'type')
-            ),
-            (select min({{ grind("opt ->> 'value'") }}) from jsonb_array_elements(unioned.options) as opt)
+            named_grind,
+            (select min({{ grind("opt ->> 'value'") }}) from jsonb_array_elements(named_options.options) as opt)
         ) as grind,
         coalesce(
-            (
-                select min({{ weight_g("opt ->> 'value'") }})
-                from jsonb_array_elements(unioned.options) as opt
-                where lower(opt ->> 'name') in ('size', 'weight', 'pack size', 'bag size', 'net weight')
-            ),
-            (select min({{ weight_g("opt ->> 'value'") }}) from jsonb_array_elements(unioned.options) as opt)
+            named_weight_g,
+            (select min({{ weight_g("opt ->> 'value'") }}) from jsonb_array_elements(named_options.options) as opt)
         ) as weight_g,
-        created_at as artifact_created_at
-    from unioned
+        created_at as artifact_created_at,
+        -- where on its page the row was listed (product, then variant: Shopify pages hold
+        -- at most 250 products): the tiebreak when a page lists a variant twice
+        listing_position
+    from named_options
 )
 
 select * from final

@@ -28,10 +28,12 @@ in_range as (
 ),
 
 deduped as (
-    -- A variant listed twice on one page (a catalog shifting between page requests).
+    -- A variant seen twice at one scrape time (a catalog shifting between page requests
+    -- of one archived capture, or a page listing it twice): the lowest artifact id and
+    -- on its page the first listing win, so every rebuild keeps the same row.
     select distinct on (variant_id, scraped_at) *
     from in_range
-    order by variant_id, scraped_at, artifact_id
+    order by variant_id, scraped_at, artifact_id, listing_position
 ),
 
 final as (
