@@ -182,8 +182,8 @@ final as (
             (select min({{ weight_g("opt ->> 'value'") }}) from jsonb_array_elements(named_options.options) as opt)
         ) as weight_g,
         created_at as artifact_created_at,
-        -- where on its page the row was listed (product, then variant: Shopify pages hold
-        -- at most 250 products): the tiebreak when a page lists a variant twice
+        -- where on its page the row was listed (product, then variant; a product has far
+        -- fewer than a million variants): the tiebreak when a page lists a variant twice
         listing_position
     from named_options
 )

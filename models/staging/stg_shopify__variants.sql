@@ -56,30 +56,16 @@ with_options as (
     select
         variants.*,
         to_jsonb(array_remove(array[
-            case
-                when variants.variant ->> 'option1' is not null
-                    and jsonb_array_length(variants.product_options) >= 1
-                    then jsonb_build_object(
-                            'name', variants.product_options -> 0 ->> 'name',
-                            'value', variants.variant ->> 'option1'
-                        )
-            end,
-            case
-                when variants.variant ->> 'option2' is not null
-                    and jsonb_array_length(variants.product_options) >= 2
-                    then jsonb_build_object(
-                            'name', variants.product_options -> 1 ->> 'name',
-                            'value', variants.variant ->> 'option2'
-                        )
-            end,
-            case
-                when variants.variant ->> 'option3' is not null
-                    and jsonb_array_length(variants.product_options) >= 3
-                    then jsonb_build_object(
-                            'name', variants.product_options -> 2 ->> 'name',
-                            'value', variants.variant ->> 'option3'
-                        )
-            end
+            {%- for n in range(1, 4) %}
+                case
+                    when variants.variant ->> 'option{{ n }}' is not null
+                        and jsonb_array_length(variants.product_options) >= {{ n }}
+                        then jsonb_build_object(
+                                'name', variants.product_options -> {{ n - 1 }} ->> 'name',
+                                'value', variants.variant ->> 'option{{ n }}'
+                            )
+                end{{ "," if not loop.last }}
+            {%- endfor %}
         ], null)) as options
     from variants
 ),
