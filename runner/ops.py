@@ -135,6 +135,7 @@ def acknowledge(target: Target, roaster: Roaster, start: dt.date, end: dt.date, 
         conn.execute(
             """insert into control.acknowledged_gaps (roaster_id, start_day, end_day, reason)
                values (%s, %s, %s, %s)
-               on conflict (roaster_id, start_day, end_day) do update set reason = excluded.reason""",
+               on conflict (roaster_id, start_day, end_day) do update
+                   set reason = excluded.reason, acknowledged_at = now()""",
             (roaster.id, start, end, reason))
     return {"roaster_id": roaster.id, "start": start.isoformat(), "end": end.isoformat(), "reason": reason}

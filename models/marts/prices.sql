@@ -4,6 +4,8 @@
         materialized='incremental',
         incremental_strategy='range_replace',
         on_schema_change='fail',
+        pre_hook="{{ mark_full_rebuild() }}",
+        post_hook="{{ log_full_rebuild() }}",
         indexes=[
             {'columns': ['roaster_id', 'day']},
             {'columns': ['variant_id', 'scraped_at'], 'unique': true},

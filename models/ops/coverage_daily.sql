@@ -1,42 +1,63 @@
-{#- One row per (active roaster, day) from the roaster's `since` (else its first run)
-    to the end of the range (end_date, else today in the roaster's timezone, and never
-    past that today), with the
-    day's status:
+{#- One row per (active roaster, day) from the roaster's `since` (else its first run) to
+    today in the roaster's timezone, with the day's status:
       complete     a run whose artifacts cover the whole catalog, all valid, and the
                    marts hold its prices
       unprocessed  raw is complete but the marts lack its rows
       partial      some pages missing or invalid
       invalid      fetched, but nothing valid
       failed       runs exist, all failed
-      missing      no run at all -#}
+      missing      no run at all
+
+    Incremental: a build recomputes only the (roaster, day)s whose inputs changed since
+    the previous build (the CTEs from changed_runs to scope), with their runs,
+    counts and prices looked up by index. The first build, --full-refresh, and a build
+    after a full rebuild of a mart recount everything. With a range (vars or
+    COFFEE_DBT_RANGE) the range is always recomputed, its raw re-validated and its raw
+    artifacts re-counted, whatever the bookkeeping says. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='coverage_replace',
+        on_schema_change='fail',
+        post_hook="{{ record_coverage_check() }}",
+        indexes=[
+            {'columns': ['roaster_id', 'day'], 'unique': true},
+        ],
+    )
+}}
 {%- set r = range_vars() -%}
+{%- set since = coverage_since() if is_incremental() else none -%}
+{%- set scoped = since is not none and not coverage_needs_recount(since) -%}
 {%- set verdict_columns = "run_id, is_catalog_page, is_final_attempt, http_status, validation_status, item_count" -%}
+{#- scoped: only the scope's runs, by index (an array parameter makes the planner use it) -#}
+{%- set in_scope = "run_id = any(array(select scope_runs.run_id from scope_runs))" if scoped else "true" -%}
 with
 
-roasters as (
+-- The imports are NOT MATERIALIZED: several are read more than once, and PostgreSQL
+-- would otherwise copy the whole view once instead of using its indexes in each place.
+roasters as not materialized (
     select * from {{ ref('stg_raw__roasters') }}
-    where active
 ),
 
-runs as (
+runs as not materialized (
     select * from {{ ref('stg_raw__scrape_runs') }}
 ),
 
-raw_artifacts as (
+raw_artifacts as not materialized (
     -- counted per run only: the staging view, no day computed, no join
     select * from {{ ref('stg_raw__scrape_artifacts') }}
 ),
 
-quarantined_artifacts as (
+quarantined_artifacts as not materialized (
     select * from {{ ref('stg_quarantine__scrape_artifacts') }}
 ),
 
-built_artifacts as (
+built_artifacts as not materialized (
     select * from {{ ref('scrape_artifacts') }}
 ),
 
 {% if r.start is not none -%}
-validated_now as (
+validated_now as not materialized (
     -- Raw re-validated as it is now: in the range, verdicts come from here, so raw
     -- that changed in place (corruption) shows before the marts are rebuilt.
     select * from {{ ref('int_artifacts__validated') }}
@@ -45,7 +66,23 @@ validated_now as (
 -- depends_on: {{ ref('int_artifacts__validated') }}
 {%- endif %}
 
-mart_artifacts as (
+prices as not materialized (
+    select * from {{ ref('prices') }}
+),
+
+acknowledged_gaps as not materialized (
+    select * from {{ ref('stg_control__acknowledged_gaps') }}
+),
+
+{% if scoped -%}
+mart_rebuilds as not materialized (
+    select * from {{ ref('stg_control__mart_rebuilds') }}
+),
+{%- else -%}
+-- depends_on: {{ ref('stg_control__mart_rebuilds') }}
+{%- endif %}
+
+mart_artifacts as not materialized (
     {%- if r.start is not none %}
         select {{ verdict_columns }}
         from built_artifacts
@@ -60,24 +97,215 @@ mart_artifacts as (
     {%- endif %}
 ),
 
-prices as (
-    select * from {{ ref('prices') }}
-),
-
-acknowledged_gaps as (
-    select * from {{ ref('stg_control__acknowledged_gaps') }}
-),
-
-run_days as (
+bounds as (
+    -- each active roaster's calendar: its first day (since, else its first run's day,
+    -- both runs' indexes) to today, never past: a future day is not a gap
     select
-        runs.run_id,
-        runs.roaster_id,
-        runs.status,
-        runs.artifacts as recorded_artifacts,
-        coalesce(runs.target_day, {{ local_day('runs.started_at', 'roasters.timezone') }}) as day
-    from runs
-    inner join roasters on runs.roaster_id = roasters.roaster_id
+        roasters.roaster_id,
+        roasters.timezone,
+        coalesce(
+            roasters.since,
+            least(dated.first_target_day, undated.first_started_day),
+            (now() at time zone roasters.timezone)::date
+        ) as first_day,
+        (now() at time zone roasters.timezone)::date as last_day
+    from roasters
+    cross join
+        lateral (
+            select min(runs.target_day) as first_target_day
+            from runs
+            where runs.roaster_id = roasters.roaster_id
+        ) as dated
+    cross join
+        lateral (
+            select {{ local_day('min(runs.started_at)', 'roasters.timezone') }} as first_started_day
+            from runs
+            where runs.roaster_id = roasters.roaster_id and runs.target_day is null
+        ) as undated
+    where roasters.active
 ),
+
+{% if scoped -%}
+    changed_runs as (
+        -- runs written or finished, artifacts stored or quarantined since the last build
+        select run_id from runs
+        where created_at > {{ since }}
+        union
+        select run_id from runs
+        where finished_at > {{ since }}
+        union
+        select run_id from raw_artifacts
+        where created_at > {{ since }}
+        union
+        select run_id from quarantined_artifacts
+        where quarantined_at > {{ since }}
+    ),
+
+    changed_days as (
+        select
+            runs.roaster_id,
+            coalesce(runs.target_day, {{ local_day('runs.started_at', 'bounds.timezone') }}) as day
+        from runs
+        inner join bounds on runs.roaster_id = bounds.roaster_id
+        where runs.run_id = any(array(select changed_runs.run_id from changed_runs))
+    ),
+
+    covered as (
+        -- each roaster's first and last day already in this table (two index probes each)
+        select
+            bounds.roaster_id,
+            (
+                select min(checked.day) from {{ this }} as checked
+                where checked.roaster_id = bounds.roaster_id
+            ) as first_day,
+            (
+                select max(checked.day) from {{ this }} as checked
+                where checked.roaster_id = bounds.roaster_id
+            ) as last_day
+        from bounds
+    ),
+
+    changed_spans as (
+        -- (roaster, first day, last day) to recompute; a null roaster means all of them,
+        -- a null day no bound on that side
+        select roaster_id, start_day, end_day from mart_rebuilds
+        where rebuilt_at > {{ since }}
+        union all
+        select roaster_id, start_day, end_day from acknowledged_gaps
+        where acknowledged_at > {{ since }}
+        union all
+        -- a changed roaster (since, timezone, active...): its whole calendar
+        select roaster_id, null, null from roasters
+        where updated_at > {{ since }}
+        union all
+        -- days the calendar gained: before the first day held (a run earlier than any)
+        -- and after the last (today moved on); a roaster with no rows gets all its days
+        select roaster_id, null, first_day - 1 from covered
+        union all
+        select roaster_id, last_day + 1, null from covered
+        {%- if r.start is not none %}
+        union all
+        -- the range asked for, always
+        select roaster_id, date '{{ r.start }}', date '{{ r.end }}' from bounds
+        {%- if r.roasters is not none %}
+        where roaster_id in ('{{ r.roasters | join("', '") }}')
+        {%- endif %}
+        {%- endif %}
+    ),
+
+    span_roasters as (
+        -- spans for every roaster become one span per roaster
+        select
+            bounds.roaster_id,
+            changed_spans.start_day,
+            changed_spans.end_day
+        from changed_spans
+        cross join bounds
+        where changed_spans.roaster_id is null
+        union all
+        select
+            roaster_id,
+            start_day,
+            end_day
+        from changed_spans
+        where roaster_id is not null
+    ),
+
+    scope as (
+        -- the (roaster, day)s this build recomputes, clipped to each calendar
+        select
+            bounds.roaster_id,
+            days.day::date as day
+        from span_roasters
+        inner join bounds on span_roasters.roaster_id = bounds.roaster_id
+        cross join
+            lateral generate_series(
+                greatest(span_roasters.start_day, bounds.first_day),
+                least(span_roasters.end_day, bounds.last_day), interval '1 day'
+            ) as days (day)
+        union
+        select
+            changed_days.roaster_id,
+            changed_days.day
+        from changed_days
+        inner join bounds on changed_days.roaster_id = bounds.roaster_id
+        where changed_days.day between bounds.first_day and bounds.last_day
+    ),
+
+    scope_runs as (
+        -- the runs of each (roaster, day) in scope, by index
+        select
+            scope.roaster_id,
+            scope.day,
+            day_runs.run_id,
+            day_runs.status,
+            day_runs.recorded_artifacts
+        from scope
+        inner join bounds on scope.roaster_id = bounds.roaster_id
+        cross join lateral (
+            select
+                runs.run_id,
+                runs.status,
+                runs.artifacts as recorded_artifacts
+            from runs
+            where
+                runs.roaster_id = scope.roaster_id
+                and (
+                    runs.target_day = scope.day
+                    or (
+                        runs.target_day is null
+                        -- any timezone's day lies within two days of the session's
+                        and runs.started_at >= scope.day - interval '2 days'
+                        and runs.started_at < scope.day + interval '3 days'
+                        and {{ local_day('runs.started_at', 'bounds.timezone') }} = scope.day
+                    )
+                )
+            offset 0
+        ) as day_runs
+    ),
+
+    price_days as (
+        select
+            scope.roaster_id,
+            scope.day,
+            day_prices.price_rows
+        from scope
+        cross join lateral (
+            select count(*) as price_rows
+            from prices
+            where prices.roaster_id = scope.roaster_id and prices.day = scope.day
+        ) as day_prices
+    ),
+{% else %}
+    scope as (
+        -- every day of every calendar
+        select
+            bounds.roaster_id,
+            days.day::date as day
+        from bounds
+        cross join lateral generate_series(bounds.first_day, bounds.last_day, interval '1 day') as days (day)
+    ),
+
+    scope_runs as (
+        select
+            runs.roaster_id,
+            coalesce(runs.target_day, {{ local_day('runs.started_at', 'bounds.timezone') }}) as day,
+            runs.run_id,
+            runs.status,
+            runs.artifacts as recorded_artifacts
+        from runs
+        inner join bounds on runs.roaster_id = bounds.roaster_id
+    ),
+
+    price_days as (
+        select
+            roaster_id,
+            day,
+            count(*) as price_rows
+        from prices
+        group by roaster_id, day
+    ),
+{%- endif %}
 
 raw_counts as (
     -- a run's artifacts still in raw, plus those cleanup moved to quarantine on purpose
@@ -86,8 +314,10 @@ raw_counts as (
         count(*) as raw_artifacts
     from (
         select run_id from raw_artifacts
+        where {{ in_scope }}
         union all
         select run_id from quarantined_artifacts
+        where {{ in_scope }}
     ) as kept
     group by run_id
 ),
@@ -105,6 +335,7 @@ mart_counts as (
             where is_catalog_page and is_final_attempt and http_status = 200 and validation_status = 'invalid'
         ) as invalid_pages
     from mart_artifacts
+    where {{ in_scope }}
     group by run_id
 ),
 
@@ -113,32 +344,33 @@ quarantine_counts as (
         run_id,
         count(*) as quarantined
     from quarantined_artifacts
+    where {{ in_scope }}
     group by run_id
 ),
 
 run_facts as (
     select
-        run_days.*,
+        scope_runs.*,
         coalesce(mart_counts.valid_pages, 0) as valid_pages,
         coalesce(mart_counts.invalid_pages, 0) as invalid_pages,
-        run_days.status = 'ok'
+        scope_runs.status = 'ok'
         -- raw still holds every artifact the run stored, and the marts have seen them all
-        and coalesce(raw_counts.raw_artifacts, 0) = run_days.recorded_artifacts
+        and coalesce(raw_counts.raw_artifacts, 0) = scope_runs.recorded_artifacts
         and coalesce(mart_counts.mart_artifacts, 0) + coalesce(quarantine_counts.quarantined, 0)
         = coalesce(raw_counts.raw_artifacts, 0)
         and coalesce(mart_counts.invalid_pages, 0) = 0
         and coalesce(mart_counts.valid_pages, 0) > 0 as is_complete_raw,
         -- raw rows the marts have not seen (derived data lost, or not built yet)
-        run_days.status = 'ok'
-        and coalesce(raw_counts.raw_artifacts, 0) = run_days.recorded_artifacts
+        scope_runs.status = 'ok'
+        and coalesce(raw_counts.raw_artifacts, 0) = scope_runs.recorded_artifacts
         and coalesce(mart_counts.mart_artifacts, 0) + coalesce(quarantine_counts.quarantined, 0)
         < coalesce(raw_counts.raw_artifacts, 0) as is_unvalidated,
-        run_days.status = 'ok'
-        and coalesce(raw_counts.raw_artifacts, 0) < run_days.recorded_artifacts as has_lost_raw
-    from run_days
-    left join raw_counts on run_days.run_id = raw_counts.run_id
-    left join mart_counts on run_days.run_id = mart_counts.run_id
-    left join quarantine_counts on run_days.run_id = quarantine_counts.run_id
+        scope_runs.status = 'ok'
+        and coalesce(raw_counts.raw_artifacts, 0) < scope_runs.recorded_artifacts as has_lost_raw
+    from scope_runs
+    left join raw_counts on scope_runs.run_id = raw_counts.run_id
+    left join mart_counts on scope_runs.run_id = mart_counts.run_id
+    left join quarantine_counts on scope_runs.run_id = quarantine_counts.run_id
 ),
 
 day_facts as (
@@ -155,40 +387,6 @@ day_facts as (
     group by roaster_id, day
 ),
 
-price_days as (
-    select
-        roaster_id,
-        day,
-        count(*) as price_rows
-    from prices
-    group by roaster_id, day
-),
-
-bounds as (
-    select
-        roasters.roaster_id,
-        coalesce(roasters.since, min(run_days.day)) as first_day,
-        -- never past the roaster's today: a future day is not a gap
-        {% if r.end is not none -%}
-            least(date '{{ r.end }}', (now() at time zone roasters.timezone)::date)
-        {%- else -%}
-            (now() at time zone roasters.timezone)::date
-        {%- endif %} as last_day
-    from roasters
-    left join run_days on roasters.roaster_id = run_days.roaster_id
-    group by roasters.roaster_id, roasters.since, roasters.timezone
-),
-
-calendar as (
-    select
-        bounds.roaster_id,
-        days.day::date as day
-    from bounds
-    cross join lateral generate_series(
-        coalesce(bounds.first_day, bounds.last_day), bounds.last_day, interval '1 day'
-    ) as days (day)
-),
-
 acknowledged_days as (
     -- each acknowledged (roaster, day) once, clipped to the calendar: a hash join below,
     -- not a lookup per calendar row (a million lookups at 1,000 roasters x 3 years)
@@ -200,7 +398,7 @@ acknowledged_days as (
     inner join bounds on acknowledged_gaps.roaster_id = bounds.roaster_id
     cross join
         lateral generate_series(
-            greatest(acknowledged_gaps.start_day, coalesce(bounds.first_day, bounds.last_day)),
+            greatest(acknowledged_gaps.start_day, bounds.first_day),
             least(acknowledged_gaps.end_day, bounds.last_day), interval '1 day'
         ) as days (day)
     group by acknowledged_gaps.roaster_id, days.day
@@ -208,8 +406,8 @@ acknowledged_days as (
 
 final as (
     select
-        calendar.roaster_id,
-        calendar.day,
+        scope.roaster_id,
+        scope.day,
         case
             when day_facts.has_complete_run and price_days.price_rows > 0 then 'complete'
             when day_facts.has_complete_run or day_facts.has_unvalidated_run then 'unprocessed'
@@ -223,11 +421,11 @@ final as (
         coalesce(price_days.price_rows, 0) as price_rows,
         acknowledged.reason is not null as acknowledged,
         acknowledged.reason as acknowledged_reason
-    from calendar
-    left join day_facts on calendar.roaster_id = day_facts.roaster_id and calendar.day = day_facts.day
-    left join price_days on calendar.roaster_id = price_days.roaster_id and calendar.day = price_days.day
+    from scope
+    left join day_facts on scope.roaster_id = day_facts.roaster_id and scope.day = day_facts.day
+    left join price_days on scope.roaster_id = price_days.roaster_id and scope.day = price_days.day
     left join acknowledged_days as acknowledged
-        on calendar.roaster_id = acknowledged.roaster_id and calendar.day = acknowledged.day
+        on scope.roaster_id = acknowledged.roaster_id and scope.day = acknowledged.day
 )
 
 select * from final
