@@ -89,7 +89,7 @@ def main() -> None:
         project = DbtProject(target)
         # Days pass in seconds here: the margin for writers still open during the previous
         # check (5 minutes) would make each check re-examine the one before. None overlap.
-        project.env["COFFEE_COVERAGE_LOOKBACK"] = "0 seconds"
+        project.env["COFFEE_CHANGE_LOOKBACK"] = "0 seconds"
         try:
             built = project.run("run", "--select", "+coverage_daily", "gaps", "--full-refresh")
             results["marts_build_seconds"] = round(built.wall_seconds, 1)

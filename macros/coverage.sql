@@ -8,20 +8,6 @@
     (a superuser disabling triggers, a restored backup) is found by a build with a range
     or with --full-refresh, which re-count raw whatever the bookkeeping says. -#}
 
-{% macro coverage_lookback() -%}
-    {#- Changes are looked for from the previous build's start less this margin: a
-        transaction still open when that build read the tables commits rows stamped
-        before it. The runner's writes are short (one artifact, one run update, one
-        model) and its dbt runs never overlap; a longer writer needs a longer margin
-        (COFFEE_COVERAGE_LOOKBACK, e.g. "2 hours") or a build with a range after it.
-        Read at execution only, like COFFEE_DBT_RANGE, so it never costs a re-parse. -#}
-    {%- set value = env_var("COFFEE_COVERAGE_LOOKBACK", "5 minutes") if execute else "5 minutes" -%}
-    {%- if not modules.re.match("^[0-9]{1,6} (second|minute|hour|day)s?$", value) -%}
-        {{ exceptions.raise_compiler_error("COFFEE_COVERAGE_LOOKBACK must look like '5 minutes' (got " ~ (value | tojson) ~ ")") }}
-    {%- endif -%}
-    {{ return(value) }}
-{%- endmacro %}
-
 {% macro coverage_since() -%}
     {#- The moment after which changes count (the newest build's start less the
         lookback), as a SQL literal; none before the first recorded build. A literal,
@@ -30,7 +16,7 @@
         {{ return(none) }}
     {%- endif -%}
     {%- set query -%}
-        select (max(checked_at) - interval '{{ coverage_lookback() }}')::text
+        select (max(checked_at) - interval '{{ change_lookback() }}')::text
         from {{ source("control", "coverage_checks") }}
     {%- endset -%}
     {%- set value = run_query(query).columns[0].values()[0] -%}
@@ -54,7 +40,7 @@
     {%- set query -%}
         select exists (
             select from {{ source("control", "mart_rebuilds") }}
-            where rebuilt_at > {{ since }} and roaster_id is null and start_day is null and end_day is null
+            where rebuilt_at > {{ since }} and kind = 'full'
         )
     {%- endset -%}
     {{ return(run_query(query).columns[0].values()[0]) }}

@@ -8,38 +8,39 @@
     Every replacement is also written to control.mart_rebuilds, in the same transaction,
     so the scheduled coverage check (ops.coverage_daily) recomputes exactly those days:
     with a range, the range itself (one row per roaster, or one for all); without one,
-    the (roaster, day)s deleted or inserted. The models need roaster_id and day columns. -#}
+    the (roaster, day)s of the new raw it rebuilt, which also tells the next build without
+    a range where to start. The models need roaster_id and day columns. -#}
 {% macro get_incremental_range_replace_sql(arg_dict) -%}
     {%- set target = arg_dict["target_relation"] -%}
     {%- set source_rel = arg_dict["temp_relation"] -%}
     {%- set columns = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
     {%- set r = range_vars() -%}
     {%- set log = source("control", "mart_rebuilds") -%}
-    {%- if r.start is not none -%}
-        delete from {{ target }}
-        where {{ range_predicate() }};
+    {%- set model = target.identifier -%}
+    delete from {{ target }}
+    where {{ range_predicate() }};
 
-        insert into {{ log }} (model, roaster_id, start_day, end_day)
+    {% if r.start is not none -%}
+        insert into {{ log }} (model, kind, roaster_id, start_day, end_day)
+        select '{{ model }}', 'range', listed.roaster_id, date '{{ r.start }}', date '{{ r.end }}'
         {%- if r.roasters is none %}
-        values ('{{ target.identifier }}', null, date '{{ r.start }}', date '{{ r.end }}');
+        from (values (null::text)) as listed (roaster_id);
         {%- else %}
-        select '{{ target.identifier }}', roaster_id, date '{{ r.start }}', date '{{ r.end }}'
         from unnest(array['{{ r.roasters | join("', '") }}']) as listed (roaster_id);
         {%- endif %}
     {%- else -%}
-        with deleted as (
-            delete from {{ target }}
-            where {{ range_predicate() }}
-            returning roaster_id, day
-        )
-
-        insert into {{ log }} (model, roaster_id, start_day, end_day)
-        select distinct '{{ target.identifier }}', roaster_id, day, day
-        from deleted;
-
-        insert into {{ log }} (model, roaster_id, start_day, end_day)
-        select distinct '{{ target.identifier }}', roaster_id, day, day
-        from {{ source_rel }};
+        {%- set new = new_artifact_range() -%}
+        {%- if new.start is not none and new.listed is not none -%}
+            insert into {{ log }} (model, kind, roaster_id, start_day, end_day)
+            values
+            {%- for key in new.listed %}
+                ('{{ model }}', 'new', '{{ key[0] }}', date '{{ key[1] }}', date '{{ key[1] }}'){{ "," if not loop.last else ";" }}
+            {%- endfor %}
+        {%- elif new.start is not none -%}
+            insert into {{ log }} (model, kind, roaster_id, start_day, end_day)
+            select '{{ model }}', 'new', listed.roaster_id, date '{{ new.start }}', date '{{ new.end }}'
+            from unnest(array['{{ new.roasters | join("', '") }}']) as listed (roaster_id);
+        {%- endif -%}
     {%- endif %}
 
     insert into {{ target }} ({{ columns }})
@@ -56,7 +57,7 @@
 
 {% macro log_full_rebuild() -%}
     {#- post-hook: a full build replaced every (roaster, day) -#}
-    insert into {{ source("control", "mart_rebuilds") }} (model)
-    select '{{ this.identifier }}'
+    insert into {{ source("control", "mart_rebuilds") }} (model, kind)
+    select '{{ this.identifier }}', 'full'
     where current_setting('coffee.full_rebuild', true) = 'on'
 {%- endmacro %}

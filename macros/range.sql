@@ -99,24 +99,84 @@
 
 {% macro range_predicate(day_column="day", roaster_column="roaster_id") -%}
     {#- The rows a build replaces. With vars: the range (and roasters). Without vars, in an
-        incremental run: the (roaster, day)s of raw artifacts loaded since this model's
-        newest run. Both the select and the strategy's delete use this same predicate. -#}
+        incremental run: the (roaster, day)s of raw written since this model's last build
+        without a range (new_artifact_range). Both the select and the strategy's delete
+        use this predicate. It is all literals, so PostgreSQL pushes it down to the day
+        filter before any body is opened; a subquery here would stop at the views. -#}
     {%- set r = range_vars() -%}
     {%- if r.start is not none -%}
         {{ vars_range_predicate(day_column, roaster_column) }}
     {%- else -%}
-        (({{ roaster_column }}, {{ day_column }}) in (
-            select new_artifacts.roaster_id, new_artifacts.day
-            from {{ ref("int_artifact_days") }} as new_artifacts
-            where new_artifacts.created_at > (
-                -- the newest artifact of any run already built: a run's pages that yield no
-                -- rows (the empty last page) count as seen, so they never trigger a rebuild
-                select coalesce(max(seen.created_at), '-infinity'::timestamptz)
-                from {{ ref("int_artifact_days") }} as seen
-                where seen.run_id in (select loaded.run_id from {{ this }} as loaded)
+        {%- set new = new_artifact_range() -%}
+        {%- if new.start is none -%}
+            false
+        {%- else -%}
+            ({{ day_column }} between date '{{ new.start }}' and date '{{ new.end }}'
+            and {{ roaster_column }} in ('{{ new.roasters | join("', '") }}')
+            {%- if new.listed is not none %}
+            and ({{ roaster_column }}, {{ day_column }}) in (
+                {%- for key in new.listed %}('{{ key[0] }}', date '{{ key[1] }}'){{ ", " if not loop.last }}{% endfor -%}
             )
-        ))
+            {%- endif -%})
+        {%- endif -%}
     {%- endif -%}
+{%- endmacro %}
+
+{% macro change_lookback() -%}
+    {#- Builds without a range (the marts' new raw, the coverage check's changes) look
+        for rows written after the previous such build began, less this margin: a
+        transaction still open when that build read the tables commits rows stamped
+        before it. The runner's writes are short (one artifact, one run update, one
+        model) and its dbt runs never overlap; a longer writer needs a longer margin
+        (COFFEE_CHANGE_LOOKBACK, e.g. "2 hours") or a build with a range after it. Rows
+        inside the margin are looked at again: redundant, never wrong.
+        Read at execution only, like COFFEE_DBT_RANGE, so it never costs a re-parse. -#}
+    {%- set value = env_var("COFFEE_CHANGE_LOOKBACK", "5 minutes") if execute else "5 minutes" -%}
+    {%- if not modules.re.match("^[0-9]{1,6} (second|minute|hour|day)s?$", value) -%}
+        {{ exceptions.raise_compiler_error("COFFEE_CHANGE_LOOKBACK must look like '5 minutes' (got " ~ (value | tojson) ~ ")") }}
+    {%- endif -%}
+    {{ return(value) }}
+{%- endmacro %}
+
+{% macro new_artifact_range() -%}
+    {#- {start, end, roasters, keys} of the raw artifacts written since this model's
+        newest build without a range (its 'new' or 'full' rows in control.mart_rebuilds:
+        when that build began, less the coverage lookback for writers still open then);
+        start is none when there are none. keys lists the (roaster, day)s when there are
+        at most MAX_LISTED_KEYS of them; past that the range covers the listed roasters'
+        days from first to last, a superset (rebuilding a day again is always correct).
+        A model with no such build yet takes everything in raw. -#}
+    {%- set max_listed_keys = 2000 -%}
+    {%- if not execute -%}
+        {{ return({"start": none}) }}
+    {%- endif -%}
+    {%- set since_query -%}
+        select coalesce(max(started_at) - interval '{{ change_lookback() }}', '-infinity')::text
+        from {{ source("control", "mart_rebuilds") }}
+        where model = '{{ this.identifier }}' and kind in ('new', 'full')
+    {%- endset -%}
+    {%- set since = run_query(since_query).columns[0].values()[0] -%}
+    {%- set new_query -%}
+        select min(day)::text, max(day)::text, count(distinct (roaster_id, day)),
+               string_agg(distinct roaster_id, ',' order by roaster_id)
+        from {{ ref("int_artifact_days") }}
+        where created_at > timestamptz '{{ since }}'
+    {%- endset -%}
+    {%- set row = run_query(new_query).rows[0] -%}
+    {%- if row[0] is none -%}
+        {{ return({"start": none}) }}
+    {%- endif -%}
+    {%- set keys = none -%}
+    {%- if row[2] <= max_listed_keys -%}
+        {%- set keys_query -%}
+            select distinct roaster_id, day::text
+            from {{ ref("int_artifact_days") }}
+            where created_at > timestamptz '{{ since }}'
+            order by 1, 2
+        {%- endset -%}
+        {%- set keys = run_query(keys_query).rows | list -%}
+    {%- endif -%}
+    {{ return({"start": row[0], "end": row[1], "roasters": row[3].split(","), "listed": keys}) }}
 {%- endmacro %}
 
 {% macro vars_range_predicate(day_column="day", roaster_column="roaster_id") -%}
@@ -129,8 +189,12 @@
 {%- endmacro %}
 
 {% macro captured_window(column="captured_at") -%}
-    {#- A cheap index-friendly pre-filter: any timezone's day lies within a day of UTC's. -#}
+    {#- A cheap index-friendly pre-filter: any timezone's day lies within a day of UTC's.
+        Without vars, in an incremental build: the days of the new artifacts. -#}
     {%- set r = range_vars() -%}
+    {%- if r.start is none and is_incremental() -%}
+        {%- set r = new_artifact_range() -%}
+    {%- endif -%}
     {%- if r.start is not none -%}
         {{ column }} >= date '{{ r.start }}' - interval '1 day'
         and {{ column }} < date '{{ r.end }}' + interval '2 days'

@@ -7,9 +7,11 @@ source as (
 final as (
     select
         model,
+        kind,
         roaster_id,
         start_day,
         end_day,
+        started_at,
         rebuilt_at
     from source
 )

@@ -1,5 +1,6 @@
--- What the scheduled coverage check (ops.coverage_daily, incremental) needs to find what
--- changed since its last run without reading the whole history, and a guard it relies on.
+-- What builds without a range (the marts' new raw, the incremental coverage check) need
+-- to find what changed since their last run without reading the whole history, and a
+-- guard they rely on.
 
 -- Rows written or finished since a moment.
 create index scrape_runs_created on raw.scrape_runs (created_at);
@@ -15,16 +16,21 @@ create index scrape_runs_roaster_started_undated on raw.scrape_runs (roaster_id,
 
 -- Every replacement of mart rows, written by the range_replace strategy (and by a full
 -- build of those marts): the coverage check recomputes the days named here. A null
--- roaster means every roaster, a null day no bound on that side.
+-- roaster means every roaster, a null day no bound on that side. kind: 'range' (a build
+-- given a range), 'new' (a build without one: the days of newly written raw), 'full'.
 create table control.mart_rebuilds (
     model        text not null,
+    kind         text not null check (kind in ('range', 'new', 'full')),
     roaster_id   text,
     start_day    date,
     end_day      date,
-    -- the clock, not the transaction start: written right before the model commits
+    -- when the build began (what it could see), and when this row was written (right
+    -- before the model commits)
+    started_at   timestamptz not null default now(),
     rebuilt_at   timestamptz not null default clock_timestamp()
 );
 create index mart_rebuilds_at on control.mart_rebuilds (rebuilt_at);
+create index mart_rebuilds_model_started on control.mart_rebuilds (model, started_at) where kind in ('new', 'full');
 
 -- One row per build of ops.coverage_daily (its transaction's start, and its range if
 -- it had one): the next build looks for changes after the newest.

@@ -24,7 +24,7 @@ COLUMNS = "roaster_id, day, status, runs, valid_artifacts, price_rows, acknowled
 
 @pytest.fixture
 def history(tmp_path, target, db, monkeypatch):
-    monkeypatch.setenv("COFFEE_COVERAGE_LOOKBACK", "0 seconds")
+    monkeypatch.setenv("COFFEE_CHANGE_LOOKBACK", "0 seconds")
     with Simulator() as sim:
         _, config = sim_config(sim, tmp_path, since=DAYS[0])
         assert {r.status for r in fetch_days(sim, config, target, DAYS)} == {"ok"}
@@ -167,7 +167,7 @@ def test_truncating_raw_is_refused(db):
 
 
 def test_a_bad_lookback_fails_cleanly(history, db, target, monkeypatch):
-    monkeypatch.setenv("COFFEE_COVERAGE_LOOKBACK", "5 minutes'; drop table raw.roasters; --")
+    monkeypatch.setenv("COFFEE_CHANGE_LOOKBACK", "5 minutes'; drop table raw.roasters; --")
     result = dbt(target, "run", "--select", "coverage_daily")
-    assert not result.ok and "COFFEE_COVERAGE_LOOKBACK must look like" in result.output
+    assert not result.ok and "COFFEE_CHANGE_LOOKBACK must look like" in result.output
     assert db.execute("select count(*) from raw.roasters").fetchone()[0] == 4
