@@ -157,6 +157,54 @@ def test_plain_incremental_run_picks_up_new_raw_days_only(history, db, target, m
     assert all(xmin == xmin_before[k] for k, _, _, xmin in rows if k in xmin_before)
 
 
+# A day of runs with a one-product page (and the empty page that ends the walk) for every
+# roaster, written in SQL: the plain build below needs more new days than a browser-scale
+# fetch could make quickly.
+SYNTHETIC_DAYS = """
+insert into raw.scrape_runs (id, roaster_id, kind, status, target_day, started_at, finished_at, pages, artifacts)
+select md5(roasters.id || day::date)::uuid, roasters.id, 'live', 'ok', day::date, day + time '10:00',
+       day + time '10:01', 1, 2
+from raw.roasters cross join generate_series(%(first)s::date, %(last)s::date, interval '1 day') as day;
+insert into raw.scrape_artifacts (id, run_id, roaster_id, url, requested_url, resource, page, attempt, source,
+                                  http_status, content_type, body, captured_at)
+select md5(runs.id::text || page)::uuid, runs.id, runs.roaster_id, url, url, 'products', page, 1, 'live', 200,
+       'application/json',
+       case when page = 1 then jsonb_build_object('products', jsonb_build_array(jsonb_build_object(
+           'id', 1, 'title', 'House Blend', 'options', '[]'::jsonb, 'variants', jsonb_build_array(jsonb_build_object(
+               'id', 11, 'title', '250g', 'price', to_char(10 + extract(doy from runs.target_day) / 100, 'FM990.00'),
+               'available', true)))))
+       else '{"products": []}'::jsonb end,
+       runs.started_at
+from raw.scrape_runs as runs
+cross join generate_series(1, 2) as page
+cross join format('%%s/products.json?page=%%s', runs.roaster_id, page) as url
+where runs.target_day between %(first)s and %(last)s
+"""
+
+
+def test_plain_build_with_more_new_days_than_it_lists_rebuilds_a_superset(tmp_path, target, db, monkeypatch):
+    monkeypatch.setenv("COFFEE_CHANGE_LOOKBACK", "0 seconds")
+    with Simulator() as sim:
+        _, config = sim_config(sim, tmp_path, since=dt.date(2023, 1, 1))
+        fetch_days(sim, config, target, [dt.date(2026, 3, 2)], roasters={"aurora-beans"})  # syncs the roasters
+    db.execute("update raw.roasters set platform = 'shopify', currency = 'USD'")
+    assert dbt(target, "run", "--select", "+prices", "+scrape_artifacts").ok
+    # four roasters x 600 days = 2,400 new (roaster, day)s: more than the 2,000 listed one by one
+    with db.transaction():
+        for statement in SYNTHETIC_DAYS.split(";"):
+            db.execute(statement, {"first": dt.date(2024, 1, 1), "last": dt.date(2025, 8, 22)})
+    assert dbt(target, "run", "--select", "prices", "scrape_artifacts").ok
+    logged = db.execute("""select roaster_id, start_day, end_day from control.mart_rebuilds
+                            where model = 'prices' and kind = 'new' order by roaster_id""").fetchall()
+    assert logged == [(shop, dt.date(2024, 1, 1), dt.date(2025, 8, 22))
+                      for shop in ("aurora-beans", "blue-peak", "cedar-roast", "dune-coffee")]
+    built = snapshot_tables(db, ("marts.prices", "marts.scrape_artifacts"))
+    assert len(built["marts.prices"]) == 2400 + db.execute(
+        "select count(*) from marts.prices where day = '2026-03-02'").fetchone()[0]
+    assert dbt(target, "run", "--select", "prices", "scrape_artifacts", "--full-refresh").ok
+    assert snapshot_tables(db, tuple(built)) == built
+
+
 BAD_VARS = [
     ({"start_date": "yesterday", "end_date": "2026-03-03"}, "must be a date YYYY-MM-DD"),
     ({"start_date": "2026-02-30", "end_date": "2026-03-03"}, "is not a real date"),
