@@ -14,33 +14,24 @@
     {%- set target = arg_dict["target_relation"] -%}
     {%- set source_rel = arg_dict["temp_relation"] -%}
     {%- set columns = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
-    {%- set r = range_vars() -%}
-    {%- set log = source("control", "mart_rebuilds") -%}
+    {%- set r = replaced_range() -%}
     {%- set model = target.identifier -%}
     delete from {{ target }}
-    where {{ range_predicate() }};
+    where {{ range_predicate(r) }};
 
     {% if r.start is not none -%}
-        insert into {{ log }} (model, kind, roaster_id, start_day, end_day)
-        select '{{ model }}', 'range', listed.roaster_id, date '{{ r.start }}', date '{{ r.end }}'
-        {%- if r.roasters is none %}
-        from (values (null::text)) as listed (roaster_id);
-        {%- else %}
-        from unnest(array['{{ r.roasters | join("', '") }}']) as listed (roaster_id);
-        {%- endif %}
-    {%- else -%}
-        {%- set new = new_artifact_range() -%}
-        {%- if new.start is not none and new.listed is not none -%}
-            insert into {{ log }} (model, kind, roaster_id, start_day, end_day)
-            values
-            {%- for key in new.listed %}
-                ('{{ model }}', 'new', '{{ key[0] }}', date '{{ key[1] }}', date '{{ key[1] }}'){{ "," if not loop.last else ";" }}
+        insert into {{ source("control", "mart_rebuilds") }} (model, kind, roaster_id, start_day, end_day)
+        {%- if r.listed is not none %}
+        values
+            {%- for key in r.listed %}
+            ('{{ model }}', '{{ r.kind }}', '{{ key[0] }}', date '{{ key[1] }}', date '{{ key[1] }}'){{ "," if not loop.last else ";" }}
             {%- endfor %}
-        {%- elif new.start is not none -%}
-            insert into {{ log }} (model, kind, roaster_id, start_day, end_day)
-            select '{{ model }}', 'new', listed.roaster_id, date '{{ new.start }}', date '{{ new.end }}'
-            from unnest(array['{{ new.roasters | join("', '") }}']) as listed (roaster_id);
-        {%- endif -%}
+        {%- elif r.roasters is not none %}
+        select '{{ model }}', '{{ r.kind }}', listed.roaster_id, date '{{ r.start }}', date '{{ r.end }}'
+        from unnest(array['{{ r.roasters | join("', '") }}']) as listed (roaster_id);
+        {%- else %}
+        values ('{{ model }}', '{{ r.kind }}', null, date '{{ r.start }}', date '{{ r.end }}');
+        {%- endif %}
     {%- endif %}
 
     insert into {{ target }} ({{ columns }})

@@ -97,28 +97,39 @@
     {{ return(range_vars().start is not none) }}
 {%- endmacro %}
 
-{% macro range_predicate(day_column="day", roaster_column="roaster_id") -%}
-    {#- The rows a build replaces. With vars: the range (and roasters). Without vars, in an
-        incremental run: the (roaster, day)s of raw written since this model's last build
-        without a range (new_artifact_range). Both the select and the strategy's delete
-        use this predicate. It is all literals, so PostgreSQL pushes it down to the day
-        filter before any body is opened; a subquery here would stop at the views. -#}
+{% macro replaced_range() -%}
+    {#- What an incremental build of a range_replace mart replaces, as {start, end,
+        roasters, listed, kind}: with vars, their range (kind 'range'); without, the raw
+        written since this model's last build without a range (new_artifact_range, kind
+        'new'); start is none when there is nothing to replace. Computed once by the model
+        and once by the strategy, and handed to range_predicate, captured_window and the
+        rebuild log, so each part of a build sees the same days. -#}
     {%- set r = range_vars() -%}
     {%- if r.start is not none -%}
-        {{ vars_range_predicate(day_column, roaster_column) }}
+        {{ return({"start": r.start, "end": r.end, "roasters": r.roasters, "listed": none, "kind": "range"}) }}
+    {%- endif -%}
+    {%- set new = new_artifact_range() -%}
+    {%- do new.update({"kind": "new"}) -%}
+    {{ return(new) }}
+{%- endmacro %}
+
+{% macro range_predicate(r, day_column="day", roaster_column="roaster_id") -%}
+    {#- The rows of a range r (range_vars() or replaced_range()) as a predicate: days,
+        roasters if listed, (roaster, day) pairs if listed; false when r.start is none.
+        All literals, so PostgreSQL pushes it down to the day filter before any body is
+        opened; a subquery here would stop at the views. -#}
+    {%- if r.start is none -%}
+        false
     {%- else -%}
-        {%- set new = new_artifact_range() -%}
-        {%- if new.start is none -%}
-            false
-        {%- else -%}
-            ({{ day_column }} between date '{{ new.start }}' and date '{{ new.end }}'
-            and {{ roaster_column }} in ('{{ new.roasters | join("', '") }}')
-            {%- if new.listed is not none %}
-            and ({{ roaster_column }}, {{ day_column }}) in (
-                {%- for key in new.listed %}('{{ key[0] }}', date '{{ key[1] }}'){{ ", " if not loop.last }}{% endfor -%}
-            )
-            {%- endif -%})
-        {%- endif -%}
+        ({{ day_column }} between date '{{ r.start }}' and date '{{ r.end }}'
+        {%- if r.roasters is not none %}
+        and {{ roaster_column }} in ('{{ r.roasters | join("', '") }}')
+        {%- endif %}
+        {%- if r.get("listed") is not none %}
+        and ({{ roaster_column }}, {{ day_column }}) in (
+            {%- for key in r.listed %}('{{ key[0] }}', date '{{ key[1] }}'){{ ", " if not loop.last }}{% endfor -%}
+        )
+        {%- endif -%})
     {%- endif -%}
 {%- endmacro %}
 
@@ -139,16 +150,17 @@
 {%- endmacro %}
 
 {% macro new_artifact_range() -%}
-    {#- {start, end, roasters, keys} of the raw artifacts written since this model's
+    {#- {start, end, roasters, listed} of the raw artifacts written since this model's
         newest build without a range (its 'new' or 'full' rows in control.mart_rebuilds:
-        when that build began, less the coverage lookback for writers still open then);
-        start is none when there are none. keys lists the (roaster, day)s when there are
-        at most MAX_LISTED_KEYS of them; past that the range covers the listed roasters'
-        days from first to last, a superset (rebuilding a day again is always correct).
-        A model with no such build yet takes everything in raw. -#}
+        when that build began, less change_lookback() for writers still open then);
+        start is none when there are none. listed holds the (roaster, day)s when there
+        are at most max_listed_keys of them; past that it is none and the range covers the
+        new roasters' days from the first to the last, a superset (rebuilding a day again
+        is always correct). A model with no such build yet takes everything in raw. -#}
     {%- set max_listed_keys = 2000 -%}
+    {%- set nothing = {"start": none, "end": none, "roasters": none, "listed": none} -%}
     {%- if not execute -%}
-        {{ return({"start": none}) }}
+        {{ return(nothing) }}
     {%- endif -%}
     {%- set since_query -%}
         select coalesce(max(started_at) - interval '{{ change_lookback() }}', '-infinity')::text
@@ -156,45 +168,39 @@
         where model = '{{ this.identifier }}' and kind in ('new', 'full')
     {%- endset -%}
     {%- set since = run_query(since_query).columns[0].values()[0] -%}
-    {%- set new_query -%}
-        select min(day)::text, max(day)::text, count(distinct (roaster_id, day)),
-               string_agg(distinct roaster_id, ',' order by roaster_id)
+    {%- set keys_query -%}
+        select distinct roaster_id, day::text
+        from {{ ref("int_artifact_days") }}
+        where created_at > timestamptz '{{ since }}'
+        order by 1, 2
+        limit {{ max_listed_keys + 1 }}
+    {%- endset -%}
+    {%- set keys = run_query(keys_query).rows | list -%}
+    {%- if keys | length == 0 -%}
+        {{ return(nothing) }}
+    {%- elif keys | length <= max_listed_keys -%}
+        {%- set days = keys | map(attribute=1) | list -%}
+        {{ return({"start": days | min, "end": days | max,
+                   "roasters": keys | map(attribute=0) | unique | list, "listed": keys}) }}
+    {%- endif -%}
+    {%- set range_query -%}
+        select min(day)::text, max(day)::text, string_agg(distinct roaster_id, ',' order by roaster_id)
         from {{ ref("int_artifact_days") }}
         where created_at > timestamptz '{{ since }}'
     {%- endset -%}
-    {%- set row = run_query(new_query).rows[0] -%}
-    {%- if row[0] is none -%}
-        {{ return({"start": none}) }}
-    {%- endif -%}
-    {%- set keys = none -%}
-    {%- if row[2] <= max_listed_keys -%}
-        {%- set keys_query -%}
-            select distinct roaster_id, day::text
-            from {{ ref("int_artifact_days") }}
-            where created_at > timestamptz '{{ since }}'
-            order by 1, 2
-        {%- endset -%}
-        {%- set keys = run_query(keys_query).rows | list -%}
-    {%- endif -%}
-    {{ return({"start": row[0], "end": row[1], "roasters": row[3].split(","), "listed": keys}) }}
+    {%- set row = run_query(range_query).rows[0] -%}
+    {{ return({"start": row[0], "end": row[1], "roasters": row[2].split(","), "listed": none}) }}
 {%- endmacro %}
 
 {% macro vars_range_predicate(day_column="day", roaster_column="roaster_id") -%}
     {#- The vars' range (and roasters) as a predicate; only call it when has_range(). -#}
-    {%- set r = range_vars() -%}
-    ({{ day_column }} between date '{{ r.start }}' and date '{{ r.end }}'
-    {%- if r.roasters is not none %}
-     and {{ roaster_column }} in ('{{ r.roasters | join("', '") }}')
-    {%- endif -%})
+    {{ range_predicate(range_vars(), day_column, roaster_column) }}
 {%- endmacro %}
 
-{% macro captured_window(column="captured_at") -%}
-    {#- A cheap index-friendly pre-filter: any timezone's day lies within a day of UTC's.
-        Without vars, in an incremental build: the days of the new artifacts. -#}
-    {%- set r = range_vars() -%}
-    {%- if r.start is none and is_incremental() -%}
-        {%- set r = new_artifact_range() -%}
-    {%- endif -%}
+{% macro captured_window(column="captured_at", r=none) -%}
+    {#- A cheap index-friendly pre-filter on a range r (default: the vars' range): any
+        timezone's day lies within a day of UTC's. No range: no filter. -#}
+    {%- set r = range_vars() if r is none else r -%}
     {%- if r.start is not none -%}
         {{ column }} >= date '{{ r.start }}' - interval '1 day'
         and {{ column }} < date '{{ r.end }}' + interval '2 days'

@@ -13,19 +13,22 @@
     )
 }}
 
+{#- what this build replaces (computed once: see replaced_range in macros/range.sql) -#}
+{%- set replaced = replaced_range() if is_incremental() else none %}
+
 with
 
 observations as (
     select * from {{ ref('int_prices__observations') }}
     {% if is_incremental() %}
-        where {{ captured_window('scraped_at') }}
+        where {{ captured_window('scraped_at', replaced) }}
     {% endif %}
 ),
 
 in_range as (
     select * from observations
     {% if is_incremental() %}
-        where {{ range_predicate() }}
+        where {{ range_predicate(replaced) }}
     {% endif %}
 ),
 

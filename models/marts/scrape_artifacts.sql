@@ -14,19 +14,22 @@
     )
 }}
 
+{#- what this build replaces (computed once: see replaced_range in macros/range.sql) -#}
+{%- set replaced = replaced_range() if is_incremental() else none %}
+
 with
 
 validated as (
     select * from {{ ref('int_artifacts__validated') }}
     {% if is_incremental() %}
-        where {{ captured_window('captured_at') }}
+        where {{ captured_window('captured_at', replaced) }}
     {% endif %}
 ),
 
 in_range as (
     select * from validated
     {% if is_incremental() %}
-        where {{ range_predicate() }}
+        where {{ range_predicate(replaced) }}
     {% endif %}
 ),
 
