@@ -1,6 +1,11 @@
 {#- Every artifact with its verdict: valid or invalid, and why. Also marks duplicates:
     the same page (roaster, url, day, sha256) fetched again counts once.
 
+    A page is invalid only when it cannot be read as a catalog page: no response, an HTTP
+    error, not JSON, the wrong envelope, an item without an id, or items of which none
+    yields a price. An item with a problem of its own (see item_rejection_reason) leaves
+    the page valid; int_prices__observations gives it its reason.
+
     Written so that a filter on (roaster_id, day) reaches raw: per-page work is lateral
     (a grouped CTE over all pages would parse every page of history), the only window
     partitions by roaster and day, and a CTE used more than once is NOT MATERIALIZED
@@ -27,6 +32,10 @@ woo_rows as (
     select * from {{ ref('stg_woo__items') }}
 ),
 
+iso_currencies as not materialized (
+    select * from {{ ref('iso_currencies') }}
+),
+
 joined as (
     select
         artifacts.*,
@@ -46,8 +55,7 @@ joined as (
             when jsonb_typeof(artifacts.body -> 'products') = 'array'
                 then jsonb_array_length(artifacts.body -> 'products')
             else 0
-        end as item_count,
-        coalesce(page_problems.problems, '[]'::jsonb) as row_problems
+        end as item_count
     -- The day first (no JSON opened), then each artifact by key: a caller's day filter
     -- then applies before any body is read. Joined the other way round, every raw row
     -- had its body inspected before the filter could drop it.
@@ -59,20 +67,59 @@ joined as (
             where artifacts.artifact_id = artifact_days.artifact_id
             offset 0  -- noqa: AM09
         ) as artifacts
-    -- what the rows of this page would make invalid, each problem once: per page (a CTE
-    -- would be computed for every page in raw)
+),
+
+page_facts as (
+    -- per page (a CTE would be computed for every page in raw): what makes it
+    -- unreadable, each problem once, and how many of its offers yield a price
+    select
+        joined.*,
+        coalesce(page_rows.problems, '[]'::jsonb) as row_problems,
+        coalesce(page_rows.offers, 0) as offers,
+        coalesce(page_rows.priced_offers, 0) as priced_offers,
+        coalesce(page_rows.listed_variations, 0) as listed_variations,
+        page_rows.first_rejection
+    from joined
     cross join lateral (  -- noqa: ST05
-        select jsonb_agg(distinct problem_rows.problem order by problem_rows.problem) as problems
+        select
+            jsonb_agg(distinct problem_rows.problem order by problem_rows.problem)
+                filter (where problem_rows.problem is not null) as problems,
+            count(*) filter (where problem_rows.yields_price) as offers,
+            count(*) filter (where problem_rows.yields_price and problem_rows.reason is null) as priced_offers,
+            min(problem_rows.reason) filter (where problem_rows.yields_price) as first_rejection,
+            sum(problem_rows.listed_variations) as listed_variations
         from (
-            select jsonb_array_elements_text(shopify_rows.problems) as problem
-            from shopify_rows
-            where shopify_rows.artifact_id = artifacts.artifact_id and artifacts.is_catalog_page
-            union all
-            select jsonb_array_elements_text(woo_rows.problems) as problem
-            from woo_rows
-            where woo_rows.artifact_id = artifacts.artifact_id and artifacts.is_catalog_page
+            select
+                page_problem.value as problem,
+                rows_.yields_price,
+                rows_.listed_variations,
+                {{ item_rejection_reason('rows_.item_problems', 'rows_.price_major', 'rows_.currency', 'iso') }}
+                    as reason
+            from (
+                select
+                    shopify_rows.page_problems,
+                    shopify_rows.item_problems,
+                    shopify_rows.price_major,
+                    joined.shop_currency as currency,
+                    true as yields_price,
+                    0 as listed_variations
+                from shopify_rows
+                where shopify_rows.artifact_id = joined.artifact_id and joined.is_catalog_page
+                union all
+                select
+                    woo_rows.page_problems,
+                    woo_rows.item_problems,
+                    woo_rows.price_major,
+                    woo_rows.currency,
+                    woo_rows.yields_price,
+                    jsonb_array_length(woo_rows.listed_variations) as listed_variations
+                from woo_rows
+                where woo_rows.artifact_id = joined.artifact_id and joined.is_catalog_page
+            ) as rows_
+            left join iso_currencies as iso on rows_.currency = iso.currency_code
+            left join lateral jsonb_array_elements_text(rows_.page_problems) as page_problem (value) on true
         ) as problem_rows
-    ) as page_problems
+    ) as page_rows
 ),
 
 verdicts as (
@@ -81,11 +128,13 @@ verdicts as (
         structural_errors
         || row_problems
         || case
-            when is_shopify_listing and jsonb_array_length(body -> 'products') > 0 and shop_currency is null
-                then '["unknown currency"]'::jsonb
+            when jsonb_array_length(row_problems) = 0 and offers > 0 and priced_offers = 0
+                then jsonb_build_array('no priced item (' || first_rejection || ')')
             else '[]'::jsonb
-        end as validation_errors
-    from joined
+        end as validation_errors,
+        -- its envelope and ids could be read: its offers are priced or rejected one by one
+        jsonb_array_length(structural_errors || row_problems) = 0 as is_readable
+    from page_facts
 ),
 
 final as (

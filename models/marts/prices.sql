@@ -26,10 +26,13 @@ observations as (
 ),
 
 in_range as (
+    -- priced offers only: the others are in rejected_items, with their reason
     select * from observations
-    {% if is_incremental() %}
-        where {{ range_predicate(replaced) }}
-    {% endif %}
+    where
+        rejection_reason is null
+        {% if is_incremental() %}
+            and {{ range_predicate(replaced) }}
+        {% endif %}
 ),
 
 deduped as (
@@ -53,13 +56,17 @@ final as (
         compare_at_price,
         is_sale,
         in_stock,
+        is_on_backorder,
         artifact_id,
         run_id,
         product_title,
         product_type,
         variant_title,
+        listing_type,
         grind,
+        brew_methods,
         weight_g,
+        pack_count,
         artifact_created_at
     from deduped
 )

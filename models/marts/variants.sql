@@ -10,11 +10,15 @@ latest as (
         product_id,
         roaster_id,
         variant_title,
+        listing_type,
         grind,
+        brew_methods,
         weight_g,
+        pack_count,
         price,
         currency,
-        in_stock
+        in_stock,
+        is_on_backorder
     from prices
     order by variant_id asc, scraped_at desc, artifact_id desc
 ),
@@ -35,11 +39,15 @@ final as (
         latest.product_id,
         latest.roaster_id,
         latest.variant_title as title,
+        latest.listing_type,
         latest.grind,
+        latest.brew_methods,
         latest.weight_g,
+        latest.pack_count,
         latest.price as latest_price,
         latest.currency,
         latest.in_stock,
+        latest.is_on_backorder,
         seen.first_seen_at,
         seen.last_seen_at,
         seen.observations

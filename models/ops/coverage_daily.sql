@@ -70,6 +70,10 @@ prices as not materialized (
     select * from {{ ref('prices') }}
 ),
 
+rejected as not materialized (
+    select * from {{ ref('rejected_items') }}
+),
+
 acknowledged_gaps as not materialized (
     select * from {{ ref('stg_control__acknowledged_gaps') }}
 ),
@@ -276,6 +280,21 @@ bounds as (
             where prices.roaster_id = scope.roaster_id and prices.day = scope.day
         ) as day_prices
     ),
+
+    rejected_days as (
+        select
+            scope.roaster_id,
+            scope.day,
+            day_rejected.rejected_items
+        from scope
+        cross join lateral (
+            select count(*) as rejected_items
+            from rejected
+            where
+                rejected.roaster_id = scope.roaster_id and rejected.day = scope.day
+                and rejected.reason <> 'variation not returned'
+        ) as day_rejected
+    ),
 {% else %}
     scope as (
         -- every day of every calendar
@@ -303,6 +322,16 @@ bounds as (
             day,
             count(*) as price_rows
         from prices
+        group by roaster_id, day
+    ),
+
+    rejected_days as (
+        select
+            roaster_id,
+            day,
+            count(*) as rejected_items
+        from rejected
+        where reason <> 'variation not returned'
         group by roaster_id, day
     ),
 {%- endif %}
@@ -339,6 +368,16 @@ mart_counts as (
     group by run_id
 ),
 
+missing_counts as (
+    -- variations their parents list that no variation page of the run returned
+    select
+        run_id,
+        count(*) as missing_variations
+    from rejected
+    where reason = 'variation not returned' and {{ in_scope }}
+    group by run_id
+),
+
 quarantine_counts as (
     select
         run_id,
@@ -353,12 +392,14 @@ run_facts as (
         scope_runs.*,
         coalesce(mart_counts.valid_pages, 0) as valid_pages,
         coalesce(mart_counts.invalid_pages, 0) as invalid_pages,
+        coalesce(missing_counts.missing_variations, 0) as missing_variations,
         scope_runs.status = 'ok'
         -- raw still holds every artifact the run stored, and the marts have seen them all
         and coalesce(raw_counts.raw_artifacts, 0) = scope_runs.recorded_artifacts
         and coalesce(mart_counts.mart_artifacts, 0) + coalesce(quarantine_counts.quarantined, 0)
         = coalesce(raw_counts.raw_artifacts, 0)
         and coalesce(mart_counts.invalid_pages, 0) = 0
+        and coalesce(missing_counts.missing_variations, 0) = 0
         and coalesce(mart_counts.valid_pages, 0) > 0 as is_complete_raw,
         -- raw rows the marts have not seen (derived data lost, or not built yet)
         scope_runs.status = 'ok'
@@ -371,6 +412,7 @@ run_facts as (
     left join raw_counts on scope_runs.run_id = raw_counts.run_id
     left join mart_counts on scope_runs.run_id = mart_counts.run_id
     left join quarantine_counts on scope_runs.run_id = quarantine_counts.run_id
+    left join missing_counts on scope_runs.run_id = missing_counts.run_id
 ),
 
 day_facts as (
@@ -380,7 +422,9 @@ day_facts as (
         count(*) as runs,
         bool_or(is_complete_raw) as has_complete_run,
         bool_or(is_unvalidated) as has_unvalidated_run,
-        bool_or(status = 'partial' or has_lost_raw) as has_partial_run,
+        bool_or(status = 'partial' or has_lost_raw or missing_variations > 0) as has_partial_run,
+        -- the fewest variations any run of the day missed (0 when one returned them all)
+        min(missing_variations) as missing_variations,
         sum(valid_pages) as valid_pages,
         sum(valid_pages + invalid_pages) as fetched_pages
     from run_facts
@@ -419,11 +463,25 @@ final as (
         coalesce(day_facts.runs, 0) as runs,
         coalesce(day_facts.valid_pages, 0) as valid_artifacts,
         coalesce(price_days.price_rows, 0) as price_rows,
+        coalesce(rejected_days.rejected_items, 0) as rejected_items,
+        coalesce(day_facts.missing_variations, 0) as missing_variations,
+        case
+            when day_facts.has_complete_run and price_days.price_rows > 0 then null
+            when day_facts.has_complete_run or day_facts.has_unvalidated_run then 'marts lack the day''s rows'
+            when day_facts.missing_variations > 0
+                then day_facts.missing_variations || ' variations listed by their parents were not returned'
+            when day_facts.has_partial_run then 'a run ended partial or lost raw artifacts'
+            when day_facts.valid_pages > 0 then 'some catalog pages are invalid'
+            when day_facts.fetched_pages > 0 then 'every catalog page is invalid'
+            when day_facts.runs > 0 then 'every run failed'
+            else 'no run'
+        end as reason,
         acknowledged.reason is not null as acknowledged,
         acknowledged.reason as acknowledged_reason
     from scope
     left join day_facts on scope.roaster_id = day_facts.roaster_id and scope.day = day_facts.day
     left join price_days on scope.roaster_id = price_days.roaster_id and scope.day = price_days.day
+    left join rejected_days on scope.roaster_id = rejected_days.roaster_id and scope.day = rejected_days.day
     left join acknowledged_days as acknowledged
         on scope.roaster_id = acknowledged.roaster_id and scope.day = acknowledged.day
 )

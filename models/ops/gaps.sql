@@ -12,6 +12,9 @@ final as (
         runs,
         valid_artifacts,
         price_rows,
+        rejected_items,
+        missing_variations,
+        reason,
         acknowledged,
         acknowledged_reason
     from coverage

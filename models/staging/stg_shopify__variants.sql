@@ -1,6 +1,8 @@
 {#- One row per (artifact, product, variant) of every Shopify products.json page, and
-    one row with a null variant for a product without variants. Values stay text here;
-    `problems` lists what would make the page invalid. -#}
+    one row with a null variant for a product without variants. Values stay text here.
+    Two levels of problems: `page_problems` make the whole page unreadable (an item
+    without an id), `item_problems` leave only this variant out of prices (a missing,
+    non-numeric, zero or negative price; a product without title or variants). -#}
 with
 
 artifacts as (
@@ -83,15 +85,17 @@ fields as (
         variants.product ->> 'product_type' as product_type,
         variants.variant ->> 'id' as variant_platform_id,
         variants.variant ->> 'title' as variant_title,
+        -- a string ("15.99") on the storefront, a number on some endpoints: text either way
         variants.variant ->> 'price' as price_text,
-        variants.variant ->> 'compare_at_price' as compare_at_text,
+        -- null, "" and "0.00" all mean "no list price"; the marts keep only one above the price
+        nullif(trim(variants.variant ->> 'compare_at_price'), '') as compare_at_text,
         case
             when jsonb_typeof(variants.variant -> 'available') = 'boolean'
                 then (variants.variant ->> 'available')::boolean
         end as available,
         variants.options,
-        jsonb_typeof(variants.product -> 'id') = 'number' as has_product_id,
-        jsonb_typeof(variants.variant -> 'id') = 'number' as has_variant_id,
+        coalesce(jsonb_typeof(variants.product -> 'id') = 'number', false) as has_product_id,
+        coalesce(jsonb_typeof(variants.variant -> 'id') = 'number', false) as has_variant_id,
         variants.variant is null as is_without_variants
     from with_options as variants
 ),
@@ -99,22 +103,21 @@ fields as (
 final as (
     select
         *,
+        {{ decimal_or_null('price_text') }} as price_major,
         to_jsonb(array_remove(array[
             case when not has_product_id then 'product id missing' end,
+            case when not is_without_variants and not has_variant_id then 'variant id missing' end
+        ], null)) as page_problems,
+        to_jsonb(array_remove(array[
             case when coalesce(product_title, '') = '' then 'product title missing' end,
             case when is_without_variants then 'no variants' end,
-            case when not is_without_variants and not has_variant_id then 'variant id missing' end,
+            case when not is_without_variants and price_text is null then 'price missing' end,
             case
-                when not is_without_variants and {{ decimal_or_null('price_text') }} is null
+                when price_text is not null and {{ decimal_or_null('price_text') }} is null
                     then 'price not a number'
             end,
-            case when {{ decimal_or_null('price_text') }} <= 0 then 'price <= 0' end,
-            case when {{ decimal_or_null('price_text') }} > {{ var('max_price') }} then 'price absurd' end,
-            case
-                when compare_at_text is not null and {{ decimal_or_null('compare_at_text') }} is null
-                    then 'compare_at_price not a number'
-            end
-        ], null)) as problems
+            case when {{ decimal_or_null('price_text') }} <= 0 then 'price <= 0' end
+        ], null)) as item_problems
     from fields
 )
 
