@@ -19,6 +19,7 @@ SHOPIFY_MAX_PAGES = 100  # Shopify refuses page*limit > 25000
 WOO_PER_PAGE = 100  # the Store API refuses more
 WOO_MAX_PAGES = 500  # a guard against a shop that never returns an empty page
 WOO_ROUTES = ("/wp-json/wc/store/v1/products", "/wp-json/wc/store/products")
+WOO_PARENTS_PER_REQUEST = 20  # parents asked for at once when their variations were not listed
 
 
 class RunContext(Protocol):
@@ -97,8 +98,26 @@ async def fetch_woocommerce(client: PoliteClient, gate: ShopGate, roaster: Roast
     variations.url = products.url
     products_done = await products.walk()
     variations_done = await variations.walk()
-    result.complete = products_done and variations_done
+    by_parent_done = await _fetch_missing_variations(products, variations)
+    result.complete = products_done and variations_done and by_parent_done
     return result
+
+
+async def _fetch_missing_variations(products: _WooListing, variations: _WooListing) -> bool:
+    """Some stores list variations on their parents but return none through
+    type=variation: ask for those parents' variations by parent (the Store API's `parent`
+    filter, a comma-separated list), a few parents per listing. Whether every listed
+    variation finally arrived is decided in dbt (rejected_items, 'variation not returned'),
+    from the stored pages; this only chooses which URLs to fetch."""
+    missing = sorted(parent for parent, ids in products.listed.items() if not ids <= variations.seen)
+    done = True
+    for start in range(0, len(missing), WOO_PARENTS_PER_REQUEST):
+        batch = missing[start:start + WOO_PARENTS_PER_REQUEST]
+        listing = _WooListing(variations.client, variations.gate, variations.run, variations.result, "variations",
+                              {"type": "variation", "parent": ",".join(map(str, batch))})
+        listing.url = variations.url
+        done = await listing.walk() and done
+    return done
 
 
 class _WooListing:
@@ -110,11 +129,22 @@ class _WooListing:
         self.resource, self.extra = resource, extra
         self.url = ""
         self.first: Exchange | None = None
+        self.seen: set[int] = set()  # ids of the items the listing returned
+        self.listed: dict[int, set[int]] = {}  # variable parents: the variation ids they list
 
     async def _get(self, url: str, page: int) -> Exchange:
         params = {**self.extra, "per_page": WOO_PER_PAGE, "page": page}
-        return await self.client.fetch(url, self.gate, self.run.recorder(self.resource, page),
-                                       params=params)
+        return await self.client.fetch(url, self.gate, self.run.recorder(self.resource, page), params=params)
+
+    def _note_items(self, items: list[Any]) -> None:
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("id"), int):
+                continue
+            self.seen.add(item["id"])
+            listed = item.get("variations")
+            if item.get("type") == "variable" and isinstance(listed, list):
+                self.listed[item["id"]] = {v["id"] for v in listed
+                                           if isinstance(v, dict) and isinstance(v.get("id"), int)}
 
     async def find_route(self, base_url: str) -> bool:
         """The v1 route, else the older unversioned one; a 404 tells them apart.
@@ -157,6 +187,7 @@ class _WooListing:
             if not exchange.json:
                 return not failed
             self.result.pages += 1
+            self._note_items(exchange.json)
             total = total if total is not None else _total_pages(exchange)
         self.result.failures.append(f"{self.resource}: no end after {WOO_MAX_PAGES} pages")
         return False

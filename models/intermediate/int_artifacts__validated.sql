@@ -128,7 +128,8 @@ verdicts as (
         structural_errors
         || row_problems
         || case
-            when jsonb_array_length(row_problems) = 0 and offers > 0 and priced_offers = 0
+            -- a page whose parents list variations is priced through its variation pages
+            when jsonb_array_length(row_problems) = 0 and offers > 0 and priced_offers = 0 and listed_variations = 0
                 then jsonb_build_array('no priced item (' || first_rejection || ')')
             else '[]'::jsonb
         end as validation_errors,

@@ -19,7 +19,12 @@ SALE_CHANCE = 0.15  # per product per 3-day window
 STOCKOUT_CHANCE = 0.10  # per variant per day
 
 GRINDS = ("Whole Bean", "Espresso", "Filter", "French Press", "Pour Over", "AeroPress",
-          "Moka Pot", "Cold Brew", "South Indian Filter", "Drip", "Ground")
+          "Moka Pot", "Cold Brew", "South Indian Filter", "Drip", "Ground", "Cold Brew / Channi / French Press")
+# French-speaking shops name their options Poids / Mouture (layout 3).
+FRENCH_GRINDS = ("Grains", "Moulu", "Filtre")
+# What the marts call each grind label (the label lower-cased where it is not listed).
+GRIND_TERMS = {"Cold Brew / Channi / French Press": "ground", "Grains": "whole bean", "Moulu": "ground",
+               "Filtre": "filter"}
 # Size labels as shops write them, with the grams they mean (None: not a weight).
 SIZES: dict[str, tuple[tuple[str, int | None, Decimal], ...]] = {
     "metric": (("250g", 250, Decimal(1)), ("500g", 500, Decimal("1.9")), ("1kg", 1000, Decimal("3.6"))),
@@ -28,7 +33,9 @@ SIZES: dict[str, tuple[tuple[str, int | None, Decimal], ...]] = {
     "imperial": (("12oz", 340, Decimal(1)), ("2 lbs", 907, Decimal("2.5")), ("5 Pounds", 2268, Decimal(6))),
     "caps": (("12 Oz", 340, Decimal(1)), ("1 lb", 454, Decimal("1.3"))),
     "dual": (("340g (12oz)", 340, Decimal(1)), ("907g (2lb)", 907, Decimal("2.5"))),
+    "multipack": (("200g x 4", 800, Decimal("3.1")), ("4 x 250g", 1000, Decimal("3.8"))),
 }
+FREE_SAMPLE_INDEX = 3  # every shop lists one free sample (price 0): a rejected item, never a price
 PACKS = (("1 bag", None, Decimal(1)), ("10 count", None, Decimal("4.5")), ("12 Pack", None, Decimal(5)))
 ORIGINS = ("Ethiopia Yirgacheffe", "Kenya AA", "Colombia Huila", "Guatemala Antigua",
            "Brazil Cerrado", "Sumatra Mandheling", "Costa Rica Tarrazu", "Rwanda Nyamasheke",
@@ -47,6 +54,7 @@ class ShopSpec:
     currency_in_config: bool = True  # shopify: False means meta.json supplies it
     woo_route: str = "v1"  # v1 | legacy (only /wp-json/wc/store/products)
     minor_unit: int = 2
+    fixture: str | None = None  # a captured real catalog served byte for byte instead (render.fixture_items)
 
     @property
     def decimals(self) -> int:
@@ -130,10 +138,12 @@ def product_pool(seed: int, shop: ShopSpec) -> tuple[Product, ...]:
 
 def _make_product(seed: int, shop: ShopSpec, i: int) -> Product:
     kind = "coffee" if i < 3 or _frac(seed, shop.id, i, "kind") < 0.8 else _pick(("merch", "pack"), seed, shop.id, i)
+    kind = "sample" if i == FREE_SAMPLE_INDEX else kind
     origin = ORIGINS[i % len(ORIGINS)]
-    title = {"coffee": f"{origin} #{i}", "merch": f"Gift Card #{i}", "pack": f"Drip Bags #{i}"}[kind]
+    title = {"coffee": f"{origin} #{i}", "merch": f"Gift Card #{i}", "pack": f"Drip Bags #{i}",
+             "sample": f"Free Sample #{i}"}[kind]
     low, high = PRICE_BANDS.get(shop.currency, (10, 25))
-    base = Decimal(low + _hash(seed, shop.id, i, "price") % (high - low + 1))
+    base = Decimal(0) if kind == "sample" else Decimal(low + _hash(seed, shop.id, i, "price") % (high - low + 1))
     names, combos = _options(seed, shop, i, kind)
     pid = _platform_id(shop, i)
     variants = tuple(
@@ -142,7 +152,7 @@ def _make_product(seed: int, shop: ShopSpec, i: int) -> Product:
     )
     # The first three products are always listed so no day has an empty catalog; the
     # others are seasonal releases that come and go, so catalogs change week to week.
-    seasonal = i >= 3 and _frac(seed, shop.id, i, "seasonal") < 0.5
+    seasonal = i > FREE_SAMPLE_INDEX and _frac(seed, shop.id, i, "seasonal") < 0.5
     period = 20 + _hash(seed, shop.id, i, "period") % 60 if seasonal else None
     start = _hash(seed, shop.id, i, "start") % 400 - 400
     on_days = (period or 1) * 2 // 3
@@ -151,15 +161,17 @@ def _make_product(seed: int, shop: ShopSpec, i: int) -> Product:
 
 
 def _options(seed: int, shop: ShopSpec, i: int, kind: str) -> tuple[tuple[str, ...], list]:
-    if kind == "merch":
+    if kind in ("merch", "sample"):
         return (), [((), None, None, Decimal(1))]
     if kind == "pack":
         sizes = PACKS[: 1 + _hash(seed, shop.id, i, "packs") % len(PACKS)]
         return ("Size",), [((("Size", s),), None, None, m) for s, _, m in sizes]
     sizes = SIZES[_pick(tuple(SIZES), seed, shop.id, i, "sizes")]
     grinds = [GRINDS[(i + k) % len(GRINDS)] for k in range(1 + _hash(seed, shop.id, i, "g") % 3)]
-    layout = _hash(seed, shop.id, i, "layout") % 3
+    layout = _hash(seed, shop.id, i, "layout") % 4
     size_name = "Weight" if layout == 1 else "Size"
+    if layout == 3:
+        grinds = [FRENCH_GRINDS[(i + k) % len(FRENCH_GRINDS)] for k in range(1 + _hash(seed, shop.id, i, "g") % 3)]
     combos = []
     for size, grams, mult in sizes:
         for grind in (grinds if layout != 2 else ["Whole Bean"]):
@@ -167,9 +179,11 @@ def _options(seed: int, shop: ShopSpec, i: int, kind: str) -> tuple[tuple[str, .
                 combos.append(((("Size", size), ("Grind", grind)), grams, grind, mult))
             elif layout == 1:  # grind first: positions differ, names do not
                 combos.append(((("Grind", grind), ("Weight", size)), grams, grind, mult))
+            elif layout == 3:  # a French shop's option names
+                combos.append(((("Poids", size), ("Mouture", grind)), grams, grind, mult))
             else:
                 combos.append(((("Weight", size),), grams, None, mult))
-    names = {0: ("Size", "Grind"), 1: ("Grind", size_name), 2: ("Weight",)}[layout]
+    names = {0: ("Size", "Grind"), 1: ("Grind", size_name), 2: ("Weight",), 3: ("Poids", "Mouture")}[layout]
     return names, combos
 
 
@@ -206,6 +220,8 @@ def truth(seed: int, shop: ShopSpec, day: dt.date) -> list[dict[str, Any]]:
     """The expected normalized rows for a day: one per variant, keyed as the marts key them."""
     rows = []
     for offer in offers(seed, shop, day):
+        if offer.price <= 0:
+            continue  # a free sample: rejected_items, never prices
         simple = shop.platform == "woocommerce" and len(offer.product.variants) == 1 and not offer.variant.options
         vid = offer.product.platform_id if simple else offer.variant.platform_id
         rows.append({
@@ -217,6 +233,15 @@ def truth(seed: int, shop: ShopSpec, day: dt.date) -> list[dict[str, Any]]:
             "in_stock": offer.in_stock,
             "currency": shop.currency,
             "weight_g": offer.variant.weight_g,
-            "grind": offer.variant.grind,
+            "grind": grind_term(shop, offer),
         })
     return rows
+
+
+def grind_term(shop: ShopSpec, offer: Offer) -> str | None:
+    """The grind the marts should read: the label's term; none where a WooCommerce
+    variation leaves its grind attribute null (sold in any grind)."""
+    label = offer.variant.grind
+    if label is None or (shop.platform == "woocommerce" and offer.product.style == 1):
+        return None
+    return GRIND_TERMS.get(label, label.lower())

@@ -2,13 +2,20 @@
 
 The quirks real shops show are reproduced on purpose (design.md section 9): tags as a
 list or a comma string, `body_html` null, `available` absent, compare_at_price null,
-"0.00" or equal to the price, option order that varies, prices in minor units.
+"0.00", "" or below the price, prices as numbers, a free sample at price 0, option order
+that varies, option names in French, multipacks; WooCommerce prices in minor units,
+a grouped product, backorders, a variation whose grind attribute is null, and variable
+products whose variations only come when asked for by parent.
+A shop with a `fixture` serves a catalog captured from a real shop instead.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -64,8 +71,9 @@ def _shopify_variant(shop: ShopSpec, product: Product, offer: Offer, pos: int) -
     compare_at: str | None
     if offer.compare_at is not None:
         compare_at = str(offer.compare_at)
-    else:  # not on sale: shops write this three different ways
-        compare_at = {0: None, 1: "0.00", 2: str(offer.price), 3: None}[product.style]
+    else:  # not on sale: shops write this four different ways, one of them below the price
+        below = _fixed(offer.price * Decimal("0.9"), 2)
+        compare_at = {0: None, 1: "0.00", 2: below, 3: ""}[product.style]
     variant: dict[str, Any] = {
         "id": offer.variant.platform_id,
         "title": offer.variant.title,
@@ -73,7 +81,8 @@ def _shopify_variant(shop: ShopSpec, product: Product, offer: Offer, pos: int) -
         "sku": f"{shop.id[:3].upper()}-{offer.variant.platform_id % 100000}",
         "requires_shipping": True,
         "taxable": True,
-        "price": _fixed(offer.price, 2),
+        # some endpoints give the price as a number, not a string
+        "price": float(offer.price) if product.style == 1 else _fixed(offer.price, 2),
         "compare_at_price": compare_at,
         "grams": offer.variant.weight_g or 0,
         "position": pos + 1,
@@ -89,6 +98,8 @@ def _shopify_variant(shop: ShopSpec, product: Product, offer: Offer, pos: int) -
 def _fixed(value: Decimal, places: int) -> str:
     return f"{value:.{places}f}"
 
+
+GRIND_OPTION_NAMES = ("Grind", "Mouture")
 
 # --- WooCommerce -----------------------------------------------------------------------
 
@@ -118,7 +129,13 @@ def _is_simple(product: Product) -> bool:
 
 
 def woo_products(seed: int, shop: ShopSpec, day: dt.date) -> list[dict[str, Any]]:
-    return [_woo_product(shop, product, group) for product, group in _grouped(seed, shop, day)]
+    items = [_woo_product(shop, product, group) for product, group in _grouped(seed, shop, day)]
+    simple = [item for item in items if item["type"] == "simple" and int(item["prices"]["price"]) > 0]
+    if simple:  # a grouped product: no offer of its own, its price is its cheapest child's
+        cheapest = min(simple, key=lambda item: int(item["prices"]["price"]))
+        items.append({**cheapest, "id": 90_000 + len(items), "name": f"{shop.name} bundle", "type": "grouped",
+                      "slug": "bundle", "grouped_products": [item["id"] for item in simple]})
+    return items
 
 
 def _woo_product(shop: ShopSpec, product: Product, group: list[Offer]) -> dict[str, Any]:
@@ -148,6 +165,7 @@ def _woo_product(shop: ShopSpec, product: Product, group: list[Offer]) -> dict[s
         "on_sale": any(o.is_sale for o in group),
         "prices": _prices(shop, cheapest, price_range),
         "is_in_stock": any(o.in_stock for o in group),
+        "is_on_backorder": False,
         "is_purchasable": True,
         "attributes": attributes,
         "variations": [] if simple else [
@@ -166,6 +184,11 @@ def woo_variations(seed: int, shop: ShopSpec, day: dt.date) -> list[dict[str, An
             continue
         for offer in group:
             label = ", ".join(f"{n}: {v}" for n, v in offer.variant.options)
+            attributes: list[dict[str, Any]] = []
+            if product.style == 1:  # "any grind": the attribute is null, the others stay
+                label = ""
+                attributes = [{"name": n, "value": None if n in GRIND_OPTION_NAMES else v}
+                              for n, v in offer.variant.options]
             rows.append({
                 "id": offer.variant.platform_id,
                 "name": f"{product.title} - {', '.join(v for _, v in offer.variant.options)}",
@@ -177,8 +200,25 @@ def woo_variations(seed: int, shop: ShopSpec, day: dt.date) -> list[dict[str, An
                 "on_sale": offer.is_sale,
                 "prices": _prices(shop, offer),
                 "is_in_stock": offer.in_stock,
+                "is_on_backorder": not offer.in_stock and product.style == 1,
                 "is_purchasable": True,
-                "attributes": [],
+                "attributes": attributes,
                 "variations": [],
+                "unlisted": product.style == 2,  # popped by the server: returned only by parent
             })
     return rows
+
+
+# --- captured real catalogs ---------------------------------------------------------------
+
+@functools.lru_cache(maxsize=8)
+def fixture_items(path: str, kind: str) -> tuple[dict[str, Any], ...]:
+    """A real shop's captured catalog: a Shopify products.json body, a Store API array, or
+    the {"product", "variants"} records another crawler saved; `kind` is shopify,
+    products or variations."""
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    if kind == "shopify":
+        return tuple(doc["products"])
+    if isinstance(doc, list):
+        return tuple(doc) if kind == "products" else ()
+    return (doc["product"],) if kind == "products" else tuple(doc["variants"])

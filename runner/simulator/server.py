@@ -347,16 +347,31 @@ def page_response(state: SimState, shop: ShopSpec, resource: str, query: dict[st
         return 400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): per_page",
                      "data": {"status": 400}}, {}
     items = _catalog(seed, shop, day, resource)
+    if resource == "variations":
+        items = _variation_listing(items, query.get("parent"))
     page = _int(query.get("page"), 1)
     total_pages = max(1, -(-len(items) // per_page))
     headers = {"X-WP-Total": str(len(items)), "X-WP-TotalPages": str(total_pages)}
     return 200, list(items[(page - 1) * per_page: page * per_page]), headers
 
 
+def _variation_listing(items: tuple[dict[str, Any], ...], parent: str | None) -> list[dict[str, Any]]:
+    """type=variation: some stores leave variations out unless asked for by parent
+    (`parent=1,2,3`, the Store API's filter)."""
+    if parent is not None:
+        wanted = {p.strip() for p in parent.split(",")}
+        chosen = [item for item in items if str(item.get("parent")) in wanted]
+    else:
+        chosen = [item for item in items if not item.get("unlisted")]
+    return [{k: v for k, v in item.items() if k != "unlisted"} for item in chosen]
+
+
 @functools.lru_cache(maxsize=CATALOG_CACHE_SIZE)
 def _catalog(seed: int, shop: ShopSpec, day: dt.date, kind: str) -> tuple[dict[str, Any], ...]:
     """A shop's rendered catalog for a day, rendered once: every page of a walk slices it.
     Callers only slice and serialize it, never change it."""
+    if shop.fixture is not None:
+        return render.fixture_items(shop.fixture, kind)
     render_fn = {"shopify": render.shopify_products, "variations": render.woo_variations}.get(kind, render.woo_products)
     return tuple(render_fn(seed, shop, day))
 
