@@ -228,9 +228,10 @@ def gaps_cmd(ctx: click.Context, start: dt.datetime, end: dt.datetime, roaster_i
     gaps = [d for d in days if d.status != "complete"]
     data = {"start": first.isoformat(), "end": last.isoformat(),
             "gaps": [{"roaster_id": d.roaster_id, "day": d.day.isoformat(), "status": d.status,
-                      "acknowledged": d.acknowledged} for d in gaps],
+                      "acknowledged": d.acknowledged, "reason": d.reason} for d in gaps],
             "counts": dict(sorted(Counter(d.status for d in gaps).items()))}
-    lines = [f"{d.roaster_id:<24} {d.day} {d.status}{'  (acknowledged)' if d.acknowledged else ''}" for d in gaps]
+    lines = [f"{d.roaster_id:<24} {d.day} {d.status:<12} {d.reason or ''}"
+             f"{'  (acknowledged)' if d.acknowledged else ''}" for d in gaps]
     lines.append(f"{len(gaps)} gap(s) in {first}..{last}: " + (", ".join(f"{k} {v}" for k, v in
                                                                        data["counts"].items()) or "none"))
     emit(as_json, data, "\n".join(lines))

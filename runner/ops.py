@@ -122,7 +122,20 @@ def verify(config: Config, target: Target, start: dt.date, end: dt.date, roaster
     ok = result.ok and not any(integrity.values()) and not gaps
     return {"start": start.isoformat(), "end": end.isoformat(), "ok": ok, "dbt": result.as_dict(),
             "integrity": integrity, "coverage": dict(Counter(d.status for d in days)), "gaps": gaps,
-            "acknowledged_gaps": acknowledged}
+            "acknowledged_gaps": acknowledged, "rejected_items": rejected_summary(target, start, end, ids, result)}
+
+
+def rejected_summary(target: Target, start: dt.date, end: dt.date, ids: list[str], result) -> dict[str, Any]:
+    """Offers left out of prices one by one (their pages stay valid), by reason, and the
+    (roaster, day)s whose share of them is far above the roaster's usual (the dbt test
+    assert_rejected_share_is_usual, a warning: a parser break or a shop's format change)."""
+    with connect(target) as conn:
+        rows = conn.execute("""select reason, count(*) from marts.rejected_items
+                                where day between %s and %s and roaster_id = any(%s)
+                                group by reason order by reason""", (start, end, ids)).fetchall()
+    unusual = next((f["failures"] or 0 for f in result.failures
+                    if str(f["node"]).endswith("assert_rejected_share_is_usual")), 0)
+    return {"total": sum(n for _, n in rows), "by_reason": dict(rows), "unusual_days": unusual}
 
 
 def acknowledge(target: Target, roaster: Roaster, start: dt.date, end: dt.date, reason: str) -> dict[str, Any]:

@@ -38,6 +38,8 @@ class DayStatus:
     day: dt.date
     status: str
     acknowledged: bool = False
+    reason: str | None = None  # why the day is not complete (coverage_daily.reason)
+    rejected_items: int = 0  # offers of the day left out of prices one by one
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def check_range(start: dt.date, end: dt.date) -> None:
 
 # --- coverage ----------------------------------------------------------------------------
 
-COVERAGE_COLUMNS = "roaster_id, day, status, acknowledged"
+COVERAGE_COLUMNS = "roaster_id, day, status, acknowledged, reason, rejected_items"
 
 
 def coverage(target: Target, start: dt.date, end: dt.date, roasters: list[Roaster], *,
@@ -111,6 +113,7 @@ def _ensure_built(target: Target) -> None:
                              "is not null").fetchone()[0]
     if not built:
         log.info("derived tables do not exist yet: building them once")
+        _dbt_or_fail(target, ["seed"], {})  # reference data (currencies) the models read
         _dbt_or_fail(target, ["run"], {})
 
 

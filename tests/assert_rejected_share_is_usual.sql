@@ -39,10 +39,10 @@ final as (
     inner join usual on shares.roaster_id = usual.roaster_id
     where
         shares.rejected_share > 2 * usual.usual_share + 0.1
-        {%- if r.start is not none %}
+    {%- if r.start is not none %}
         and shares.day between date '{{ r.start }}' and date '{{ r.end }}'
         {%- endif %}
-        {%- if r.roasters is not none %}
+    {%- if r.roasters is not none %}
         and shares.roaster_id in ('{{ r.roasters | join("', '") }}')
         {%- endif %}
 )

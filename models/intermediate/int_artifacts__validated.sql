@@ -83,7 +83,7 @@ page_facts as (
     cross join lateral (  -- noqa: ST05
         select
             jsonb_agg(distinct problem_rows.problem order by problem_rows.problem)
-                filter (where problem_rows.problem is not null) as problems,
+            filter (where problem_rows.problem is not null) as problems,
             count(*) filter (where problem_rows.yields_price) as offers,
             count(*) filter (where problem_rows.yields_price and problem_rows.reason is null) as priced_offers,
             min(problem_rows.reason) filter (where problem_rows.yields_price) as first_rejection,

@@ -61,7 +61,7 @@ named_options as (
         by_name.pack_label,
         coalesce(by_name.has_gram_label, false) as has_gram_label
     from checked
-    cross join lateral (
+    cross join lateral (  -- noqa: ST05
         select
             min(opt.value) filter (where opt.kind = 'grind') as grind_value,
             min(opt.value) filter (where opt.kind = 'weight' and {{ unit_weight_g('opt.value') }} is not null)

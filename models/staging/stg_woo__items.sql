@@ -46,7 +46,7 @@ with_options as (
         items.*,
         coalesce(variation_options.options, '[]'::jsonb) as options
     from items
-    cross join lateral (
+    cross join lateral (  -- noqa: ST05
         select
             jsonb_agg(
                 jsonb_build_object('name', parts.name, 'value', parts.value)
@@ -65,8 +65,8 @@ with_options as (
                 own.value ->> 'value' as value,
                 1000 + own.n as n
             from jsonb_array_elements(
-                case when jsonb_typeof(items.item -> 'attributes') = 'array' then items.item -> 'attributes' end
-            ) with ordinality as own (value, n)
+                    case when jsonb_typeof(items.item -> 'attributes') = 'array' then items.item -> 'attributes' end
+                ) with ordinality as own (value, n)
             where
                 coalesce(items.item ->> 'variation', '') = ''
                 and jsonb_typeof(own.value -> 'value') = 'string'

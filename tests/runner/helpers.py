@@ -76,8 +76,15 @@ def fetch_days(sim: Simulator, config: Config, target, days, roasters=None) -> l
 
 def dbt(target, *args: str, range_as_vars: bool = False, **variables) -> object:
     """The runner's way (range in $COFFEE_DBT_RANGE), or a person's (range_as_vars: --vars)."""
+    import psycopg
+
     from runner.dbt import run_dbt
 
+    if args[0] == "run":  # as a person would: `dbt seed` once before a first `dbt run`
+        with psycopg.connect(target.url) as conn:
+            seeded = conn.execute("select to_regclass('reference.iso_currencies') is not null").fetchone()[0]
+        if not seeded:
+            assert run_dbt(target, ["seed"], echo=False).ok
     return run_dbt(target, list(args), variables or None, echo=False, range_as_vars=range_as_vars)
 
 

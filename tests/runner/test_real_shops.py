@@ -129,7 +129,8 @@ def test_variations_with_a_roast_profile_keep_their_weight_and_no_grind(real_day
                                    1000 if "1kg" in v["variation"] else 250, None)
                 for v in doc["variants"]}
     assert _prices(db, "dak") == expected
-    titles = db.execute("select distinct product_id, product_title from marts.prices where roaster_id = 'dak'").fetchall()
+    titles = db.execute("select distinct product_id, product_title from marts.prices "
+                        "where roaster_id = 'dak'").fetchall()
     assert titles == [("dak:7748", "Milky Cake")]
     assert _coverage(db, "dak") == ("complete", 4, 0, 0, None)
     # a rebuild of the day gives the same tables
