@@ -47,6 +47,8 @@ def log(message: str) -> None:
 def parse_args(description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small sizes: finishes in under 2 minutes")
+    parser.add_argument("--ranges-only", action="store_true",
+                        help="rebuild: only the full refresh and the range rebuilds (before/after comparisons)")
     return parser.parse_args()
 
 
@@ -152,7 +154,7 @@ class DbtProject:
     def __init__(self, target: Target, extra_files: dict[str, str] | None = None) -> None:
         self.target = target
         self.dir = Path(tempfile.mkdtemp(prefix="coffee-bench-dbt-"))
-        for part in ("dbt_project.yml", "profiles.example.yml", "models", "macros", "snapshots", "tests"):
+        for part in ("dbt_project.yml", "profiles.example.yml", "models", "macros", "seeds", "snapshots", "tests"):
             source = ROOT / part
             if source.is_dir():
                 shutil.copytree(source, self.dir / part)

@@ -91,6 +91,7 @@ def main() -> None:
         # check (5 minutes) would make each check re-examine the one before. None overlap.
         project.env["COFFEE_CHANGE_LOOKBACK"] = "0 seconds"
         try:
+            project.run("seed")  # reference data (currencies) the models read
             built = project.run("run", "--select", "+coverage_daily", "gaps", "--full-refresh")
             results["marts_build_seconds"] = round(built.wall_seconds, 1)
             recount, bare = [], []

@@ -22,6 +22,9 @@ LAST_DAY = dt.date(2026, 10, 31)
 FULL = {"roasters": 50, "days": 365, "variants": 40, "ranges": [1, 7, 30]}
 QUICK = {"roasters": 6, "days": 30, "variants": 40, "ranges": [1, 3]}
 VARIANTS_PER_PRODUCT = 4
+# The marts a range rebuild of the price path replaces (rejected_items since session 6;
+# before it, prices validated every page again itself instead of reading scrape_artifacts).
+PRICE_PATH = ("scrape_artifacts", "prices", "rejected_items")
 
 SYNTHESIZE = """
 insert into raw.roasters (id, name, platform, base_url, currency, timezone)
@@ -132,20 +135,24 @@ rows as (
         case when jsonb_typeof(p.value -> 'variants') = 'array' then p.value -> 'variants' end) as v on true
 ),
 judged as (
+    -- item-level rules: an offer with a bad price is left out alone; a page is invalid
+    -- only when an id is missing or none of its offers is priced
     select rows.*,
-           bool_and(coalesce(
-               jsonb_typeof(product -> 'id') = 'number' and coalesce(product ->> 'title', '') <> ''
-               and variant is not null and jsonb_typeof(variant -> 'id') = 'number'
-               and price > 0 and price <= {{ var('max_price') }}
-               and (variant ->> 'compare_at_price' is null or list_price is not null)
-               and currency is not null, false)) over (partition by id) as page_is_valid
+           coalesce(price > 0 and price <= iso.max_price and coalesce(product ->> 'title', '') <> ''
+                    and variant is not null, false) as is_priced,
+           bool_and(coalesce(jsonb_typeof(product -> 'id') = 'number'
+                             and (variant is null or jsonb_typeof(variant -> 'id') = 'number'), false))
+               over (partition by id)
+           and bool_or(coalesce(price > 0 and price <= iso.max_price and variant is not null, false))
+               over (partition by id) as page_is_valid
     from rows
+    left join {{ ref('iso_currencies') }} as iso on rows.currency = iso.currency_code
 ),
 firsts as (
     select judged.*,
            dense_rank() over (partition by roaster_id, url, day, sha256 order by captured_at, id) as copy
     from judged
-    where page_is_valid
+    where page_is_valid and is_priced
 ),
 options as (
     select firsts.*,
@@ -160,14 +167,14 @@ options as (
     where copy = 1
 ),
 named as (
-    select options.*, by_name.grind as named_grind, by_name.weight_g as named_weight_g
+    select options.*, by_name.grind_value, by_name.named_label
     from options
     cross join lateral (
-        select min({{ grind('o.value') }}) filter (where o.name in ('grind', 'grind size', 'grind type', 'type'))
-                   as grind,
-               min({{ weight_g('o.value') }}) filter (
-                   where o.name in ('size', 'weight', 'pack size', 'bag size', 'net weight')) as weight_g
-        from (select lower(x ->> 'name') as name, x ->> 'value' as value from jsonb_array_elements(opts) as x) as o
+        select min(o.value) filter (where o.kind = 'grind') as grind_value,
+               min(o.value) filter (where o.kind = 'weight' and {{ unit_weight_g('o.value') }} is not null)
+                   as named_label
+        from (select {{ option_kind("x ->> 'name'") }} as kind, x ->> 'value' as value
+              from jsonb_array_elements(opts) as x) as o
     ) as by_name
 )
 select distinct on (variant_id, scraped_at) *
@@ -183,10 +190,9 @@ from (
            id as artifact_id, run_id,
            product ->> 'title' as product_title, product ->> 'product_type' as product_type,
            variant ->> 'title' as variant_title,
-           coalesce(named_grind, (select min({{ grind("x ->> 'value'") }}) from jsonb_array_elements(opts) as x))
-               as grind,
-           coalesce(named_weight_g,
-                    (select min({{ weight_g("x ->> 'value'") }}) from jsonb_array_elements(opts) as x)) as weight_g,
+           {{ grind_from_terms(grind_terms('grind_value')) }} as grind,
+           round({{ unit_weight_g('named_label') }} * coalesce({{ pack_count('named_label') }}, 1))::integer
+               as weight_g,
            created_at as artifact_created_at
     from named
 ) as priced
@@ -239,6 +245,7 @@ with
 
 observations as (
     select * from {{ ref('int_prices__observations') }}
+    where rejection_reason is null
 ),
 
 deduped as (
@@ -293,9 +300,11 @@ def range_rebuilds(project: DbtProject, bench_vars: dict, lengths: list[int]) ->
     """Each range passed the runner's way, a range dbt has not seen before each time."""
     ranges = {}
     for days in lengths:
-        run = project.run("run", "--select", "prices", variables=bench_vars, range_env=window(days))
+        run = project.run("run", "--select", *PRICE_PATH, variables=bench_vars, range_env=window(days))
         ranges[f"{days}d"] = {"wall_seconds": round(run.wall_seconds, 2),
                               "data_seconds": round(run.node_seconds["prices"], 3),
+                              # every mart a range rebuild of the price path replaces
+                              "path_data_seconds": round(sum(run.node_seconds.get(m, 0.0) for m in PRICE_PATH), 3),
                               "fixed_seconds": round(run.fixed_seconds, 2)}
     return ranges
 
@@ -334,13 +343,16 @@ def hand_written(conn: psycopg.Connection, project: DbtProject, bench_vars: dict
 
 
 def measure(conn: psycopg.Connection, project: DbtProject, first: dt.date, lengths: list[int],
-            quick: bool) -> dict:
+            quick: bool, ranges_only: bool = False) -> dict:
     bench_vars = {"bench_begin": first.isoformat()}
-    full = project.run("run", "--select", "+prices", "--full-refresh", variables=bench_vars)
+    project.run("seed")  # reference data (currencies) the models read
+    full = project.run("run", "--select", "+prices", "+rejected_items", "--full-refresh", variables=bench_vars)
     results: dict = {"full_refresh": {"wall_seconds": round(full.wall_seconds, 2),
                                       "data_seconds": round(full.node_seconds["prices"], 2)},
                      "price_rows": conn.execute("select count(*) from marts.prices").fetchone()[0]}
     results["range_rebuild"] = range_rebuilds(project, bench_vars, lengths)
+    if ranges_only:
+        return results
     longest = lengths[-1]
     typed = lengths[-1:] if quick else lengths  # each costs a full parse plus its data work
     results["fixed_seconds_with_new_vars"] = fixed_cost_with_new_vars(project, bench_vars, typed)
@@ -368,9 +380,12 @@ def main() -> None:
                                       "analyses/hand_written_prices.sql": HAND_WRITTEN,
                                       "analyses/parse_only_prices.sql": PARSE_ONLY})
         try:
-            results.update(measure(conn, project, first, params["ranges"], args.quick))
+            results.update(measure(conn, project, first, params["ranges"], args.quick, args.ranges_only))
         finally:
             project.close()
+    if args.ranges_only:  # the range rebuilds alone: before/after comparisons of the price path
+        emit("rebuild", params, results, {})
+        return
     results["runner_peak_mb"] = round(self_peak_mb(), 1)
     ranges = results["range_rebuild"]
     longest = ranges[f"{params['ranges'][-1]}d"]["data_seconds"]

@@ -14,12 +14,21 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from runner.config import Roaster
 from runner.errors import FetchError
 from runner.http import Exchange, PoliteClient, Recorder, ShopGate
-from runner.sources import SHOPIFY_PAGE_LIMIT, WOO_PER_PAGE, WOO_ROUTES, CatalogResult, RunContext
+from runner.sources import (
+    SHOPIFY_PAGE_LIMIT,
+    WOO_PER_PAGE,
+    WOO_ROUTES,
+    CatalogResult,
+    RunContext,
+    WooItems,
+    parent_batches,
+)
 
 ARCHIVE_TS_RE = re.compile(r"/web/(\d{14})(?:id_)?/")
 MAX_ARCHIVE_PAGES = 100
@@ -152,13 +161,29 @@ async def _woo_day(archive: Archive, roaster: Roaster, day: dt.date, run: RunCon
         except NoCapture:
             continue
         done = True
+        listings = {"products": WooItems(), "variations": WooItems()}
         for resource, extra in (("products", ""), ("variations", "type=variation&")):
             url = f"{base}?{extra}per_page={WOO_PER_PAGE}&page={{page}}"
             done = await _walk(archive, roaster, day, run, result, resource, url, WOO_PER_PAGE,
-                               lambda body: body if isinstance(body, list) else None) and done
+                               _woo_items(listings[resource])) and done
+        # variations a parent lists that the listing left out: the archive may hold them by parent
+        for batch in parent_batches(listings["products"], listings["variations"]):
+            url = f"{base}?type=variation&parent={quote(batch, safe='')}&per_page={WOO_PER_PAGE}&page={{page}}"
+            done = await _walk(archive, roaster, day, run, result, "variations", url, WOO_PER_PAGE,
+                               _woo_items(WooItems())) and done
         result.complete = done
         return result
     raise NoCapture(f"no capture of {roaster.id}'s catalog on {day}")
+
+
+def _woo_items(seen: WooItems) -> Any:
+    def items_of(body: Any) -> list[Any] | None:
+        if not isinstance(body, list):
+            return None
+        seen.note(body)
+        return body
+
+    return items_of
 
 
 async def _walk(archive: Archive, roaster: Roaster, day: dt.date, run: RunContext, result: CatalogResult,

@@ -109,15 +109,39 @@ async def _fetch_missing_variations(products: _WooListing, variations: _WooListi
     filter, a comma-separated list), a few parents per listing. Whether every listed
     variation finally arrived is decided in dbt (rejected_items, 'variation not returned'),
     from the stored pages; this only chooses which URLs to fetch."""
-    missing = sorted(parent for parent, ids in products.listed.items() if not ids <= variations.seen)
     done = True
-    for start in range(0, len(missing), WOO_PARENTS_PER_REQUEST):
-        batch = missing[start:start + WOO_PARENTS_PER_REQUEST]
+    for batch in parent_batches(products.items, variations.items):
         listing = _WooListing(variations.client, variations.gate, variations.run, variations.result, "variations",
-                              {"type": "variation", "parent": ",".join(map(str, batch))})
+                              {"type": "variation", "parent": batch})
         listing.url = variations.url
         done = await listing.walk() and done
     return done
+
+
+@dataclass
+class WooItems:
+    """The item ids a listing returned, and the variation ids its variable parents list."""
+
+    seen: set[int] = field(default_factory=set)
+    listed: dict[int, set[int]] = field(default_factory=dict)
+
+    def note(self, items: list[Any]) -> None:
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("id"), int):
+                continue
+            self.seen.add(item["id"])
+            listed = item.get("variations")
+            if item.get("type") == "variable" and isinstance(listed, list):
+                self.listed[item["id"]] = {v["id"] for v in listed
+                                           if isinstance(v, dict) and isinstance(v.get("id"), int)}
+
+
+def parent_batches(products: WooItems, variations: WooItems) -> list[str]:
+    """The parents whose listed variations the variation listing did not return, as
+    comma-separated `parent=` values, WOO_PARENTS_PER_REQUEST at a time."""
+    missing = sorted(parent for parent, ids in products.listed.items() if not ids <= variations.seen)
+    return [",".join(map(str, missing[i:i + WOO_PARENTS_PER_REQUEST]))
+            for i in range(0, len(missing), WOO_PARENTS_PER_REQUEST)]
 
 
 class _WooListing:
@@ -129,22 +153,13 @@ class _WooListing:
         self.resource, self.extra = resource, extra
         self.url = ""
         self.first: Exchange | None = None
-        self.seen: set[int] = set()  # ids of the items the listing returned
-        self.listed: dict[int, set[int]] = {}  # variable parents: the variation ids they list
+        self.items = WooItems()
 
     async def _get(self, url: str, page: int) -> Exchange:
         params = {**self.extra, "per_page": WOO_PER_PAGE, "page": page}
         return await self.client.fetch(url, self.gate, self.run.recorder(self.resource, page), params=params)
 
-    def _note_items(self, items: list[Any]) -> None:
-        for item in items:
-            if not isinstance(item, dict) or not isinstance(item.get("id"), int):
-                continue
-            self.seen.add(item["id"])
-            listed = item.get("variations")
-            if item.get("type") == "variable" and isinstance(listed, list):
-                self.listed[item["id"]] = {v["id"] for v in listed
-                                           if isinstance(v, dict) and isinstance(v.get("id"), int)}
+
 
     async def find_route(self, base_url: str) -> bool:
         """The v1 route, else the older unversioned one; a 404 tells them apart.
@@ -187,7 +202,7 @@ class _WooListing:
             if not exchange.json:
                 return not failed
             self.result.pages += 1
-            self._note_items(exchange.json)
+            self.items.note(exchange.json)
             total = total if total is not None else _total_pages(exchange)
         self.result.failures.append(f"{self.resource}: no end after {WOO_MAX_PAGES} pages")
         return False

@@ -26,13 +26,16 @@ observations as (
 ),
 
 in_range as (
-    -- priced offers only: the others are in rejected_items, with their reason
     select * from observations
-    where
-        rejection_reason is null
-        {% if is_incremental() %}
-            and {{ range_predicate(replaced) }}
-        {% endif %}
+    {% if is_incremental() %}
+        where {{ range_predicate(replaced) }}
+    {% endif %}
+),
+
+priced as (
+    -- priced offers only: the others are in rejected_items, with their reason
+    select * from in_range
+    where rejection_reason is null
 ),
 
 deduped as (
@@ -40,7 +43,7 @@ deduped as (
     -- of one archived capture, or a page listing it twice): the lowest artifact id and
     -- on its page the first listing win, so every rebuild keeps the same row.
     select distinct on (variant_id, scraped_at) *
-    from in_range
+    from priced
     order by variant_id, scraped_at, artifact_id, listing_position
 ),
 

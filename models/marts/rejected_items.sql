@@ -21,6 +21,16 @@ with
 
 artifacts as (
     select * from {{ ref('scrape_artifacts') }}
+    {% if is_incremental() %}
+        where {{ captured_window('captured_at', replaced) }}
+    {% endif %}
+),
+
+in_range as (
+    select * from artifacts
+    {% if is_incremental() %}
+        where {{ range_predicate(replaced) }}
+    {% endif %}
 ),
 
 shopify_rows as (
@@ -48,7 +58,7 @@ flagged_pages as not materialized (
         captured_at,
         created_at,
         shop_currency
-    from artifacts
+    from in_range
     where
         is_readable
         and not is_duplicate
@@ -57,10 +67,6 @@ flagged_pages as not materialized (
             or listed_variations > 0
             or (resource = 'variations' and platform = 'woocommerce')
         )
-        {% if is_incremental() %}
-            and {{ captured_window('captured_at', replaced) }}
-            and {{ range_predicate(replaced) }}
-        {% endif %}
 ),
 
 {{ offers_from_pages('flagged_pages') }},

@@ -255,5 +255,11 @@ def test_money_is_numeric_never_float(history, db):
                                       numeric_scale || ')', '')
                                  from information_schema.columns
                                 where table_schema = 'marts' and table_name = 'prices'""").fetchall())
-    assert types["price"] == "numeric(12,2)" and types["compare_at_price"] == "numeric(12,2)"
+    # numeric, never float; rounded to each currency's minor units (0, 2 and 3 all occur),
+    # so the column is unconstrained numeric and every value carries its currency's scale
+    assert types["price"] == "numeric" and types["compare_at_price"] == "numeric"
     assert Decimal(str(db.execute("select min(price) from marts.prices").fetchone()[0])) > 0
+    wrong_scale = db.execute("""select count(*) from marts.prices as p
+                                  join reference.iso_currencies as iso on iso.currency_code = p.currency
+                                 where scale(p.price) <> iso.minor_units""").fetchone()[0]
+    assert wrong_scale == 0

@@ -8,6 +8,7 @@ from runner.config import Config
 from runner.db import Target
 from runner.fetch import fetch_live, prepare
 from runner.simulator import ShopSpec, Simulator
+from runner.simulator.render import woo_variations
 from tests.runner.helpers import TODAY, sim_config
 
 BIG_SHOPIFY = ShopSpec("big-shopify", "Big Shopify", "shopify", "USD", products=800)
@@ -54,17 +55,21 @@ def test_shopify_window_end_with_400_errors_is_a_clean_end(tmp_path, target, db)
 def test_woocommerce_uses_total_pages_for_products_and_variations(tmp_path, target, db):
     with Simulator(shops=(BIG_WOO,), today=TODAY) as sim:
         _, (run,) = _fetch(sim, tmp_path, target, db)
-        n_variations = len([1 for p in sim.truth("big-woo", TODAY)])
+        n_variations = len(woo_variations(42, BIG_WOO, TODAY))
     rows = _listing(db, "big-woo")
     products = [r for r in rows if r[0] == "products"]
-    variations = [r for r in rows if r[0] == "variations"]
+    variations = [r for r in rows if r[0] == "variations" and "parent=" not in r[4]]
+    by_parent = [r for r in rows if r[0] == "variations" and "parent=" in r[4]]
     assert run.status == "ok"
     assert [r[1] for r in products] == list(range(1, len(products) + 1))
-    assert sum(r[3] for r in products) == len({p for p in _active_products(sim_shop=BIG_WOO)})
+    # every active product, plus the shop's one grouped product
+    assert sum(r[3] for r in products) == len({p for p in _active_products(sim_shop=BIG_WOO)}) + 1
     assert len(variations) == -(-sum(r[3] for r in variations) // 100)  # no extra empty page
+    # the variations the listing left out were asked for by parent, and came
+    assert by_parent and sum(r[3] for r in variations + by_parent) == n_variations
     assert all("per_page=100" in r[4] for r in rows)
     assert all("type=variation" in r[4] for r in variations)
-    assert sum(r[3] for r in variations) <= n_variations
+    assert sum(r[3] for r in variations) < n_variations
 
 
 def _active_products(sim_shop: ShopSpec) -> set[int]:
