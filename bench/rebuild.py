@@ -222,8 +222,8 @@ from (
            (v ->> 'available')::boolean as in_stock,
            a.id as artifact_id, a.run_id,
            p ->> 'title' as product_title, p ->> 'product_type' as product_type, v ->> 'title' as variant_title,
-           {{ grind("(v ->> 'option2')") }} as grind,
-           {{ weight_g("(v ->> 'option1')") }} as weight_g,
+           {{ grind_term("(v ->> 'option2')") }} as grind,
+           {{ unit_weight_g("(v ->> 'option1')") }}::integer as weight_g,
            a.created_at as artifact_created_at
     from raw.scrape_artifacts as a
     join raw.roasters as r on r.id = a.roaster_id
@@ -257,8 +257,8 @@ deduped as (
 final as (
     select
         variant_id, product_id, roaster_id, day, scraped_at, price, currency, compare_at_price, is_sale,
-        in_stock, artifact_id, run_id, product_title, product_type, variant_title, grind, weight_g,
-        artifact_created_at
+        in_stock, is_on_backorder, artifact_id, run_id, product_title, product_type, variant_title, listing_type,
+        grind, brew_methods, weight_g, pack_count, artifact_created_at
     from deduped
 )
 
@@ -345,7 +345,7 @@ def hand_written(conn: psycopg.Connection, project: DbtProject, bench_vars: dict
 def measure(conn: psycopg.Connection, project: DbtProject, first: dt.date, lengths: list[int],
             quick: bool, ranges_only: bool = False) -> dict:
     bench_vars = {"bench_begin": first.isoformat()}
-    project.run("seed")  # reference data (currencies) the models read
+    project.run("seed", variables=bench_vars)  # reference data (currencies) the models read
     full = project.run("run", "--select", "+prices", "+rejected_items", "--full-refresh", variables=bench_vars)
     results: dict = {"full_refresh": {"wall_seconds": round(full.wall_seconds, 2),
                                       "data_seconds": round(full.node_seconds["prices"], 2)},

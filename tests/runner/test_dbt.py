@@ -111,7 +111,10 @@ def test_corrupted_artifact_leaves_the_range_and_returns_when_restored(history, 
     assert not result.ok or result.ok  # tests may warn about the gap; the data is what matters
     verdict = db.execute("select validation_status, validation_errors from marts.scrape_artifacts where id = %s",
                          (victim,)).fetchone()
-    assert verdict == ("invalid", ["price not a number"])
+    assert verdict == ("invalid", ["no priced item (price not a number)"])
+    rejected = db.execute("select reason, raw_value ->> 'price' from marts.rejected_items where artifact_id = %s",
+                          (victim,)).fetchall()
+    assert rejected == [("price not a number", "N/A")]
     assert _prices(db, "blue-peak", DAYS[1]) == {}
     # Its only data page is invalid (the empty end page proves nothing): fetched, nothing valid.
     assert db.execute("select status from ops.coverage_daily where roaster_id = 'blue-peak' and day = %s",
@@ -201,7 +204,10 @@ def test_plain_build_with_more_new_days_than_it_lists_rebuilds_a_superset(tmp_pa
     built = snapshot_tables(db, ("marts.prices", "marts.scrape_artifacts"))
     assert len(built["marts.prices"]) == 2400 + db.execute(
         "select count(*) from marts.prices where day = '2026-03-02'").fetchone()[0]
-    assert dbt(target, "run", "--select", "prices", "scrape_artifacts", "--full-refresh").ok
+    # a full refresh replaces scrape_artifacts, and with it the view that reads it
+    # (int_prices__observations): rebuild them together, as `dbt build --full-refresh` does
+    assert dbt(target, "run", "--select", "prices", "scrape_artifacts", "int_prices__observations",
+               "--full-refresh").ok
     assert snapshot_tables(db, tuple(built)) == built
 
 
