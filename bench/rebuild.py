@@ -173,7 +173,7 @@ named as (
         select min(o.value) filter (where o.kind = 'grind') as grind_value,
                min(o.value) filter (where o.kind = 'weight' and {{ unit_weight_g('o.value') }} is not null)
                    as named_label
-        from (select {{ option_kind("x ->> 'name'") }} as kind, x ->> 'value' as value
+        from (select {{ option_kind("lower(x ->> 'name')") }} as kind, lower(x ->> 'value') as value
               from jsonb_array_elements(opts) as x) as o
     ) as by_name
 )
@@ -222,8 +222,8 @@ from (
            (v ->> 'available')::boolean as in_stock,
            a.id as artifact_id, a.run_id,
            p ->> 'title' as product_title, p ->> 'product_type' as product_type, v ->> 'title' as variant_title,
-           {{ grind_term("(v ->> 'option2')") }} as grind,
-           {{ unit_weight_g("(v ->> 'option1')") }}::integer as weight_g,
+           {{ grind_term("lower(v ->> 'option2')") }} as grind,
+           {{ unit_weight_g("lower(v ->> 'option1')") }}::integer as weight_g,
            a.created_at as artifact_created_at
     from raw.scrape_artifacts as a
     join raw.roasters as r on r.id = a.roaster_id
@@ -254,12 +254,16 @@ deduped as (
     order by variant_id, scraped_at, artifact_id, listing_position
 ),
 
+{{ option_facts('deduped') }},
+
 final as (
     select
-        variant_id, product_id, roaster_id, day, scraped_at, price, currency, compare_at_price, is_sale,
-        in_stock, is_on_backorder, artifact_id, run_id, product_title, product_type, variant_title, listing_type,
-        grind, brew_methods, weight_g, pack_count, artifact_created_at
-    from deduped
+        d.variant_id, d.product_id, d.roaster_id, d.day, d.scraped_at, d.price, d.currency, d.compare_at_price,
+        d.is_sale, d.in_stock, d.is_on_backorder, d.artifact_id, d.run_id, d.product_title, d.product_type,
+        d.variant_title, d.listing_type, f.grind, f.brew_methods, f.weight_g, f.pack_count, d.artifact_created_at
+    from deduped as d
+    inner join option_facts as f
+        on coalesce(d.options, '[]'::jsonb) = f.options and coalesce(d.sibling_options, '[]'::jsonb) = f.sibling_options
 )
 
 select * from final
@@ -305,6 +309,7 @@ def range_rebuilds(project: DbtProject, bench_vars: dict, lengths: list[int]) ->
                               "data_seconds": round(run.node_seconds["prices"], 3),
                               # every mart a range rebuild of the price path replaces
                               "path_data_seconds": round(sum(run.node_seconds.get(m, 0.0) for m in PRICE_PATH), 3),
+                              "path_nodes": {m: round(run.node_seconds[m], 3) for m in PRICE_PATH if m in run.node_seconds},
                               "fixed_seconds": round(run.fixed_seconds, 2)}
     return ranges
 

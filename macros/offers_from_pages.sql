@@ -23,6 +23,7 @@ shopify as (
         shopify_rows.variant_title,
         'variant' as listing_type,
         shopify_rows.options,
+        shopify_rows.product_options as sibling_options,
         shopify_rows.price_major as price,
         {{ decimal_or_null('shopify_rows.compare_at_text') }} as list_price,
         false as on_sale_flag,
@@ -69,7 +70,9 @@ woo_families as (
         first_value(case when woo_readable.resource = 'products' then woo_readable.item_name end) over family
             as parent_name,
         first_value(case when woo_readable.resource = 'products' then woo_readable.category end) over family
-            as parent_category
+            as parent_category,
+        first_value(case when woo_readable.resource = 'products' then woo_readable.attributes end) over family
+            as parent_attributes
     from woo_readable
     window family as (
         partition by
@@ -98,6 +101,8 @@ woo_items as (
         item_name as variant_title,
         case when resource = 'variations' then 'variation' else coalesce(item_type, 'simple') end as listing_type,
         case when resource = 'variations' then options else '[]'::jsonb end as options,
+        case when resource = 'variations' then coalesce(parent_attributes, '[]'::jsonb) else '[]'::jsonb end
+            as sibling_options,
         price_major as price,
         list_major as list_price,
         coalesce(on_sale, false) as on_sale_flag,
@@ -157,6 +162,7 @@ not_returned as (
         null as variant_title,
         'variation' as listing_type,
         '[]'::jsonb as options,
+        '[]'::jsonb as sibling_options,
         null::numeric as price,
         null::numeric as list_price,
         false as on_sale_flag,

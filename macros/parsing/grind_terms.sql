@@ -8,7 +8,7 @@
             select {{ grind_term("part.value") }} as term
             from unnest(
                 case
-                    when {{ text_expr }} ~ '[/,&+|]|\s(and|or|y|o|et|ou|und|oder|e)\s'
+                    when {{ has_grind_separator(text_expr) }}
                         then regexp_split_to_array({{ text_expr }}, '\s*[/,&+|]\s*|\s(and|or|y|o|et|ou|und|oder|e)\s')
                     else array[{{ text_expr }}]
                 end

@@ -1,15 +1,16 @@
 {% macro pack_count(text_expr) -%}
     {#- How many units a size label sells: "200g x 4", "4 x 250g", "2 x 1kg",
         "Pack of 3 x 250 g", "12 Pack", "10 count", "2 bags"; null when it names no count.
-        A cheap test first, so most labels ("250g") run one regex, not four. -#}
+        A cheap test first, so most labels ("250g") run one regex, not four. `text_expr`
+        must be lower-cased already. -#}
     case
-        when lower({{ text_expr }}) ~ '[x×*]\s*[0-9]|pack|count|\mct\M|bags?\M|pcs|pieces|sachets|capsules|st(u|ü)ck'
+        when {{ text_expr }} ~ '[x×*]\s*[0-9]|pack|count|\mct\M|bags?\M|pcs|pieces|sachets|capsules|st(u|ü)ck'
             then coalesce(
-                substring(lower({{ text_expr }}) from '([0-9]+)\s*[x×*]\s*[0-9]')::int,
-                substring(lower({{ text_expr }}) from '[a-z]\s*[x×*]\s*([0-9]+)\M')::int,
-                substring(lower({{ text_expr }}) from 'pack\s+of\s+([0-9]+)')::int,
+                substring({{ text_expr }} from '([0-9]+)\s*[x×*]\s*[0-9]')::int,
+                substring({{ text_expr }} from '[a-z]\s*[x×*]\s*([0-9]+)\M')::int,
+                substring({{ text_expr }} from 'pack\s+of\s+([0-9]+)')::int,
                 substring(
-                    lower({{ text_expr }})
+                    {{ text_expr }}
                     from '([0-9]+)\s*-?\s*(?:pack|packs|count|ct|bags|bag|pcs|pieces|sachets|capsules|st(?:u|ü)ck)\M'
                 )::int
             )

@@ -47,31 +47,37 @@ deduped as (
     order by variant_id, scraped_at, artifact_id, listing_position
 ),
 
+{{ option_facts('deduped') }},
+
 final as (
     select
-        variant_id,
-        product_id,
-        roaster_id,
-        day,
-        scraped_at,
-        price,
-        currency,
-        compare_at_price,
-        is_sale,
-        in_stock,
-        is_on_backorder,
-        artifact_id,
-        run_id,
-        product_title,
-        product_type,
-        variant_title,
-        listing_type,
-        grind,
-        brew_methods,
-        weight_g,
-        pack_count,
-        artifact_created_at
+        deduped.variant_id,
+        deduped.product_id,
+        deduped.roaster_id,
+        deduped.day,
+        deduped.scraped_at,
+        deduped.price,
+        deduped.currency,
+        deduped.compare_at_price,
+        deduped.is_sale,
+        deduped.in_stock,
+        deduped.is_on_backorder,
+        deduped.artifact_id,
+        deduped.run_id,
+        deduped.product_title,
+        deduped.product_type,
+        deduped.variant_title,
+        deduped.listing_type,
+        option_facts.grind,
+        option_facts.brew_methods,
+        option_facts.weight_g,
+        option_facts.pack_count,
+        deduped.artifact_created_at
     from deduped
+    inner join option_facts
+        on
+            coalesce(deduped.options, '[]'::jsonb) = option_facts.options
+            and coalesce(deduped.sibling_options, '[]'::jsonb) = option_facts.sibling_options
 )
 
 select * from final

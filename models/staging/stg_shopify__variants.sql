@@ -94,6 +94,8 @@ fields as (
                 then (variants.variant ->> 'available')::boolean
         end as available,
         variants.options,
+        -- every option of the product with all its values: what the product's other variants say
+        variants.product_options,
         coalesce(jsonb_typeof(variants.product -> 'id') = 'number', false) as has_product_id,
         coalesce(jsonb_typeof(variants.variant -> 'id') = 'number', false) as has_variant_id,
         variants.variant is null as is_without_variants

@@ -109,6 +109,11 @@ fields as (
             else '[]'::jsonb
         end as listed_variations,
         items.options,
+        -- a parent's attributes with all their terms: what its variations say
+        case
+            when jsonb_typeof(items.item -> 'attributes') = 'array' then items.item -> 'attributes'
+            else '[]'::jsonb
+        end as attributes,
         coalesce(jsonb_typeof(items.item -> 'id') = 'number', false) as has_id,
         coalesce(jsonb_typeof(items.item -> 'prices') = 'object', false) as has_prices
     from with_options as items

@@ -269,3 +269,31 @@ def test_money_is_numeric_never_float(history, db):
                                   join reference.iso_currencies as iso on iso.currency_code = p.currency
                                  where scale(p.price) <> iso.minor_units""").fetchone()[0]
     assert wrong_scale == 0
+
+
+def test_a_day_whose_rejections_jump_warns_and_verify_counts_them(history, db, target):
+    from runner.ops import verify
+
+    _, config = history
+    victim, body = db.execute(
+        """select id, body from raw.scrape_artifacts
+            where roaster_id = 'blue-peak' and resource = 'products' and page = 1
+              and captured_at::date = %s""", (DAYS[2],)).fetchone()
+    broken = 0
+    for product in body["products"]:
+        for variant in product["variants"][::2]:  # a format change: every other price unreadable
+            variant["price"] = "N/A"
+            broken += 1
+    _bypass_guard_update(db, victim, json.dumps(body))
+    assert dbt(target, "build", start_date=str(DAYS[2]), end_date=str(DAYS[2])).ok  # a warning, not an error
+    report = verify(config, target, DAYS[0], DAYS[-1], config.roasters)
+    rejected = report["rejected_items"]
+    assert rejected["by_reason"] == {"price <= 0": 16, "price not a number": broken}  # one free sample a shop-day
+    assert rejected["total"] == 16 + broken and rejected["unusual_days"] == 1
+    warned = [f for f in report["dbt"]["failures"] if f["node"].endswith("assert_rejected_share_is_usual")]
+    assert warned == [{"node": warned[0]["node"], "status": "warn", "failures": 1, "message": warned[0]["message"]}]
+    # the page itself stays valid and the day complete: its other prices are all there
+    assert db.execute("select validation_status from marts.scrape_artifacts where id = %s",
+                      (victim,)).fetchone()[0] == "valid"
+    assert db.execute("select status from ops.coverage_daily where roaster_id = 'blue-peak' and day = %s",
+                      (DAYS[2],)).fetchone()[0] == "complete"
