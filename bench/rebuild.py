@@ -309,7 +309,7 @@ def range_rebuilds(project: DbtProject, bench_vars: dict, lengths: list[int]) ->
                               "data_seconds": round(run.node_seconds["prices"], 3),
                               # every mart a range rebuild of the price path replaces
                               "path_data_seconds": round(sum(run.node_seconds.get(m, 0.0) for m in PRICE_PATH), 3),
-                              "path_nodes": {m: round(run.node_seconds[m], 3) for m in PRICE_PATH if m in run.node_seconds},
+                              "path_nodes": {m: round(s, 3) for m, s in run.node_seconds.items() if m in PRICE_PATH},
                               "fixed_seconds": round(run.fixed_seconds, 2)}
     return ranges
 
