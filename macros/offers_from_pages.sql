@@ -3,8 +3,7 @@
         in `checked` (one row per offer, with rejection_reason from item_rejection_reason):
         a Shopify variant, a WooCommerce simple, external or untyped product, a variation,
         and every variation a parent lists that no variation page of the run returned.
-        `pages` names a CTE of pages to read (artifact_id, run_id, roaster_id, day,
-        platform, captured_at, created_at, shop_currency); the caller imports
+        `pages` names a CTE of rows of marts.scrape_artifacts to read; the caller imports
         shopify_rows, woo_rows (NOT MATERIALIZED) and iso_currencies. One definition for
         int_prices__observations (every readable page) and rejected_items (the pages
         whose verdict counted a rejected offer or a listed variation). -#}
@@ -14,7 +13,7 @@ shopify as (
         {{ pages }}.day,
         {{ pages }}.captured_at,
         {{ pages }}.created_at,
-        {{ pages }}.artifact_id,
+        {{ pages }}.id as artifact_id,
         {{ pages }}.run_id,
         shopify_rows.product_platform_id,
         shopify_rows.variant_platform_id,
@@ -39,7 +38,7 @@ shopify as (
     cross join
         lateral (
             select shopify_rows.* from shopify_rows
-            where shopify_rows.artifact_id = {{ pages }}.artifact_id
+            where shopify_rows.artifact_id = {{ pages }}.id
             offset 0  -- noqa: AM09
         ) as shopify_rows
     where {{ pages }}.platform = 'shopify'
@@ -54,7 +53,7 @@ woo_readable as not materialized (
     cross join
         lateral (
             select woo_rows.* from woo_rows
-            where woo_rows.artifact_id = {{ pages }}.artifact_id
+            where woo_rows.artifact_id = {{ pages }}.id
             offset 0  -- noqa: AM09
         ) as woo_rows
     where {{ pages }}.platform = 'woocommerce'

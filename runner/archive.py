@@ -170,7 +170,7 @@ async def _woo_day(archive: Archive, roaster: Roaster, day: dt.date, run: RunCon
         for batch in parent_batches(listings["products"], listings["variations"]):
             url = f"{base}?type=variation&parent={quote(batch, safe='')}&per_page={WOO_PER_PAGE}&page={{page}}"
             done = await _walk(archive, roaster, day, run, result, "variations", url, WOO_PER_PAGE,
-                               _woo_items(WooItems())) and done
+                               _woo_items(listings["variations"])) and done
         result.complete = done
         return result
     raise NoCapture(f"no capture of {roaster.id}'s catalog on {day}")

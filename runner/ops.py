@@ -12,7 +12,7 @@ import psycopg
 
 from runner.config import Config, Roaster
 from runner.db import Target, coffee_home, connect
-from runner.dbt import range_vars, run_dbt
+from runner.dbt import DbtResult, range_vars, run_dbt
 from runner.errors import InputError
 from runner.plan import check_range, coverage
 
@@ -125,7 +125,7 @@ def verify(config: Config, target: Target, start: dt.date, end: dt.date, roaster
             "acknowledged_gaps": acknowledged, "rejected_items": rejected_summary(target, start, end, ids, result)}
 
 
-def rejected_summary(target: Target, start: dt.date, end: dt.date, ids: list[str], result) -> dict[str, Any]:
+def rejected_summary(target: Target, start: dt.date, end: dt.date, ids: list[str], result: DbtResult) -> dict[str, Any]:
     """Offers left out of prices one by one (their pages stay valid), by reason, and the
     (roaster, day)s whose share of them is far above the roaster's usual (the dbt test
     assert_rejected_share_is_usual, a warning: a parser break or a shop's format change)."""

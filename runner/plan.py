@@ -39,7 +39,6 @@ class DayStatus:
     status: str
     acknowledged: bool = False
     reason: str | None = None  # why the day is not complete (coverage_daily.reason)
-    rejected_items: int = 0  # offers of the day left out of prices one by one
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ def check_range(start: dt.date, end: dt.date) -> None:
 
 # --- coverage ----------------------------------------------------------------------------
 
-COVERAGE_COLUMNS = "roaster_id, day, status, acknowledged, reason, rejected_items"
+COVERAGE_COLUMNS = "roaster_id, day, status, acknowledged, reason"
 
 
 def coverage(target: Target, start: dt.date, end: dt.date, roasters: list[Roaster], *,

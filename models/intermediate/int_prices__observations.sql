@@ -30,16 +30,7 @@ iso_currencies as not materialized (
 readable_pages as not materialized (
     -- pages whose envelope and ids could be read; a page invalid only because none of
     -- its offers is priced still explains each of them in rejected_items
-    select
-        id as artifact_id,
-        run_id,
-        roaster_id,
-        day,
-        platform,
-        captured_at,
-        created_at,
-        shop_currency
-    from artifacts
+    select * from artifacts
     where
         is_readable
         and not is_duplicate

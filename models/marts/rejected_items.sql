@@ -49,16 +49,7 @@ flagged_pages as not materialized (
     -- Only the pages whose verdict counted a rejected offer, or that list variations (a
     -- listed variation may not have been returned), and the variation pages of their
     -- runs: a clean Shopify page is never opened twice.
-    select
-        id as artifact_id,
-        run_id,
-        roaster_id,
-        day,
-        platform,
-        captured_at,
-        created_at,
-        shop_currency
-    from in_range
+    select * from in_range
     where
         is_readable
         and not is_duplicate
