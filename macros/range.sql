@@ -93,10 +93,6 @@
     select 1
 {%- endmacro %}
 
-{% macro has_range() -%}
-    {{ return(range_vars().start is not none) }}
-{%- endmacro %}
-
 {% macro replaced_range() -%}
     {#- What an incremental build of a range_replace mart replaces, as {start, end,
         roasters, listed, kind}: with vars, their range (kind 'range'); without, the raw
@@ -193,7 +189,7 @@
 {%- endmacro %}
 
 {% macro vars_range_predicate(day_column="day", roaster_column="roaster_id") -%}
-    {#- The vars' range (and roasters) as a predicate; only call it when has_range(). -#}
+    {#- The vars' range (and roasters) as a predicate; only call it with a range. -#}
     {{ range_predicate(range_vars(), day_column, roaster_column) }}
 {%- endmacro %}
 

@@ -31,10 +31,18 @@ import psycopg
 
 from runner import alerts
 from runner.archive import Archive, NoCapture, fetch_archived_day
-from runner.config import Config, Roaster
+from runner.config import Config, Monitoring, Roaster
 from runner.db import Target, coffee_home, connect
 from runner.dbt import range_vars, run_dbt
-from runner.errors import DatabaseUnavailable, FetchError, InputError, RobotsDisallowed
+from runner.errors import (
+    EXIT_ABORTED,
+    EXIT_FAILED,
+    EXIT_OK,
+    DatabaseUnavailable,
+    FetchError,
+    InputError,
+    RobotsDisallowed,
+)
 from runner.fetch import prepare, walk_catalog
 from runner.http import Exchange, PoliteClient, Recorder
 from runner.plan import Plan, build_plan, coverage
@@ -42,8 +50,9 @@ from runner.sources import CatalogResult
 from runner.store import insert_artifact
 
 DEFAULT_CONCURRENCY = 4
-DEFAULT_MAX_FAILURE_RATE = 0.10
-DEFAULT_TIMEOUT_SECONDS = 3600.0
+# the thresholds' defaults are the config's (monitoring.failure_threshold, timeout_threshold)
+DEFAULT_MAX_FAILURE_RATE = Monitoring.failure_threshold
+DEFAULT_TIMEOUT_SECONDS = Monitoring.timeout_threshold
 MIN_ITEMS_FOR_FAILURE_RATE = 10  # a rate over fewer items is noise
 MAX_ITEM_ATTEMPTS = 3  # a failed item is retried on resume until it has failed this often
 CLAIM_BATCH = 16
@@ -55,8 +64,6 @@ TERMINAL_STATES = ("done", "failed", "skipped", "unrecoverable")
 DB_CONNECT_TIMEOUT_SECONDS = 10
 DB_RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 4, 8, 15)  # about 30 s: a server restart fits, an outage does not
 DB_STEP_ATTEMPTS = 3  # reconnects one database step may use before the worker gives up
-
-EXIT_OK, EXIT_FAILED, EXIT_ABORTED = 0, 1, 3
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,11 @@ import click
 import psycopg
 
 from runner import __version__
+from runner.backfill import DEFAULT_CONCURRENCY, DEFAULT_MAX_FAILURE_RATE, DEFAULT_TIMEOUT_SECONDS
 from runner.config import Config, load_config
 from runner.db import connect, env_exports, migrate, resolve_target
-from runner.errors import DatabaseUnavailable, InputError
+from runner.errors import EXIT_FAILED, EXIT_INPUT, DatabaseUnavailable, InputError
 from runner.fetch import fetch_live, prepare
-
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_ABORTED = 0, 1, 2, 3
 
 log = logging.getLogger("runner")
 
@@ -244,7 +243,8 @@ STRATEGY = click.Choice(["incremental", "full", "validation"])
 @range_options(required=True)
 @roaster_option
 @click.option("--strategy", type=STRATEGY, default="incremental", show_default=True)
-@click.option("--concurrency", type=int, default=4, show_default=True, help="Workers assumed by the estimate.")
+@click.option("--concurrency", type=int, default=DEFAULT_CONCURRENCY, show_default=True,
+              help="Workers assumed by the estimate.")
 @json_option
 @click.pass_context
 def plan_cmd(ctx: click.Context, start: dt.datetime, end: dt.datetime, roaster_ids: tuple[str, ...],
@@ -276,12 +276,14 @@ def _plan(config: Config, strategy: str, start: dt.date | None, end: dt.date | N
 @roaster_option
 @click.option("--strategy", type=STRATEGY, default="incremental", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Show the plan; do nothing.")
-@click.option("--concurrency", type=int, default=4, show_default=True, help="Workers in this process.")
+@click.option("--concurrency", type=int, default=DEFAULT_CONCURRENCY, show_default=True,
+              help="Workers in this process.")
 @click.option("--max-failure-rate", type=float, default=None,
               help="Abort (exit 3, resumable) when more than this share of items fail "
-                   "[default: monitoring.failure_threshold, 0.10].")
+                   f"[default: monitoring.failure_threshold, {DEFAULT_MAX_FAILURE_RATE:.2f}].")
 @click.option("--timeout", "timeout_seconds", type=float, default=None,
-              help="Abort (exit 3, resumable) after this many seconds [default: monitoring.timeout_threshold, 3600].")
+              help="Abort (exit 3, resumable) after this many seconds "
+                   f"[default: monitoring.timeout_threshold, {DEFAULT_TIMEOUT_SECONDS:g}].")
 @click.option("--resume", "resume", is_flag=False, flag_value="latest", default=None, metavar="[ID]",
               help="Continue (or join) a backfill: the given one, else the latest unfinished.")
 @json_option

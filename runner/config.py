@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from runner import __version__
+from runner import __version__, clock
 from runner.errors import InputError
 
 DEFAULT_CONFIG_PATH = "roasters.yml"
@@ -88,7 +88,7 @@ class Roaster:
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """The current calendar day in the roaster's timezone."""
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or clock.now()
         return now.astimezone(ZoneInfo(self.timezone)).date()
 
 

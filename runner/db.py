@@ -28,6 +28,7 @@ DATABASE_NAME = "coffee_scraper"
 URL_SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_HOME = ".coffee"
 CONNECT_TIMEOUT_SECONDS = 10
+EMBEDDED_STOP_SECONDS = 30
 # Derived schemas first: the runbook's bare names (roasters, prices, ...) are dbt marts.
 SEARCH_PATH = "marts, ops, public"
 MIGRATION_LOCK_KEY = 0x0C0FFEE  # advisory lock: one migrator at a time
@@ -88,6 +89,20 @@ def start_embedded(pgdata: Path) -> Target:
     admin_url = server.get_uri("postgres")
     _ensure_database(admin_url, DATABASE_NAME)
     return Target(url=server.get_uri(DATABASE_NAME), embedded=True, bin_dir=Path(POSTGRES_BIN_PATH))
+
+
+def stop_embedded(pgdata: Path, timeout: float = EMBEDDED_STOP_SECONDS) -> bool:
+    """Stop the embedded server of `pgdata` (fast shutdown: sessions end, data is safe).
+
+    Returns False when no server was running there."""
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    from pgserver._commands import pg_ctl
+
+    # pgserver runs the server as the user "pgserver" when started by root; pg_ctl must too.
+    user = pgdata.stat().st_uid if os.geteuid() == 0 else None
+    pg_ctl(["-w", "-m", "fast", "-t", str(int(timeout)), "stop"], pgdata=pgdata, timeout=timeout + 5, user=user)
+    return True
 
 
 def _ensure_database(admin_url: str, name: str) -> None:

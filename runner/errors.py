@@ -22,6 +22,11 @@ request at once. Callers decide what a failed page means for their run.
 
 from __future__ import annotations
 
+# The command line's exit codes (README, "Exit codes"): the one definition.
+EXIT_OK = 0  # success
+EXIT_FAILED = 1  # finished, but something failed (a run, an item, a dbt test, a health check)
+EXIT_INPUT = 2  # bad input or usage: one line on stderr, nothing changed
+EXIT_ABORTED = 3  # a backfill stopped by a threshold; resumable
 
 class CoffeeError(Exception):
     """Base of every error the runner raises on purpose."""

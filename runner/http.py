@@ -14,12 +14,12 @@ import hashlib
 import json
 import random
 import time
-import urllib.robotparser
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from protego import Protego
 
 from runner.config import HttpSettings
 from runner.errors import (
@@ -356,40 +356,19 @@ async def read_robots(client: PoliteClient, gate: ShopGate, base_url: str, recor
 
 
 def robots_policy(text: str, user_agent: str, probe_url: str) -> RobotsPolicy:
+    """Our group's rules (else '*'), by protego: wildcards, '$', fractional Crawl-delay,
+    longest-match precedence between Allow and Disallow."""
     token = agent_token(user_agent)
-    parser = urllib.robotparser.RobotFileParser()
-    parser.parse(text.splitlines())
-    if not parser.can_fetch(token, probe_url):
+    rules = Protego.parse(text)
+    if not rules.can_fetch(probe_url, token):
         return RobotsPolicy(False, reason=f"robots.txt disallows {token} from {probe_url}")
     return RobotsPolicy(True, crawl_delay=crawl_delay(text, token))
 
 
 def crawl_delay(text: str, token: str) -> float | None:
-    """Crawl-delay for our group (else '*'). robotparser only takes integers on 3.11."""
-    groups: dict[str, float] = {}
-    agents: list[str] = []
-    in_rules = False
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        key, _, value = line.partition(":")
-        key, value = key.strip().lower(), value.strip()
-        if key == "user-agent":
-            if in_rules:
-                agents, in_rules = [], False
-            agents.append(value.lower())
-        elif key:
-            in_rules = True
-            if key == "crawl-delay":
-                try:
-                    delay = float(value)
-                except ValueError:
-                    continue
-                for agent in agents:
-                    groups.setdefault(agent, delay)
-    for agent, delay in groups.items():
-        if agent != "*" and agent in token:
-            return delay
-    return groups.get("*")
+    """Crawl-delay (seconds, fractions kept) of our group, else of '*'; None when unset."""
+    delay = Protego.parse(text).crawl_delay(token)
+    return None if delay is None else float(delay)
 
 
 def check_robots(policy: RobotsPolicy) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 
+from runner import clock
 from runner.config import Config, Roaster
 from runner.db import Target, coffee_home, connect
 from runner.dbt import DbtResult, range_vars, run_dbt
@@ -35,7 +36,7 @@ INTEGRITY_QUERIES = {
 
 
 def default_range(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = clock.now().date()
     if (start is None) != (end is None):
         raise InputError("--start and --end go together")
     return (start, end) if start and end else (today - dt.timedelta(days=DEFAULT_ASSESS_DAYS - 1), today)

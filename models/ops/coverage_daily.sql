@@ -110,9 +110,9 @@ bounds as (
         coalesce(
             roasters.since,
             least(dated.first_target_day, undated.first_started_day),
-            (now() at time zone roasters.timezone)::date
+            ({{ clock_now() }} at time zone roasters.timezone)::date
         ) as first_day,
-        (now() at time zone roasters.timezone)::date as last_day
+        ({{ clock_now() }} at time zone roasters.timezone)::date as last_day
     from roasters
     cross join
         lateral (

@@ -14,6 +14,7 @@ Routes (each shop under /r/<shop-id>):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import email.utils
 import functools
@@ -27,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -468,12 +469,15 @@ class _QuietServer(ThreadingHTTPServer):
 class Simulator:
     """Start with `with Simulator(...) as sim:`; `sim.url` is the base URL."""
 
+    _running: ClassVar[set[str]] = set()  # base URLs of started, not yet stopped simulators
+
     def __init__(self, *, seed: int = 42, shops: tuple[ShopSpec, ...] = DEFAULT_SHOPS,
                  faults: tuple[Fault, ...] | list[Fault] = (), today: dt.date | None = None,
                  latency: float = 0.0, history_days: int = 30,
                  rate_limit_rps: float = DEFAULT_SIM_RPS, shopify_window: int = SHOPIFY_WINDOW,
                  archive_coverage: float = 0.8, page_cap: int = SHOPIFY_MAX_LIMIT,
                  host: str = "127.0.0.1", port: int = 0) -> None:
+        self._initial_faults = list(faults)
         self.state = SimState(seed=seed, shops={s.id: s for s in shops}, faults=FaultBook(list(faults)),
                               today=today, latency=latency, history_days=history_days,
                               rate_limit_rps=rate_limit_rps, shopify_window=shopify_window,
@@ -484,7 +488,23 @@ class Simulator:
         self._server.daemon_threads = True
         host_, port_ = self._server.server_address[:2]
         self.state.base_url = f"http://{host_}:{port_}"
+        self._initial = dataclasses.replace(self.state, shops=dict(self.state.shops), requests=[])
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def running(cls) -> list[str]:
+        """Base URLs of the simulators this process started and has not stopped."""
+        return sorted(cls._running)
+
+    def reset(self) -> None:
+        """Back to the state it was built with: today, faults, settings; requests forgotten."""
+        with self.state.lock:
+            for f in dataclasses.fields(self.state):
+                if f.name not in ("lock", "requests", "faults", "base_url"):
+                    setattr(self.state, f.name, getattr(self._initial, f.name))
+            self.state.shops = dict(self._initial.shops)
+            self.state.requests.clear()
+        self.state.faults.replace(self._initial_faults)
 
     @property
     def url(self) -> str:
@@ -493,11 +513,13 @@ class Simulator:
     def start(self) -> Simulator:
         self._thread = threading.Thread(target=self._server.serve_forever, name="coffee-sim", daemon=True)
         self._thread.start()
+        Simulator._running.add(self.url)
         return self
 
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        Simulator._running.discard(self.url)
 
     def serve_forever(self) -> None:
         self._server.serve_forever()

@@ -18,6 +18,16 @@ from runner.config import Config, parse_config
 from runner.simulator import Simulator
 
 TODAY = dt.date(2026, 11, 20)
+# Noon UTC on TODAY: the same calendar day in every default simulator timezone. Tests
+# whose outcome depends on "today" set COFFEE_NOW to it (or to another fixed moment).
+CLOCK = dt.datetime.combine(TODAY, dt.time(12), dt.timezone.utc)
+
+
+def last_second_of(day: dt.date, timezone: str) -> dt.datetime:
+    """23:59:59 on `day` in `timezone`: the moment a wall-clock test would fail at."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.combine(day, dt.time(23, 59, 59), ZoneInfo(timezone))
 
 
 def with_database(url: str, name: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -30,7 +29,6 @@ from tests.runner.helpers import (
 )
 
 REFERENCE = f"coffee_faults_ref_{os.getpid()}"
-KILL_SEED = 20261127
 WAIT_SECONDS = 300
 
 
@@ -100,19 +98,20 @@ def _kill_and_resume(tmp_path, db_url, db, pg_admin_url, kills: int) -> None:
     with Simulator(archive_coverage=1.0, latency=0.03) as sim:
         path, _ = sim_config(sim, tmp_path, since=START)
         expected = _reference(path, pg_admin_url, db_url)
-        rng = random.Random(KILL_SEED + kills)
         proc = spawn_backfill(path, db_url, *WINDOW, "--concurrency", "2")
         _wait_for(db, "select count(*) > 0 from control.backfills")
-        done_kills = 0
-        for _ in range(kills):  # SIGKILL at seeded moments, resume each time
-            time.sleep(rng.uniform(0.05, 1.0))
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                done_kills += 1
+        total = db.execute("select count(*) from control.backfill_items").fetchone()[0]
+        for kill in range(kills):  # SIGKILL on an observed event, resume each time
+            # the event: one more item done than at the last kill, and another claimed
+            _wait_for(db, f"""select count(*) filter (where state = 'done') > {kill}
+                                 and count(*) filter (where state = 'running') > 0
+                            from control.backfill_items""", WAIT_SECONDS)
+            proc.send_signal(signal.SIGKILL)
             proc.wait()
+            done = db.execute("select count(*) from control.backfill_items where state = 'done'").fetchone()[0]
+            assert done < total, "the kill landed after the work was over"
             proc = spawn_backfill(path, db_url, "--resume")
         assert proc.wait(timeout=WAIT_SECONDS) == 0
-    assert done_kills >= 1
     assert comparable_tables(db) == expected
     _assert_whole_and_once(db)
 
@@ -133,12 +132,17 @@ def _kill_fetches(tmp_path, db_url, db, kills: int) -> None:
         path, _ = sim_config(sim, tmp_path)
         env = {**os.environ, "COFFEE_DATABASE_URL": db_url}
         command = [sys.executable, "-m", "runner", "--config", str(path), "fetch"]
-        rng = random.Random(KILL_SEED - kills)
         for _ in range(kills):
+            stored = db.execute("select count(*) from raw.scrape_artifacts").fetchone()[0]
             proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.3, 1.5))
+            # the event: an artifact of this fetch written while its runs are still going
+            _wait_for(db, f"""select (select count(*) from raw.scrape_artifacts) > {stored}
+                                 and exists (select from raw.scrape_runs where status = 'running')""",
+                      WAIT_SECONDS)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            assert db.execute("select count(*) from raw.scrape_runs where status = 'running'").fetchone()[0] > 0, \
+                "the kill landed after every run had finished"
         final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=WAIT_SECONDS)
         assert final.returncode == 0, final.stderr
     assert db.execute("select count(*) from raw.scrape_runs where status = 'running'").fetchone()[0] == 0

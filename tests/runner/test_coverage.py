@@ -10,27 +10,52 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
-from runner.simulator import Simulator
-from tests.runner.helpers import days_from, dbt, fetch_days, sim_config
+from tests.runner.helpers import CLOCK, TODAY, days_from, dbt, fetch_days, last_second_of, sim_config
 
 DAYS = days_from(dt.date(2026, 3, 2), 3)
 SHOPS = ("aurora-beans", "blue-peak", "cedar-roast", "dune-coffee")
 COLUMNS = "roaster_id, day, status, runs, valid_artifacts, price_rows, acknowledged, acknowledged_reason"
 
 
-@pytest.fixture
-def history(tmp_path, target, db, monkeypatch):
-    monkeypatch.setenv("COFFEE_CHANGE_LOOKBACK", "0 seconds")
-    with Simulator() as sim:
-        _, config = sim_config(sim, tmp_path, since=DAYS[0])
-        assert {r.status for r in fetch_days(sim, config, target, DAYS)} == {"ok"}
+TIMEZONES = {"aurora-beans": "America/New_York", "blue-peak": "Asia/Kolkata", "cedar-roast": "Europe/Berlin",
+             "dune-coffee": "Europe/London"}
+
+
+@pytest.fixture(scope="session")
+def history_template(templates, shared_sim, tmp_path_factory):
+    """Three days of all four shops, built once per worker with a plain `dbt run`."""
+    def build(target, env):
+        env.setenv("COFFEE_CHANGE_LOOKBACK", "0 seconds")
+        env.setenv("COFFEE_NOW", CLOCK.isoformat())
+        shared_sim.reset()
+        _, config = sim_config(shared_sim, tmp_path_factory.mktemp("coverage-history"), since=DAYS[0])
+        assert {r.status for r in fetch_days(shared_sim, config, target, DAYS)} == {"ok"}
         result = dbt(target, "run")
         assert result.ok, result.output[-3000:]
-        yield sim, config
+
+    return templates("coverage_history", build)
+
+
+@pytest.fixture
+def history(db_url, shared_sim, tmp_path, monkeypatch):
+    monkeypatch.setenv("COFFEE_CHANGE_LOOKBACK", "0 seconds")
+    monkeypatch.setenv("COFFEE_NOW", CLOCK.isoformat())
+    shared_sim.reset()
+    _, config = sim_config(shared_sim, tmp_path, since=DAYS[0])
+    return shared_sim, config
+
+
+def _local_today(roaster_id: str, moment: dt.datetime) -> dt.date:
+    return moment.astimezone(ZoneInfo(TIMEZONES[roaster_id])).date()
+
+
+# The moments a wall-clock test would fail at: the last second of TODAY in each shop's timezone.
+LAST_SECONDS = {tz: last_second_of(TODAY, tz) for tz in TIMEZONES.values()}
 
 
 def _coverage(db) -> list[tuple]:
@@ -81,7 +106,19 @@ def test_a_new_day_recomputes_that_day_only(history, db, target):
 def test_nothing_changed_recomputes_nothing(history, db, target):
     assert _check(db, target) == set()
     total = db.execute("select count(*) from ops.coverage_daily").fetchone()[0]
-    assert total > 4 * 200  # every shop from DAYS[0] to today
+    assert total == 4 * ((TODAY - DAYS[0]).days + 1)  # every shop from DAYS[0] to the clock's today
+
+
+@pytest.mark.parametrize("moment", LAST_SECONDS.values(), ids=LAST_SECONDS.keys())
+def test_today_is_the_clocks_in_each_roasters_timezone(history, db, target, monkeypatch, moment):
+    """At 23:59:59 somewhere, some shops are already on the next day: exactly their new
+    day is recomputed, every calendar ends on its own local today, and a recount agrees."""
+    monkeypatch.setenv("COFFEE_NOW", moment.isoformat())
+    gained = {(r, _local_today(r, moment)) for r in SHOPS if _local_today(r, moment) > TODAY}
+    assert _check(db, target) == gained
+    last_days = dict(db.execute("select roaster_id, max(day) from ops.coverage_daily group by 1").fetchall())
+    assert last_days == {r: _local_today(r, moment) for r in SHOPS}
+    _assert_equals_full_recount(db, target)
 
 
 def test_acknowledgement_recomputes_its_days(history, db, target):
@@ -132,7 +169,9 @@ def test_a_deactivated_roaster_leaves_and_a_changed_one_is_recomputed_whole(hist
     _assert_equals_full_recount(db, target)
 
 
-def test_a_full_rebuild_of_a_mart_makes_the_next_check_recount_everything(history, db, target):
+@pytest.mark.parametrize("moment", [CLOCK, *LAST_SECONDS.values()], ids=["noon-utc", *LAST_SECONDS.keys()])
+def test_a_full_rebuild_of_a_mart_makes_the_next_check_recount_everything(history, db, target, monkeypatch, moment):
+    monkeypatch.setenv("COFFEE_NOW", moment.isoformat())
     assert dbt(target, "run", "--select", "prices", "--full-refresh").ok
     assert db.execute("select count(*) from control.mart_rebuilds where model = 'prices' and roaster_id is null "
                       "and start_day is null and end_day is null").fetchone()[0] >= 1

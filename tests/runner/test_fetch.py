@@ -138,10 +138,13 @@ def test_a_live_run_is_not_reaped_by_another_process(tmp_path, db_url, db):
                                  "--roaster", "blue-peak", "--json"], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not db.execute(
-                "select 1 from raw.scrape_runs where status = 'running'").fetchone():
+        seen = None
+        while time.monotonic() < deadline and seen is None:
+            seen = db.execute("select 1 from raw.scrape_runs where status = 'running'").fetchone()
             time.sleep(0.05)
+        assert seen, "the run was never seen in progress"
         reaper = run_process("--config", str(path), "init", env={"COFFEE_DATABASE_URL": db_url})
+        assert proc.poll() is None, "the fetch ended before the reaper looked: nothing was proven"
         out, _ = proc.communicate(timeout=60)
     assert reaper.returncode == 0
     assert json.loads(out)["runs"][0]["status"] == "ok"
