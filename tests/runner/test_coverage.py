@@ -1,4 +1,4 @@
-"""The incremental coverage check: models/ops/coverage_daily.sql and macros/coverage.sql.
+"""The incremental coverage check: models/ops/coverage_daily.sql and macros/coverage/.
 
 Each change an operator or the runner makes is followed by a plain build of the coverage
 model; the test checks which (roaster, day)s it recomputed, then that a full recount

@@ -38,17 +38,3 @@
     select {{ columns }}
     from {{ source_rel }};
 {%- endmacro %}
-
-{% macro mark_full_rebuild() -%}
-    {#- pre-hook of the range_replace marts: is this build a full one (first build or
-        --full-refresh)? is_incremental() is only right before the build; the post-hook
-        below writes the log row at the end, close to the commit. -#}
-    select set_config('coffee.full_rebuild', '{{ "off" if is_incremental() else "on" }}', true)
-{%- endmacro %}
-
-{% macro log_full_rebuild() -%}
-    {#- post-hook: a full build replaced every (roaster, day) -#}
-    insert into {{ source("control", "mart_rebuilds") }} (model, kind)
-    select '{{ this.identifier }}', 'full'
-    where current_setting('coffee.full_rebuild', true) = 'on'
-{%- endmacro %}
