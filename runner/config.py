@@ -190,43 +190,50 @@ def _build_roaster(item: Any, index: int, problems: list[str]) -> Roaster | None
         return None
     rid = item.get("id")
     label = f"roaster '{rid}'" if isinstance(rid, str) else f"roaster #{index + 1}"
-    before = len(problems)
-    for key in sorted(set(item) - ROASTER_KEYS, key=str):
-        problems.append(f"{label}: unknown key '{key}'")
-    if not isinstance(rid, str) or not SLUG_RE.match(rid):
-        problems.append(f"{label}: field 'id': must be a slug like 'blue-tokai' ([a-z0-9][a-z0-9-]*)")
-    name = item.get("name", rid)
-    if not isinstance(name, str) or not name.strip():
-        problems.append(f"{label}: field 'name': must be a non-empty string")
-    platform = item.get("platform")
-    if platform not in PLATFORMS:
-        problems.append(f"{label}: field 'platform': must be one of {', '.join(PLATFORMS)} "
-                        f"(got {platform!r})")
-    base_url = _url(item.get("base_url"), f"{label}: field 'base_url'", problems)
-    currency = item.get("currency")
-    if currency is not None and (not isinstance(currency, str) or not CURRENCY_RE.match(currency)):
-        problems.append(f"{label}: field 'currency': must be an ISO 4217 code like 'USD'")
-    timezone = item.get("timezone", "UTC")
-    if not _valid_timezone(timezone):
-        problems.append(f"{label}: field 'timezone': unknown timezone {timezone!r}")
-    since = _date(item.get("since"))
-    if since is False:
-        problems.append(f"{label}: field 'since': must be a date YYYY-MM-DD")
-    active = item.get("active", True)
-    archive = item.get("archive", False)
-    for key, value in (("active", active), ("archive", archive)):
-        if not isinstance(value, bool):
-            problems.append(f"{label}: field '{key}': must be true or false")
-    rps = item.get("rate_limit_rps", DEFAULT_RATE_LIMIT_RPS)
-    if not _rate_ok(rps):
-        problems.append(f"{label}: field 'rate_limit_rps': must be a number in (0, {MAX_RATE_LIMIT_RPS:g}]")
-    if len(problems) > before:
+    found = [f"{label}: unknown key '{key}'" for key in sorted(set(item) - ROASTER_KEYS, key=str)]
+    found += [f"{label}: field {problem}" for problem in _identity_problems(item) + _setting_problems(item)]
+    base_url = _url(item.get("base_url"), f"{label}: field 'base_url'", found)
+    problems += found
+    if found:
         return None
     return Roaster(
-        id=rid, name=name.strip(), platform=platform, base_url=base_url.rstrip("/"),
-        currency=currency, timezone=timezone, since=since, active=active,
-        rate_limit_rps=float(rps), archive=archive,
+        id=rid, name=item.get("name", rid).strip(), platform=item["platform"], base_url=base_url.rstrip("/"),
+        currency=item.get("currency"), timezone=item.get("timezone", "UTC"), since=_date(item.get("since")),
+        active=item.get("active", True), rate_limit_rps=float(item.get("rate_limit_rps", DEFAULT_RATE_LIMIT_RPS)),
+        archive=item.get("archive", False),
     )
+
+
+def _identity_problems(item: dict[str, Any]) -> list[str]:
+    """What is wrong with a roaster's id, name, platform and currency ("'field': problem")."""
+    rid, found = item.get("id"), []
+    if not isinstance(rid, str) or not SLUG_RE.match(rid):
+        found.append("'id': must be a slug like 'blue-tokai' ([a-z0-9][a-z0-9-]*)")
+    name = item.get("name", rid)
+    if not isinstance(name, str) or not name.strip():
+        found.append("'name': must be a non-empty string")
+    platform = item.get("platform")
+    if platform not in PLATFORMS:
+        found.append(f"'platform': must be one of {', '.join(PLATFORMS)} (got {platform!r})")
+    currency = item.get("currency")
+    if currency is not None and (not isinstance(currency, str) or not CURRENCY_RE.match(currency)):
+        found.append("'currency': must be an ISO 4217 code like 'USD'")
+    return found
+
+
+def _setting_problems(item: dict[str, Any]) -> list[str]:
+    """What is wrong with a roaster's timezone, since, flags and rate limit."""
+    found = []
+    timezone = item.get("timezone", "UTC")
+    if not _valid_timezone(timezone):
+        found.append(f"'timezone': unknown timezone {timezone!r}")
+    if _date(item.get("since")) is False:
+        found.append("'since': must be a date YYYY-MM-DD")
+    found += [f"'{key}': must be true or false" for key, default in (("active", True), ("archive", False))
+              if not isinstance(item.get(key, default), bool)]
+    if not _rate_ok(item.get("rate_limit_rps", DEFAULT_RATE_LIMIT_RPS)):
+        found.append(f"'rate_limit_rps': must be a number in (0, {MAX_RATE_LIMIT_RPS:g}]")
+    return found
 
 
 def _build_monitoring(section: Any, problems: list[str]) -> Monitoring:

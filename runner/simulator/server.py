@@ -57,6 +57,14 @@ class RequestRecord:
     user_agent: str
 
 
+# Faults answered with fixed bytes: (status, body, content type, headers).
+SIMPLE_ANSWERS: dict[str, tuple[int, bytes, str, dict[str, str]]] = {
+    "html200": (200, b"<!DOCTYPE html><html><body>Checking your browser...</body></html>", "text/html", {}),
+    "malformed": (200, b'{"products": [{"id": 1, "title": "Broken",, }', "application/json", {}),
+    "redirect-scheme": (302, b"", "text/plain", {"Location": "file:///etc/passwd"}),
+}
+
+
 @dataclass
 class SimState:
     seed: int
@@ -234,24 +242,26 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(403, b"Forbidden", "text/plain")
                 return True
             return False  # handled while serving robots.txt
+        answer = SIMPLE_ANSWERS.get(kind)
+        if answer is not None:
+            self._send(*answer)
+        elif kind.isdigit():
+            self._send(int(kind), f'{{"error": "simulated {kind}"}}'.encode(), "application/json")
+        else:
+            self._special_fault(kind, arg)
+        return True
+
+    def _special_fault(self, kind: str, arg: float | None) -> None:
         if kind == "429":
             self._send(429, b'{"errors": "Too Many Requests"}', "application/json",
                        {} if arg is None else {"Retry-After": str(int(arg))})
         elif kind == "429-date":
             when = email.utils.formatdate(time.time() + (arg or 1), usegmt=True)
             self._send(429, b"Too Many Requests", "text/plain", {"Retry-After": when})
-        elif kind.isdigit():
-            self._send(int(kind), f'{{"error": "simulated {kind}"}}'.encode(), "application/json")
-        elif kind == "html200":
-            self._send(200, b"<!DOCTYPE html><html><body>Checking your browser...</body></html>", "text/html")
-        elif kind == "malformed":
-            self._send(200, b'{"products": [{"id": 1, "title": "Broken",, }', "application/json")
         elif kind == "truncated":
-            body = json.dumps({"products": [{"id": 1, "title": "x" * 2000}]}).encode()
-            self._send_truncated(body)
+            self._send_truncated(json.dumps({"products": [{"id": 1, "title": "x" * 2000}]}).encode())
         elif kind == "huge":
-            size = int(arg or 5_000_000)
-            self._send(200, b'{"products": [], "pad": "' + b"x" * size + b'"}', "application/json")
+            self._send(200, b'{"products": [], "pad": "' + b"x" * int(arg or 5_000_000) + b'"}', "application/json")
         elif kind == "drop":
             self.close_connection = True
             self.connection.close()
@@ -259,16 +269,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, gzip_bomb(int(arg or GZIP_BOMB_BYTES)), "application/json", {"Content-Encoding": "gzip"})
         elif kind == "redirect-loop":
             self._send(302, b"", "text/plain", {"Location": self.path})
-        elif kind == "redirect-scheme":
-            self._send(302, b"", "text/plain", {"Location": "file:///etc/passwd"})
         elif kind == "slow-drip":
             self._drip(arg if arg is not None else SLOW_DRIP_SECONDS)
         elif kind == "body":
-            body, ctype = self.state.custom_body
-            self._send(200, body, ctype)
+            self._send(200, *self.state.custom_body)
         else:
             raise ValueError(f"unknown fault kind {kind!r}")
-        return True
 
     def _drip(self, pause: float) -> None:
         """A valid-looking JSON response that never finishes in reasonable time."""
