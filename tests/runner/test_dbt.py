@@ -317,3 +317,32 @@ def test_a_day_whose_rejections_jump_warns_and_verify_counts_them(history, db, t
                       (victim,)).fetchone()[0] == "valid"
     assert db.execute("select status from ops.coverage_daily where roaster_id = 'blue-peak' and day = %s",
                       (DAYS[2],)).fetchone()[0] == "complete"
+
+
+def test_verify_reports_each_integrity_check_from_its_dbt_test(history, db, target):
+    """The runbook's integrity checks live in dbt tests only; verify reads their results."""
+    from runner.ops import verify
+
+    _, config = history
+    clean = verify(config, target, DAYS[0], DAYS[-1], config.roasters)
+    assert clean["ok"] and set(clean["integrity"].values()) == {0}
+    invalid_id, invalid_rows = db.execute("""select artifact_id, count(*) from marts.prices
+                                              group by 1 order by 1 limit 1""").fetchone()
+    with db.transaction():
+        # an orphan price (a duplicate cannot be written: prices has a unique index on the key)
+        db.execute("""create temp table one_price as select * from marts.prices
+                       where artifact_id <> %s order by variant_id, scraped_at limit 1""", (invalid_id,))
+        db.execute("update one_price set variant_id = 'ghost-variant'")
+        db.execute("insert into marts.prices select * from one_price")
+        db.execute("""create temp table one_variant as select * from marts.variants order by id limit 1""")
+        db.execute("update one_variant set id = 'ghost-variant-2', roaster_id = 'ghost-roaster'")
+        db.execute("insert into marts.variants select * from one_variant")
+        db.execute("""create temp table one_artifact as select * from marts.scrape_artifacts order by id limit 1""")
+        db.execute("update one_artifact set id = gen_random_uuid(), run_id = gen_random_uuid()")
+        db.execute("insert into marts.scrape_artifacts select * from one_artifact")
+        db.execute("update marts.scrape_artifacts set validation_status = 'invalid' where id = %s", (invalid_id,))
+    report = verify(config, target, DAYS[0], DAYS[-1], config.roasters)
+    assert report["integrity"] == {"prices_without_variant": 1, "variants_without_roaster": 1,
+                                   "duplicate_prices": 0, "artifacts_without_run": 1,
+                                   "prices_from_invalid_artifacts": invalid_rows}
+    assert not report["ok"]
