@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from tests.runner.leftovers import child_processes, embedded_servers_under
 
 TEMPLATE = f"coffee_tpl_{os.getpid()}"
 _counter = itertools.count()
+_session_servers: list[Path] = []  # data folders of servers this session started outside its tmp root
 
 Builder = Callable[[Target, pytest.MonkeyPatch], None]  # build(target, env)
 
@@ -41,7 +44,8 @@ def leaves_nothing_running(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """Set up first, torn down last: what the session started must be gone by then."""
     yield
     base = tmp_path_factory.getbasetemp()
-    left = {"postgres": embedded_servers_under(base), "simulators": Simulator.running(),
+    servers = [s for folder in [base, *_session_servers] for s in embedded_servers_under(folder)]
+    left = {"postgres": servers, "simulators": Simulator.running(),
             "processes": child_processes()}
     left = {kind: found for kind, found in left.items() if found}
     assert not left, f"the session left running: {left}"
@@ -56,9 +60,15 @@ def stops_its_servers(tmp_path: Path) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
+    """The session's server. Its data lives outside pytest's temporary root: every pytest
+    session that starts removes group and other access from that root (pytest-of-<user>),
+    and the embedded server runs as its own user, so a second session on the machine
+    would cut a running server off from its files."""
     external = os.environ.get("COFFEE_TEST_DATABASE_URL")
-    pgdata = None if external else tmp_path_factory.mktemp("pg") / "pg"
+    folder = None if external else Path(tempfile.mkdtemp(prefix="coffee-test-pg-"))
+    pgdata = folder / "pg" if folder else None
+    _session_servers.extend([folder] if folder else [])
     try:
         admin = external or with_database(start_embedded(pgdata).url, "postgres")
         _create(admin, TEMPLATE)
@@ -69,6 +79,7 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         if pgdata is not None:
             stop_embedded(pgdata)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _create(admin: str, name: str, template: str | None = None) -> None:
