@@ -28,6 +28,7 @@ EXIT_FAILED = 1  # finished, but something failed (a run, an item, a dbt test, a
 EXIT_INPUT = 2  # bad input or usage: one line on stderr, nothing changed
 EXIT_ABORTED = 3  # a backfill stopped by a threshold; resumable
 
+
 class CoffeeError(Exception):
     """Base of every error the runner raises on purpose."""
 

@@ -362,12 +362,16 @@ def robots_policy(text: str, user_agent: str, probe_url: str) -> RobotsPolicy:
     rules = Protego.parse(text)
     if not rules.can_fetch(probe_url, token):
         return RobotsPolicy(False, reason=f"robots.txt disallows {token} from {probe_url}")
-    return RobotsPolicy(True, crawl_delay=crawl_delay(text, token))
+    return RobotsPolicy(True, crawl_delay=_crawl_delay(rules, token))
 
 
 def crawl_delay(text: str, token: str) -> float | None:
     """Crawl-delay (seconds, fractions kept) of our group, else of '*'; None when unset."""
-    delay = Protego.parse(text).crawl_delay(token)
+    return _crawl_delay(Protego.parse(text), token)
+
+
+def _crawl_delay(rules: Protego, token: str) -> float | None:
+    delay = rules.crawl_delay(token)
     return None if delay is None else float(delay)
 
 

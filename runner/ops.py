@@ -32,10 +32,14 @@ INTEGRITY_TESTS = {
 }
 
 
+def failing_rows(result: DbtResult, node_prefix: str) -> int:
+    """Failing rows of the dbt tests whose node id starts with `node_prefix` (a passing test has none)."""
+    return sum(int(f["failures"] or 0) for f in result.failures if str(f["node"]).startswith(node_prefix))
+
+
 def integrity_counts(result: DbtResult) -> dict[str, int]:
-    """Failing rows per integrity check, from a `dbt test` run (a passing test has none)."""
-    return {name: sum(int(f["failures"] or 0) for f in result.failures if str(f["node"]).startswith(prefix))
-            for name, prefix in INTEGRITY_TESTS.items()}
+    """Failing rows per integrity check, from a `dbt test` run."""
+    return {name: failing_rows(result, prefix) for name, prefix in INTEGRITY_TESTS.items()}
 
 
 def default_range(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
@@ -136,8 +140,7 @@ def rejected_summary(target: Target, start: dt.date, end: dt.date, ids: list[str
         rows = conn.execute("""select reason, count(*) from marts.rejected_items
                                 where day between %s and %s and roaster_id = any(%s)
                                 group by reason order by reason""", (start, end, ids)).fetchall()
-    unusual = next((f["failures"] or 0 for f in result.failures
-                    if str(f["node"]).endswith("assert_rejected_share_is_usual")), 0)
+    unusual = failing_rows(result, "test.coffee.assert_rejected_share_is_usual")
     return {"total": sum(n for _, n in rows), "by_reason": dict(rows), "unusual_days": unusual}
 
 
