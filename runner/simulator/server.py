@@ -245,7 +245,7 @@ class Handler(BaseHTTPRequestHandler):
         answer = SIMPLE_ANSWERS.get(kind)
         if answer is not None:
             self._send(*answer)
-        elif kind.isdigit():
+        elif kind.isdigit() and kind != "429":  # a 429 may carry Retry-After: a special fault
             self._send(int(kind), f'{{"error": "simulated {kind}"}}'.encode(), "application/json")
         else:
             self._special_fault(kind, arg)
