@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,12 @@ import click
 import psycopg
 
 from runner import __version__
-from runner.backfill import DEFAULT_CONCURRENCY, DEFAULT_MAX_FAILURE_RATE, DEFAULT_TIMEOUT_SECONDS
+from runner.backfill import DEFAULT_CONCURRENCY, DEFAULT_MAX_FAILURE_RATE, DEFAULT_TIMEOUT_SECONDS, Summary
 from runner.config import Config, load_config
 from runner.db import connect, env_exports, migrate, resolve_target
 from runner.errors import EXIT_FAILED, EXIT_INPUT, DatabaseUnavailable, InputError
 from runner.fetch import fetch_live, prepare
+from runner.progress import ProgressDrawer, resume_hint
 
 log = logging.getLogger("runner")
 
@@ -314,7 +316,8 @@ def backfill_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime
                                                  ("max_failure_rate", max_failure_rate),
                                                  ("timeout_seconds", timeout_seconds))
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
-        summary = resume_backfill(config, target, None if resume == "latest" else resume, given)
+        summary = _drawn(lambda draw: resume_backfill(config, target, None if resume == "latest" else resume,
+                                                      given, draw, draw.seconds))
     else:
         if start is None or end is None:
             raise InputError("backfill needs --start and --end (or --resume)")
@@ -327,12 +330,30 @@ def backfill_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime
         from runner.plan import check_range
 
         check_range(first, last)
-        summary = start_backfill(config, target, strategy, first, last, _roasters(config, roaster_ids), options)
+        roasters = _roasters(config, roaster_ids)
+        summary = _drawn(lambda draw: start_backfill(config, target, strategy, first, last, roasters, options,
+                                                     draw, draw.seconds))
     emit(as_json, summary.as_dict(), backfill_text(summary))
+    if summary.resumable and summary.status != "running":
+        click.echo(resume_hint(summary.backfill_id), err=True)
     from runner import alerts
 
     alerts.flush()
     ctx.exit(summary.exit_code)
+
+
+def _drawn(run: Callable[[ProgressDrawer], Summary]) -> Summary:
+    """Run a backfill with its progress drawn on stderr; an interrupted one says how to resume."""
+    draw = ProgressDrawer()
+    try:
+        return run(draw)
+    except (KeyboardInterrupt, DatabaseUnavailable) as exc:
+        if getattr(exc, "backfill_id", None):
+            draw.close()
+            click.echo(resume_hint(exc.backfill_id), err=True)  # type: ignore[attr-defined]
+        raise
+    finally:
+        draw.close()
 
 
 @cli.command("verify")

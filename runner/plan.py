@@ -20,6 +20,7 @@ from runner.config import Config, Roaster
 from runner.db import Target, connect
 from runner.dbt import range_vars, run_dbt
 from runner.errors import InputError
+from runner.store import sync_roasters
 
 STRATEGIES = ("incremental", "full", "validation")
 ACTIONS = ("reparse", "refetch_live", "refetch_archive", "unrecoverable")
@@ -82,18 +83,27 @@ COVERAGE_COLUMNS = "roaster_id, day, status, acknowledged, reason"
 
 
 def coverage(target: Target, start: dt.date, end: dt.date, roasters: list[Roaster], *,
-             materialize: bool) -> list[DayStatus]:
-    """Day statuses in [start, end] for these roasters, from the dbt coverage model."""
+             materialize: bool, preview: Config | None = None, built: bool = False) -> list[DayStatus]:
+    """Day statuses in [start, end] for these roasters, from the dbt coverage model.
+
+    materialize=True runs the model for this range first. materialize=False computes them
+    without writing anything; `preview` then shows the configured roasters as registered
+    (a first `plan` before any fetch sees every day). built=True reads the table as it
+    is: the caller's own `dbt build` of exactly this range and these roasters just ran it."""
     ids = [r.id for r in roasters]
     variables = range_vars(start.isoformat(), end.isoformat(), ids)
     _ensure_built(target)
-    if materialize:
+    if built:
+        sql = f"select {COVERAGE_COLUMNS} from ops.coverage_daily"
+    elif materialize:
         _dbt_or_fail(target, ["run", "--select", "coverage_daily", "gaps"], variables)
         sql = f"select {COVERAGE_COLUMNS} from ops.coverage_daily"
     else:
         sql = f"select {COVERAGE_COLUMNS} from ({_compiled_coverage(target, variables)}) as coverage"
     query = sql + " where day between %s and %s and roaster_id = any(%s) order by day, roaster_id"
-    with connect(target) as conn:
+    with connect(target) as conn, conn.transaction(force_rollback=True):
+        if preview is not None:  # roasters as a writing command would register them, then rolled back
+            sync_roasters(conn, preview)
         rows = conn.execute(query, (start, end, ids)).fetchall()
     return [DayStatus(*row) for row in rows]
 
@@ -153,7 +163,8 @@ def build_plan(config: Config, target: Target, strategy: str, start: dt.date, en
         raise InputError(f"--strategy must be one of {', '.join(STRATEGIES)} (got {strategy!r})")
     check_range(start, end)
     by_id = {r.id: r for r in roasters}
-    days = coverage(target, start, end, roasters, materialize=materialize)
+    days = coverage(target, start, end, roasters, materialize=materialize,
+                    preview=None if materialize else config)
     plan = Plan(strategy, start, end, [r.id for r in roasters])
     plan.gaps = sum(1 for d in days if d.status != "complete" and not d.acknowledged)
     for d in days:
@@ -168,15 +179,24 @@ def build_plan(config: Config, target: Target, strategy: str, start: dt.date, en
 
 
 def estimate_seconds(conn: psycopg.Connection, items: list[PlanItem], concurrency: int) -> float:
-    """Item time from earlier backfills (else earlier runs, else defaults), plus one dbt build."""
-    per_item = dict(DEFAULT_ITEM_SECONDS)
-    per_item.update(_history(conn))
-    work = sum(per_item[i.action] for i in items) / max(1, concurrency)
+    """The estimate from this database's history (see `estimate`)."""
     dbt_seconds = conn.execute(
         """select avg((dbt ->> 'elapsed_seconds')::float) from
              (select dbt from control.backfills where dbt ? 'elapsed_seconds'
                order by created_at desc limit 5) as recent""").fetchone()[0]
-    return work + (dbt_seconds if dbt_seconds is not None else DEFAULT_DBT_SECONDS) if items else 0.0
+    return estimate(items, concurrency, _history(conn), dbt_seconds)
+
+
+def estimate(items: list[PlanItem], concurrency: int, item_seconds: dict[str, float],
+             dbt_seconds: float | None) -> float:
+    """Seconds a backfill of `items` takes: each action's measured time (from earlier
+    backfills, else earlier runs, else DEFAULT_ITEM_SECONDS) spread over the workers, plus
+    one dbt build (the mean of the last ones, else DEFAULT_DBT_SECONDS). Nothing to do: 0."""
+    if not items:
+        return 0.0
+    per_item = {**DEFAULT_ITEM_SECONDS, **item_seconds}
+    work = sum(per_item[i.action] for i in items) / max(1, concurrency)
+    return work + (DEFAULT_DBT_SECONDS if dbt_seconds is None else dbt_seconds)
 
 
 def _history(conn: psycopg.Connection) -> dict[str, float]:

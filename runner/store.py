@@ -13,6 +13,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -155,6 +156,31 @@ class RawStore:
                 (status, pages, run.artifacts, _clip(error), run.id),
             )
             await self.conn.execute(RUN_UNLOCK_SQL, (run.id,))
+
+
+class FinishedRun(Protocol):
+    """What insert_run needs of a run (a backfill's BufferedRun is one)."""
+
+    id: uuid.UUID
+    roaster: Roaster
+    source: str
+    status: str
+    day: dt.date
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    pages: int
+    exchanges: list
+    error: str | None
+
+
+async def insert_run(conn: psycopg.AsyncConnection, run: FinishedRun) -> None:
+    """A run written whole, when it is over (a backfill item commits it with its artifacts)."""
+    await conn.execute(
+        """insert into raw.scrape_runs (id, roaster_id, kind, status, target_day, started_at, finished_at,
+                                        pages, artifacts, error, host, pid)
+           values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+        (run.id, run.roaster.id, run.source, run.status, run.day, run.started_at, run.finished_at,
+         run.pages, len(run.exchanges), run.error, socket.gethostname(), os.getpid()))
 
 
 def _clip(text: str | None) -> str | None:

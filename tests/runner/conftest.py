@@ -3,10 +3,10 @@
 PostgreSQL is the embedded server (pgserver) in a temporary directory, or the server
 named by COFFEE_TEST_DATABASE_URL (whose user must be allowed to create databases).
 Each test gets a fresh database copied from a template, so tests never see each other's
-rows and the copy costs milliseconds. The plain template is only migrated; a module can
-ask for a richer one (`history_template`: days of fetched raw and built marts), built
-once per worker and copied per test, by defining the `history` fixture on top of
-`db_url`.
+rows and the copy costs milliseconds. The plain template is migrated and built (see
+`db_template`); a module can ask for a richer one (`history_template`: days of fetched
+raw and built marts), built once per worker and copied per test, by defining the
+`history` fixture on top of `db_url`.
 
 Nothing outlives the session: every embedded server a test starts under its temporary
 directory is stopped when the test ends, the session's own server when the session ends,
@@ -16,7 +16,6 @@ started is still alive.
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import tempfile
@@ -28,12 +27,15 @@ import pytest
 from psycopg import sql
 
 from runner.db import Target, migrate, start_embedded, stop_embedded
+from runner.dbt import run_dbt
 from runner.simulator import Simulator
 from tests.runner.helpers import TODAY, with_database
 from tests.runner.leftovers import child_processes, embedded_servers_under
 
-TEMPLATE = f"coffee_tpl_{os.getpid()}"
-_counter = itertools.count()
+UNBUILT_TEMPLATE = f"coffee_tpl_{os.getpid()}_unbuilt"  # migrated only
+TEMPLATE = f"coffee_tpl_{os.getpid()}"  # migrated, then `dbt seed` and `dbt run` on no data
+WORKER_DATABASE = f"coffee_t{os.getpid()}"  # every test's database in this worker (see db_url)
+PARSE_FILE = "partial_parse.msgpack"  # dbt's saved parse, in its target path
 _session_servers: list[Path] = []  # data folders of servers this session started outside its tmp root
 
 Builder = Callable[[Target, pytest.MonkeyPatch], None]  # build(target, env)
@@ -71,15 +73,28 @@ def pg_admin_url() -> Iterator[str]:
     _session_servers.extend([folder] if folder else [])
     try:
         admin = external or with_database(start_embedded(pgdata).url, "postgres")
-        _create(admin, TEMPLATE)
-        with psycopg.connect(with_database(admin, TEMPLATE), autocommit=True) as conn:
+        _create(admin, UNBUILT_TEMPLATE)
+        with psycopg.connect(with_database(admin, UNBUILT_TEMPLATE), autocommit=True) as conn:
             migrate(conn)
+        _create(admin, TEMPLATE, UNBUILT_TEMPLATE)
+        _build_derived(with_database(admin, TEMPLATE), Path(tempfile.mkdtemp(prefix="coffee-test-home-")))
         yield admin
         _drop(admin, TEMPLATE)
+        _drop(admin, UNBUILT_TEMPLATE)
     finally:
         if pgdata is not None:
             stop_embedded(pgdata)
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _build_derived(url: str, home: Path) -> None:
+    """What any database holds after its first command: the seeds and every model, empty."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COFFEE_HOME", str(home))
+        for args in (["seed"], ["run"]):
+            result = run_dbt(Target(url=url, embedded=False), args, echo=False)
+            assert result.ok, result.output[-3000:]
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def _create(admin: str, name: str, template: str | None = None) -> None:
@@ -120,22 +135,45 @@ def templates(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture
 def db_template(request: pytest.FixtureRequest) -> str:
-    """The plain migrated template; tests of a module with a `history` fixture get its template."""
+    """The plain template (migrated, dbt's seeds and models built on no data); a test
+    marked `unbuilt` gets the only-migrated one, tests of a module with a `history`
+    fixture get its template."""
     if "history" in request.fixturenames:
         return request.getfixturevalue("history_template")
+    if request.node.get_closest_marker("unbuilt"):
+        return UNBUILT_TEMPLATE
     return TEMPLATE
 
 
+@pytest.fixture(scope="session")
+def parse_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This worker's last dbt partial-parse file (see db_url)."""
+    return tmp_path_factory.mktemp("dbt-parse") / PARSE_FILE
+
+
 @pytest.fixture
-def db_url(pg_admin_url: str, db_template: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    """A fresh database copied from the template; COFFEE_DATABASE_URL and COFFEE_HOME point at it."""
-    name = f"coffee_t{os.getpid()}_{next(_counter)}"
+def db_url(pg_admin_url: str, db_template: str, parse_cache: Path, monkeypatch: pytest.MonkeyPatch,
+           tmp_path: Path) -> Iterator[str]:
+    """A fresh database copied from the template; COFFEE_DATABASE_URL and COFFEE_HOME point at it.
+
+    The database has the same name in every test of a worker (tests of one worker run one
+    after another), because dbt keys its saved parse on the connection, database name
+    included: with one name, a test's first dbt command starts from the worker's last
+    parse (copied into the test's fresh COFFEE_HOME) instead of a 3-5 s full parse."""
+    name = WORKER_DATABASE
     _create(pg_admin_url, name, db_template)
     url = with_database(pg_admin_url, name)
+    home = tmp_path / "home"
     monkeypatch.setenv("COFFEE_DATABASE_URL", url)
-    monkeypatch.setenv("COFFEE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COFFEE_HOME", str(home))
     monkeypatch.delenv("COFFEE_ROASTERS", raising=False)
+    saved = home / "dbt" / "target" / PARSE_FILE
+    if parse_cache.exists():
+        saved.parent.mkdir(parents=True)
+        shutil.copyfile(parse_cache, saved)
     yield url
+    if saved.exists():
+        shutil.copyfile(saved, parse_cache)
     _drop(pg_admin_url, name)
 
 

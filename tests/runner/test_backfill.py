@@ -177,7 +177,7 @@ def test_days_without_captures_are_unrecoverable_and_can_be_acknowledged(tmp_pat
 def test_plan_writes_nothing(archived, db):
     _, path, _ = archived
     _backfill(path, "--roaster", "blue-peak")
-    tables = ["raw.scrape_runs", "raw.scrape_artifacts", "control.backfills", "control.backfill_items",
+    tables = ["raw.roasters", "raw.scrape_runs", "raw.scrape_artifacts", "control.backfills", "control.backfill_items",
               "marts.prices", "marts.scrape_artifacts", "ops.coverage_daily", "ops.gaps"]
     before = {t: db.execute(f"select xmin::text, * from {t} order by 1").fetchall() for t in tables}
     result = run_cli("--config", str(path), "plan", "--start", str(START), "--end", str(END), "--json")
@@ -186,6 +186,19 @@ def test_plan_writes_nothing(archived, db):
     assert plan["estimate_seconds"] > 0
     after = {t: db.execute(f"select xmin::text, * from {t} order by 1").fetchall() for t in tables}
     assert after == before
+
+
+@pytest.mark.unbuilt
+def test_the_first_plan_on_a_new_database_builds_the_derived_tables(archived, db):
+    """dbt never ran here (as after `migrate` on a new server): plan seeds and builds once, then plans."""
+    _, path, _ = archived
+    derived = "select to_regclass('reference.iso_currencies') is not null, to_regclass('ops.gaps') is not null"
+    assert db.execute(derived).fetchone() == (False, False)
+    result = run_cli("--config", str(path), "plan", "--start", str(START), "--end", str(END), "--json")
+    assert result.exit_code == 0, result.output[-2000:]
+    assert json.loads(result.stdout)["counts"] == {"refetch_archive": 16}
+    assert db.execute(derived).fetchone() == (True, True)
+    assert db.execute("select count(*) from reference.iso_currencies").fetchone()[0] > 100
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -218,6 +231,8 @@ def test_failure_rate_abort_exits_3_and_resumes(tmp_path, db):
         assert result.exit_code == 3, result.output[-2000:]
         assert summary["status"] == "aborted" and "failure rate" in summary["error"]
         assert summary["items"]["failed"] >= 2 and summary["items"]["pending"] > 0
+        assert summary["resumable"] and f"resume with: coffee-runner backfill --resume {summary['backfill_id']}" \
+            in result.stderr
         sim.set_faults([])
         resumed = run_cli("--config", str(path), "backfill", "--resume", "--json")
         assert resumed.exit_code == 0, resumed.output[-2000:]

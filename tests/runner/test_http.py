@@ -15,19 +15,25 @@ from runner.config import HttpSettings
 from runner.errors import (
     BadBody,
     BodyTooLarge,
+    ClientError,
     ConnectFailed,
     FetchError,
     FetchTimeout,
+    PermanentFetchError,
+    RetryableFetchError,
     ServerError,
     Throttled,
+    TooManyRedirects,
 )
 from runner.http import (
     GATE_MARGIN,
     Exchange,
     PoliteClient,
     ShopGate,
+    _parse_json,
     agent_token,
     backoff_delay,
+    classify,
     crawl_delay,
     parse_retry_after,
     read_robots,
@@ -160,6 +166,53 @@ def test_permanent_client_error_is_not_retried():
     result, seen, _ = _run(_fetch_with(handler))
     assert result.status == 404 and len(seen) == 1
     assert result.exchange.json == {"error": "nope"}  # the body stays readable
+
+
+# --- classify: what one exchange amounts to (no network) ---------------------------------
+
+def _exchange(status=None, body=b"", ctype="application/json", error=None, headers=None) -> Exchange:
+    ex = Exchange(requested_url="http://shop/x", url="http://shop/x", attempt=1,
+                  captured_at=dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc), status=status,
+                  headers={"content-type": ctype, **(headers or {})}, body=body, error=error)
+    if status is not None and error is None:
+        _parse_json(ex)  # as a fetch does before it classifies
+    return ex
+
+
+@pytest.mark.parametrize(("exchange", "expected", "retryable"), [
+    (_exchange(200, b'{"products": []}'), None, None),
+    (_exchange(429, headers={"retry-after": "7"}), Throttled, True),
+    (_exchange(430), Throttled, True),  # Shopify's own "slow down"
+    (_exchange(403), Throttled, True),  # bot protection, not a permission
+    (_exchange(200, b"<!DOCTYPE html><html>challenge</html>", ctype="text/html"), Throttled, True),
+    (_exchange(200, b"<html><body>hi</body></html>", ctype="application/json"), Throttled, True),
+    (_exchange(200, b'{"products": [', ctype="application/json"), BadBody, True),  # cut short: try again
+    (_exchange(503), ServerError, True),
+    (_exchange(404), ClientError, False),
+    (_exchange(301), ClientError, False),  # a redirect httpx could not follow
+    (_exchange(error="timeout: ReadTimeout"), FetchTimeout, True),
+    (_exchange(error="connect: ConnectError: refused"), ConnectFailed, True),
+    (_exchange(200, error="too_large: body over 10 bytes"), BodyTooLarge, False),
+    (_exchange(302, error="redirects: more than 5 redirects"), TooManyRedirects, False),
+    (_exchange(200, error="bad_body: cannot decode body (x)"), BadBody, True),
+], ids=["ok", "429", "430", "403", "html-page", "html-as-json", "broken-json", "503", "404", "3xx",
+        "timeout", "connect", "too-large", "redirects", "undecodable"])
+def test_classify(exchange, expected, retryable):
+    error = classify(exchange, expect_json=True)
+    if expected is None:
+        assert error is None
+        return
+    assert type(error) is expected
+    assert isinstance(error, RetryableFetchError if retryable else PermanentFetchError)
+
+
+def test_classify_keeps_retry_after_and_accepts_any_body_when_json_is_not_expected():
+    throttled = classify(_exchange(429, headers={"retry-after": "7"}), expect_json=True)
+    assert throttled.retry_after == 7.0
+    busy = classify(_exchange(503, headers={"retry-after": "2"}), expect_json=True)
+    assert busy.retry_after == 2.0  # a 5xx's Retry-After is honoured too
+    assert classify(_exchange(200, b"User-agent: *", ctype="text/plain"), expect_json=False) is None
+    assert classify(_exchange(200, b"not json", ctype="text/plain"), expect_json=True).__class__ is BadBody
 
 
 # --- real HTTP against the simulator ----------------------------------------------------

@@ -1,0 +1,266 @@
+"""A backfill from start to end: record the plan in the ledger, run the workers (this
+process's share; other processes may join), stop on the thresholds, then one dbt build
+for the affected range and the gaps left. Progress and events are reported, not drawn."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+import psycopg
+
+from runner import alerts
+from runner.archive import Archive
+from runner.backfill import ledger
+from runner.backfill.events import TERMINAL_STATES, EventLog, Progress, ProgressHandler, event_log
+from runner.backfill.ledger import Options, Summary
+from runner.backfill.worker import DB_CONNECT_TIMEOUT_SECONDS, Worker
+from runner.config import Config, Roaster
+from runner.db import Target, connect
+from runner.dbt import range_vars, run_dbt
+from runner.errors import DatabaseUnavailable
+from runner.fetch import prepare
+from runner.http import PoliteClient
+from runner.plan import build_plan, coverage
+
+MIN_ITEMS_FOR_FAILURE_RATE = 10  # a rate over fewer items is noise
+MIN_PROGRESS_SECONDS = 0.5
+
+log = logging.getLogger(__name__)
+
+
+def abort_reason(counts: dict[str, int], elapsed_seconds: float, options: Options) -> str | None:
+    """Why a backfill must stop (resumably) now, if it must: too many failed items, or time is up."""
+    failed = counts.get("failed", 0)
+    finished = sum(counts.get(s, 0) for s in TERMINAL_STATES)
+    if finished >= MIN_ITEMS_FOR_FAILURE_RATE and failed / finished > options.max_failure_rate:
+        return f"failure rate {failed}/{finished} is over {options.max_failure_rate:.0%}"
+    if elapsed_seconds > options.timeout_seconds:
+        return f"timeout: over {options.timeout_seconds:g} s"
+    return None
+
+
+def start_backfill(config: Config, target: Target, strategy: str, start: dt.date, end: dt.date,
+                   roasters: list[Roaster], options: Options, on_progress: ProgressHandler | None = None,
+                   progress_seconds: float | None = None) -> Summary:
+    options.check()
+    with connect(target, autocommit=True) as conn:
+        prepare(conn, config)
+        planned_at = conn.execute("select now()").fetchone()[0]  # the database's clock, as runs use
+    plan = build_plan(config, target, strategy, start, end, roasters, materialize=True)
+    backfill_id = ledger.record_plan(target, plan, options, planned_at)
+    event_log().write("backfill_started", backfill_id=backfill_id, strategy=plan.strategy,
+                      start=plan.start, end=plan.end, items=len(plan.items), counts=plan.counts)
+    log.info("backfill %s: %d items (%s)", backfill_id, len(plan.items),
+             ", ".join(f"{k} {v}" for k, v in sorted(plan.counts.items())) or "nothing to do")
+    return work(config, target, backfill_id, options, on_progress, progress_seconds)
+
+
+def resume_backfill(config: Config, target: Target, backfill_id: str | None,
+                    overrides: dict[str, Any] | None = None, on_progress: ProgressHandler | None = None,
+                    progress_seconds: float | None = None) -> Summary:
+    """Continue (or join) a backfill with its stored options, except `overrides`."""
+    with connect(target, autocommit=True) as conn:
+        prepare(conn, config)
+        found_id, stored = ledger.find_backfill(conn, backfill_id)
+        options = Options(**{**stored.__dict__, **(overrides or {})})
+        options.check()
+        ledger.reopen(conn, found_id)
+    log.info("resuming backfill %s", found_id)
+    return work(config, target, found_id, options, on_progress, progress_seconds)
+
+
+class Context:
+    """What this process's workers share: the backfill, the HTTP client, the counts, the stop flag."""
+
+    def __init__(self, config: Config, target: Target, backfill_id: str, options: Options,
+                 client: PoliteClient, archive: Archive) -> None:
+        self.config, self.target, self.backfill_id, self.options = config, target, backfill_id, options
+        self.client, self.archive = client, archive
+        self.log: EventLog = event_log()
+        self.stopping = False
+        self.abort_reason: str | None = None
+        self.started = time.monotonic()
+        self.counts: dict[str, int] = {}
+        self._counts_conn: psycopg.AsyncConnection | None = None
+
+    async def update_counts(self, conn: psycopg.AsyncConnection) -> dict[str, int]:
+        """Item counts over every process working this backfill; then the thresholds."""
+        self.counts = await ledger.state_counts(conn, self.backfill_id)
+        if not self.stopping and (reason := abort_reason(self.counts, self.elapsed(), self.options)):
+            self.abort(reason)
+        return self.counts
+
+    async def refresh_counts(self) -> dict[str, int]:
+        """Counts for progress; after a lost connection, reconnects once and otherwise keeps
+        the last counts (progress is a report, the workers decide what happens)."""
+        for _ in range(2):
+            if self._counts_conn is None or self._counts_conn.closed or self._counts_conn.broken:
+                try:
+                    self._counts_conn = await psycopg.AsyncConnection.connect(
+                        self.target.url, autocommit=True, connect_timeout=DB_CONNECT_TIMEOUT_SECONDS)
+                except psycopg.OperationalError:
+                    return self.counts
+            try:
+                return await self.update_counts(self._counts_conn)
+            except psycopg.OperationalError:
+                await self._counts_conn.close()
+        return self.counts
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def abort(self, reason: str) -> None:
+        self.stopping, self.abort_reason = True, reason
+        log.warning("aborting backfill %s: %s", self.backfill_id, reason)
+
+    async def close(self) -> None:
+        if self._counts_conn is not None:
+            await self._counts_conn.close()
+
+
+class Reporter:
+    """Every `seconds`: fresh counts to the event log and to the progress handler."""
+
+    def __init__(self, ctx: Context, handler: ProgressHandler | None, seconds: float) -> None:
+        self.ctx, self.handler, self.seconds = ctx, handler, max(MIN_PROGRESS_SECONDS, seconds)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.seconds)
+            await self.report(await self.ctx.refresh_counts())
+
+    async def report(self, counts: dict[str, int]) -> None:
+        progress = Progress(self.ctx.backfill_id, dict(counts), self.ctx.elapsed())
+        self.ctx.log.write("progress", backfill_id=self.ctx.backfill_id, counts=counts,
+                           rate=round(progress.rate, 3))
+        if self.handler is not None:
+            self.handler(progress)
+
+
+def work(config: Config, target: Target, backfill_id: str, options: Options,
+         on_progress: ProgressHandler | None = None, progress_seconds: float | None = None) -> Summary:
+    """This process's share of the backfill, then (once all items are closed) the final build.
+
+    A KeyboardInterrupt or DatabaseUnavailable leaves with `.backfill_id` set, for the resume hint."""
+    started = time.monotonic()
+    with connect(target) as conn:
+        start, end = ledger.window(conn, backfill_id)
+    seconds = config.monitoring.progress_check_interval if progress_seconds is None else progress_seconds
+    box: dict[str, Context] = {}
+    try:
+        asyncio.run(_work(config, target, backfill_id, options, (start, end), box, (on_progress, seconds)))
+    except (KeyboardInterrupt, DatabaseUnavailable) as exc:
+        exc.backfill_id = backfill_id  # type: ignore[attr-defined]
+        raise
+    ctx = box["ctx"]
+    summary = _abort(target, backfill_id, ctx, started) if ctx.abort_reason else finalize(
+        config, target, backfill_id, started)
+    if summary.status in ("aborted", "failed"):
+        alerts.alert(config, f"backfill_{summary.status}", backfill_id=backfill_id, error=summary.error,
+                     items=summary.items)
+    return summary
+
+
+async def _work(config: Config, target: Target, backfill_id: str, options: Options,
+                window: tuple[dt.date, dt.date], box: dict[str, Context],
+                progress: tuple[ProgressHandler | None, float]) -> None:
+    async with PoliteClient(config.http, config.user_agent) as client:
+        archive = Archive(client, config.archive_url, client.gate("__archive__", config.archive_rate_limit_rps),
+                          *window)
+        ctx = box["ctx"] = Context(config, target, backfill_id, options, client, archive)
+        reporter = Reporter(ctx, *progress)
+        reporting = asyncio.create_task(reporter.run())
+        workers = [asyncio.create_task(Worker(ctx, n).run()) for n in range(options.concurrency)]
+        try:
+            await _until_done_or_deadline(ctx, workers)
+        finally:
+            reporting.cancel()
+            await asyncio.gather(reporting, return_exceptions=True)
+            counts = await ctx.refresh_counts()
+            if not ctx.stopping:  # after an abort, final numbers only: the outcome is decided
+                await reporter.report(counts)
+            await ctx.close()
+
+
+async def _until_done_or_deadline(ctx: Context, workers: list[asyncio.Task]) -> None:
+    done, pending = await asyncio.wait(workers, timeout=ctx.options.timeout_seconds)
+    if pending:  # the deadline: stop in-flight items; they roll back and stay claimable
+        ctx.abort(f"timeout: over {ctx.options.timeout_seconds:g} s")
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    # retrieve every worker's exception (asyncio would log the others at exit)
+    errors = [task.exception() for task in done if task.exception() is not None]
+    if errors:
+        raise errors[0]
+
+
+def _abort(target: Target, backfill_id: str, ctx: Context, started: float) -> Summary:
+    with connect(target, autocommit=True) as conn:
+        ledger.mark_aborted(conn, backfill_id, ctx.abort_reason)
+        counts = ledger.item_counts(conn, backfill_id)
+        summary = ledger.summary(conn, backfill_id, time.monotonic() - started)
+    summary.items = counts  # with the open (pending, running) items a resume will work
+    ctx.log.write("backfill_aborted", backfill_id=backfill_id, reason=ctx.abort_reason, items=counts)
+    return summary
+
+
+# --- finishing: one dbt build for the affected range, then the gaps left ------------------------
+
+def finalize(config: Config, target: Target, backfill_id: str, started: float) -> Summary:
+    """One process finalizes at a time; one that joined the backfill waits for it and then
+    reports the same outcome (or finishes the job if the finalizer died)."""
+    events = event_log()
+    with connect(target, autocommit=True) as conn:
+        ledger.lock_finalize(conn, backfill_id)
+        status, start, end, roaster_ids = ledger.stored(conn, backfill_id)
+        counts = ledger.item_counts(conn, backfill_id)
+        if counts["pending"] or counts["running"]:
+            return Summary(backfill_id, "running", counts, error="items still open in another process")
+        if status in ("done", "failed"):
+            return ledger.summary(conn, backfill_id, time.monotonic() - started)
+        roasters = [config.roaster(r) for r in roaster_ids or [] if r in {c.id for c in config.roasters}]
+        dbt_result = _final_build(target, backfill_id, ledger.worked_range(conn, backfill_id), events,
+                                  (start, end, roasters))
+        gaps_after = _gaps_after(target, start, end, roasters, built=bool(dbt_result.get("ok"))) if roasters else 0
+        failed = counts["failed"] > 0 or (dbt_result and not dbt_result["ok"])
+        ledger.record_outcome(conn, backfill_id, "failed" if failed else "done", gaps_after, dbt_result,
+                              _failure_text(counts, dbt_result))
+        summary = ledger.summary(conn, backfill_id, time.monotonic() - started)
+    events.write("backfill_finished", backfill_id=backfill_id, status=summary.status, items=summary.items,
+                 gaps_before=summary.gaps_before, gaps_after=summary.gaps_after)
+    return summary
+
+
+def _final_build(target: Target, backfill_id: str, worked: tuple, events: EventLog,
+                 planned: tuple[dt.date, dt.date, list[Roaster]]) -> dict[str, Any]:
+    """When any item brought data: one `dbt build` over the backfill's whole range and
+    roasters (not only the worked days), so the coverage it builds is the one the gaps
+    left are read from; the build is idempotent, days without new data come out the same."""
+    if worked[0] is None:
+        return {}
+    first, last, roasters = planned
+    ids = sorted({r.id for r in roasters} | set(worked[2]))
+    events.write("dbt_started", backfill_id=backfill_id, start=first, end=last, roasters=ids)
+    result = run_dbt(target, ["build"], range_vars(first.isoformat(), last.isoformat(), ids))
+    events.write("dbt_finished", backfill_id=backfill_id, ok=result.ok, counts=result.counts,
+                 elapsed_seconds=result.elapsed_seconds)
+    return result.as_dict()
+
+
+def _gaps_after(target: Target, start: dt.date, end: dt.date, roasters: list[Roaster], *, built: bool) -> int:
+    days = coverage(target, start, end, roasters, materialize=True, built=built)
+    return sum(1 for d in days if d.status != "complete" and not d.acknowledged)
+
+
+def _failure_text(counts: dict[str, int], dbt_result: dict[str, Any]) -> str | None:
+    parts = []
+    if counts["failed"]:
+        parts.append(f"{counts['failed']} item(s) failed")
+    if dbt_result and not dbt_result["ok"]:
+        parts.append("dbt build failed")
+    return "; ".join(parts) or None
