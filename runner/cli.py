@@ -230,7 +230,8 @@ def gaps_cmd(ctx: click.Context, start: dt.datetime, end: dt.datetime, roaster_i
     data = {"start": first.isoformat(), "end": last.isoformat(),
             "gaps": [{"roaster_id": d.roaster_id, "day": d.day.isoformat(), "status": d.status,
                       "acknowledged": d.acknowledged, "reason": d.reason} for d in gaps],
-            "counts": dict(sorted(Counter(d.status for d in gaps).items()))}
+            "counts": dict(sorted(Counter(d.status for d in gaps).items())),
+            "open": sum(1 for d in gaps if d.is_open_gap)}
     lines = [f"{d.roaster_id:<24} {d.day} {d.status:<12} {d.reason or ''}"
              f"{'  (acknowledged)' if d.acknowledged else ''}" for d in gaps]
     lines.append(f"{len(gaps)} gap(s) in {first}..{last}: " + (", ".join(f"{k} {v}" for k, v in
@@ -420,12 +421,14 @@ def restore_cmd(file: Path, yes: bool, as_json: bool) -> None:
 def cleanup_cmd(ctx: click.Context, apply_: bool, no_backup: bool, undo: str | None, as_json: bool) -> None:
     """Move failed runs and superseded failed attempts to quarantine (restorable); never deletes raw data."""
     from runner.maintenance import cleanup_apply, cleanup_preview, cleanup_undo
+    from runner.plan import ensure_built
 
     config = _config(ctx)
     target = resolve_target()
     with connect(target, autocommit=True) as conn:
         if undo is None and not apply_:
             migrate(conn)  # a dry run reads only: no roaster sync, no reaping
+            ensure_built(target)  # "superseded" is read from dbt's staging view
             counts = cleanup_preview(conn)
             emit(as_json, {"dry_run": True, "would_move": counts},
                  "dry run (nothing moved; --apply to move):\n" + "\n".join(f"  {k:<22} {v}" for k, v in counts.items()))
@@ -438,6 +441,7 @@ def cleanup_cmd(ctx: click.Context, apply_: bool, no_backup: bool, undo: str | N
         return
     with connect(target, autocommit=True) as conn:
         prepare(conn, config)
+    ensure_built(target)
     result = cleanup_apply(target, take_backup=not no_backup)
     emit(as_json, result, f"moved to quarantine as batch {result['batch_id']}: {result['moved']}"
                           f"\nundo with: coffee-runner cleanup --undo {result['batch_id']}")

@@ -12,10 +12,13 @@ import json
 import logging
 import shutil
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import psycopg
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 
 from runner import alerts
 from runner.config import Config
@@ -95,36 +98,52 @@ def _disk(config: Config) -> dict[str, Any]:
 
 
 def metrics(config: Config, target: Target, report: dict[str, Any] | None = None) -> str:
-    """Prometheus text format: runs, gaps, last ok run age, backfill items, health."""
+    """Prometheus text format (prometheus_client): health, runs, gaps, last ok run age, backfill items."""
     report = report or health(config, target)
-    lines: list[str] = []
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(_families(target, report)))
+    return generate_latest(registry).decode("utf-8")
 
-    def family(name: str, help_text: str, samples: list[tuple[dict[str, str], float]]) -> None:
-        lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} gauge"])
-        for labels, value in samples:
-            label = ",".join(f'{k}="{v}"' for k, v in labels.items())
-            lines.append(f"{name}{{{label}}} {value}" if label else f"{name} {value}")
 
-    family("coffee_healthy", "1 when every health check passes.", [({}, 1 if report["healthy"] else 0)])
-    if report["checks"].get("migrations", {}).get("ok"):
-        with connect(target) as conn:
-            family("coffee_scrape_runs", "Scrape runs by status.",
-                   [({"status": s}, n) for s, n in conn.execute(
-                       "select status, count(*) from raw.scrape_runs group by status order by 1").fetchall()])
-            gaps = []
-            if conn.execute("select to_regclass('ops.gaps') is not null").fetchone()[0]:
-                gaps = conn.execute("""select status, count(*) from ops.gaps where not acknowledged
-                                        group by status order by 1""").fetchall()
-            family("coffee_gaps", "Unacknowledged gaps by status, as of the last coverage build.",
-                   [({"status": s}, n) for s, n in gaps])
-            family("coffee_backfill_items", "Backfill items by state, all backfills.",
-                   [({"state": s}, n) for s, n in conn.execute(
-                       "select state, count(*) from control.backfill_items group by state order by 1").fetchall()])
-        roasters = report["checks"].get("roasters", {}).get("roasters", {})
-        family("coffee_last_ok_run_age_seconds", "Seconds since each active roaster's last ok run.",
-               [({"roaster": r}, v["last_ok_run_age_seconds"]) for r, v in roasters.items()
-                if v["last_ok_run_age_seconds"] is not None])
-    return "\n".join(lines) + "\n"
+class _Snapshot:
+    """A collector over one health report: every scrape reads the database afresh."""
+
+    def __init__(self, families: list[GaugeMetricFamily]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        return iter(self.families)
+
+
+def _gauge(name: str, help_text: str, label: str | None, samples: list[tuple[Any, float]]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, help_text, labels=[label] if label else None)
+    for key, value in samples:
+        family.add_metric([str(key)] if label else [], float(value))
+    return family
+
+
+def _families(target: Target, report: dict[str, Any]) -> list[GaugeMetricFamily]:
+    families = [_gauge("coffee_healthy", "1 when every health check passes.", None,
+                       [(None, 1 if report["healthy"] else 0)])]
+    if not report["checks"].get("migrations", {}).get("ok"):
+        return families
+    with connect(target) as conn:
+        runs = conn.execute("select status, count(*) from raw.scrape_runs group by status order by 1").fetchall()
+        gaps = []
+        if conn.execute("select to_regclass('ops.gaps') is not null").fetchone()[0]:
+            gaps = conn.execute("""select status, count(*) from ops.gaps where is_open_gap
+                                    group by status order by 1""").fetchall()
+        items = conn.execute("select state, count(*) from control.backfill_items group by state order by 1").fetchall()
+    roasters = report["checks"].get("roasters", {}).get("roasters", {})
+    ages = [(r, v["last_ok_run_age_seconds"]) for r, v in roasters.items() if v["last_ok_run_age_seconds"] is not None]
+    return [
+        *families,
+        _gauge("coffee_scrape_runs", "Scrape runs by status.", "status", runs),
+        _gauge("coffee_gaps", "Open gaps (not complete, not acknowledged) by status, as of the last coverage build.",
+               "status", gaps),
+        _gauge("coffee_backfill_items", "Backfill items by state, all backfills.", "state", items),
+        _gauge("coffee_last_ok_run_age_seconds", "Seconds since each active roaster's last ok run.", "roaster", ages),
+    ]
 
 
 class Watch:
@@ -159,7 +178,7 @@ def serve(config: Config, target: Target, host: str, port: int, ready: threading
                 report = watch.check()
                 self._send(200 if report["healthy"] else 503, json.dumps(report, default=str), "application/json")
             elif self.path.split("?")[0] == "/metrics":
-                self._send(200, metrics(config, target, watch.check()), "text/plain; version=0.0.4")
+                self._send(200, metrics(config, target, watch.check()), CONTENT_TYPE_LATEST)
             else:
                 self._send(404, '{"error": "not found"}', "application/json")
 

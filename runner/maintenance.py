@@ -159,18 +159,17 @@ def _put_back(target: Target, aside: list[str], suffix: str) -> None:
 
 # --- cleanup to quarantine -----------------------------------------------------------------------
 
-# Runs that failed, and retried attempts (429s, 5xx, HTML) that a later attempt replaced.
+# Runs that failed, and retried attempts (429s, 5xx, HTML) that a later attempt replaced:
+# what "superseded" means is stg_raw__scrape_artifacts.is_final_attempt (dbt), read here.
 FAILED_RUNS = "select id from raw.scrape_runs where status = 'fail'"
-SUPERSEDED = """
-    select a.id from raw.scrape_artifacts a
-     where a.run_id not in (select id from raw.scrape_runs where status = 'fail')
-       and exists (select 1 from raw.scrape_artifacts later
-                    where later.run_id = a.run_id and later.requested_url = a.requested_url
-                      and later.attempt > a.attempt)"""
+SUPERSEDED = f"""
+    select artifact_id as id from staging.stg_raw__scrape_artifacts
+     where not is_final_attempt and run_id not in ({FAILED_RUNS})"""
 
 
 def cleanup_preview(conn: psycopg.Connection) -> dict[str, int]:
-    """What `cleanup --apply` would move (a dry run: reads only)."""
+    """What `cleanup --apply` would move (a dry run: reads only raw; the derived views
+    it reads are built first on a database where dbt never ran)."""
     stale = len(dead_runs(conn))
     counts = {
         "failed_runs": _count(conn, f"select count(*) from ({FAILED_RUNS}) as f"),
@@ -179,20 +178,11 @@ def cleanup_preview(conn: psycopg.Connection) -> dict[str, int]:
         "superseded_attempts": _count(conn, f"select count(*) from ({SUPERSEDED}) as s"),
         "stale_running_runs": stale,
     }
-    counts["derived_orphans"] = _derived_orphans(conn)
     return counts
 
 
 def _count(conn: psycopg.Connection, query: str) -> int:
     return int(conn.execute(query).fetchone()[0])
-
-
-def _derived_orphans(conn: psycopg.Connection) -> int:
-    if not conn.execute("select to_regclass('marts.prices') is not null").fetchone()[0]:
-        return 0
-    return _count(conn, """
-        select (select count(*) from marts.prices where variant_id not in (select id from marts.variants))
-             + (select count(*) from marts.variants where roaster_id not in (select id from marts.roasters))""")
 
 
 def cleanup_apply(target: Target, take_backup: bool = True) -> dict[str, Any]:

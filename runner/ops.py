@@ -89,7 +89,7 @@ def assess(config: Config, target: Target, start: dt.date, end: dt.date, roaster
             "coverage": dict(sorted(statuses.items())),
             "complete_share": round(statuses.get("complete", 0) / max(1, sum(statuses.values())), 3),
         }
-    report["gaps"] = sum(1 for d in days if d.status != "complete" and not d.acknowledged)
+    report["gaps"] = sum(1 for d in days if d.is_open_gap)
     return report
 
 
@@ -124,7 +124,7 @@ def verify(config: Config, target: Target, start: dt.date, end: dt.date, roaster
     result = run_dbt(target, ["test"], range_vars(start.isoformat(), end.isoformat(), ids))
     integrity = integrity_counts(result)
     gaps = [{"roaster_id": d.roaster_id, "day": d.day.isoformat(), "status": d.status}
-            for d in days if d.status != "complete" and not d.acknowledged]
+            for d in days if d.is_open_gap]
     acknowledged = sum(1 for d in days if d.status != "complete" and d.acknowledged)
     ok = result.ok and not any(integrity.values()) and not gaps
     return {"start": start.isoformat(), "end": end.isoformat(), "ok": ok, "dbt": result.as_dict(),

@@ -40,6 +40,7 @@ class DayStatus:
     status: str
     acknowledged: bool = False
     reason: str | None = None  # why the day is not complete (coverage_daily.reason)
+    is_open_gap: bool = False  # coverage_daily.is_open_gap: not complete, not acknowledged
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def check_range(start: dt.date, end: dt.date) -> None:
 
 # --- coverage ----------------------------------------------------------------------------
 
-COVERAGE_COLUMNS = "roaster_id, day, status, acknowledged, reason"
+COVERAGE_COLUMNS = "roaster_id, day, status, acknowledged, reason, is_open_gap"
 
 
 def coverage(target: Target, start: dt.date, end: dt.date, roasters: list[Roaster], *,
@@ -92,7 +93,7 @@ def coverage(target: Target, start: dt.date, end: dt.date, roasters: list[Roaste
     is: the caller's own `dbt build` of exactly this range and these roasters just ran it."""
     ids = [r.id for r in roasters]
     variables = range_vars(start.isoformat(), end.isoformat(), ids)
-    _ensure_built(target)
+    ensure_built(target)
     if built:
         sql = f"select {COVERAGE_COLUMNS} from ops.coverage_daily"
     elif materialize:
@@ -115,15 +116,23 @@ def _compiled_coverage(target: Target, variables: dict[str, Any]) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _ensure_built(target: Target) -> None:
-    """Coverage reads the marts: on a database where dbt never ran, build them all once."""
+def ensure_built(target: Target) -> None:
+    """Coverage reads the marts: on a database where dbt never ran, build them all once.
+    A coverage table built before a column this module reads existed is rebuilt whole
+    (it is derived; the model's on_schema_change='fail' would stop every later build)."""
     with connect(target) as conn:
         built = conn.execute("select to_regclass('ops.gaps') is not null and to_regclass('marts.products') "
                              "is not null").fetchone()[0]
+        have = {row[0] for row in conn.execute(
+            """select column_name from information_schema.columns
+                where table_schema = 'ops' and table_name = 'coverage_daily'""").fetchall()}
     if not built:
         log.info("derived tables do not exist yet: building them once")
         _dbt_or_fail(target, ["seed"], {})  # reference data (currencies) the models read
         _dbt_or_fail(target, ["run"], {})
+    elif missing := [c for c in COVERAGE_COLUMNS.split(", ") if c not in have]:
+        log.info("ops.coverage_daily lacks %s (built by an earlier version): rebuilding it", ", ".join(missing))
+        _dbt_or_fail(target, ["run", "--full-refresh", "--select", "coverage_daily+"], {})
 
 
 def _compiled_path(target_path: Path, model: str) -> Path:
@@ -166,7 +175,7 @@ def build_plan(config: Config, target: Target, strategy: str, start: dt.date, en
     days = coverage(target, start, end, roasters, materialize=materialize,
                     preview=None if materialize else config)
     plan = Plan(strategy, start, end, [r.id for r in roasters])
-    plan.gaps = sum(1 for d in days if d.status != "complete" and not d.acknowledged)
+    plan.gaps = sum(1 for d in days if d.is_open_gap)
     for d in days:
         if d.acknowledged and d.status != "complete" and strategy != "validation":
             continue  # an operator said nothing can fill it

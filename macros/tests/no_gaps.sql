@@ -1,13 +1,12 @@
-{#- Fails on every (roaster, day) of the range that is not complete and has not been
-    acknowledged as unrecoverable. Warns by default; errors with strict_gaps: true. -#}
-{% test no_gaps(model, day_column="day", status_column="status", acknowledged_column="acknowledged") %}
+{#- Fails on every open gap of the range (coverage_daily.is_open_gap: not complete, not
+    acknowledged as unrecoverable). Warns by default; errors with strict_gaps: true. -#}
+{% test no_gaps(model, day_column="day", open_gap_column="is_open_gap") %}
 {{ config(severity=("error" if var("strict_gaps", false) in (true, "true", "True", 1) else "warn")) }}
 {%- set r = range_vars() %}
 select *
 from {{ model }}
 where
-    {{ status_column }} <> 'complete'
-    and not {{ acknowledged_column }}
+    {{ open_gap_column }}
     {%- if r.start is not none %}
     and {{ day_column }} between date '{{ r.start }}' and date '{{ r.end }}'
     {%- endif %}

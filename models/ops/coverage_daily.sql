@@ -448,7 +448,7 @@ acknowledged_days as (
     group by acknowledged_gaps.roaster_id, days.day
 ),
 
-final as (
+classified as (
     select
         scope.roaster_id,
         scope.day,
@@ -484,6 +484,15 @@ final as (
     left join rejected_days on scope.roaster_id = rejected_days.roaster_id and scope.day = rejected_days.day
     left join acknowledged_days as acknowledged
         on scope.roaster_id = acknowledged.roaster_id and scope.day = acknowledged.day
+),
+
+final as (
+    select
+        classified.*,
+        -- the one definition of an open gap: what plan, gaps, verify, health, the
+        -- backfill and the no_gaps test count
+        classified.status <> 'complete' and not classified.acknowledged as is_open_gap
+    from classified
 )
 
 select * from final

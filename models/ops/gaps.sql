@@ -16,7 +16,8 @@ final as (
         missing_variations,
         reason,
         acknowledged,
-        acknowledged_reason
+        acknowledged_reason,
+        is_open_gap
     from coverage
     where status <> 'complete'
 )

@@ -254,7 +254,7 @@ def _final_build(target: Target, backfill_id: str, worked: tuple, events: EventL
 
 def _gaps_after(target: Target, start: dt.date, end: dt.date, roasters: list[Roaster], *, built: bool) -> int:
     days = coverage(target, start, end, roasters, materialize=True, built=built)
-    return sum(1 for d in days if d.status != "complete" and not d.acknowledged)
+    return sum(1 for d in days if d.is_open_gap)
 
 
 def _failure_text(counts: dict[str, int], dbt_result: dict[str, Any]) -> str | None:

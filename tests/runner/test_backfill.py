@@ -201,6 +201,21 @@ def test_the_first_plan_on_a_new_database_builds_the_derived_tables(archived, db
     assert db.execute("select count(*) from reference.iso_currencies").fetchone()[0] > 100
 
 
+def test_a_coverage_table_from_before_is_open_gap_is_rebuilt_by_the_next_plan(archived, db):
+    """An earlier version's ops.coverage_daily lacks the column: the next command rebuilds it."""
+    _, path, _ = archived
+    _backfill(path, "--roaster", "blue-peak")
+    db.execute("alter table ops.gaps drop column is_open_gap")
+    db.execute("alter table ops.coverage_daily drop column is_open_gap")
+    result = run_cli("--config", str(path), "plan", "--start", str(START), "--end", str(END), "--json")
+    assert result.exit_code == 0, result.output[-2000:]
+    assert json.loads(result.stdout)["counts"] == {"refetch_archive": 12}  # the three other shops
+    open_gaps, rule = db.execute("""select count(*) filter (where is_open_gap),
+                                           count(*) filter (where status <> 'complete' and not acknowledged)
+                                      from ops.coverage_daily where day between %s and %s""", (START, END)).fetchone()
+    assert open_gaps == rule == 12
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["backfill", "--start", "2026-13-01", "--end", "2026-12-02"], "Invalid value for '--start'"),
     (["backfill", "--start", "2026-03-05", "--end", "2026-03-01"], "is after --end"),

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from runner.config import parse_config
 from runner.db import Target
@@ -106,6 +107,10 @@ def test_health_and_metrics_over_http_and_one_alert_when_turning_unhealthy(tmp_p
             assert 'coffee_scrape_runs{status="ok"} 4' in text and "coffee_healthy 1" in text
             assert 'coffee_last_ok_run_age_seconds{roaster="cedar-roast"}' in text
             assert "# TYPE coffee_backfill_items gauge" in text
+            parsed = {f.name: f for f in text_string_to_metric_families(text)}  # a scraper can read it
+            assert {"coffee_healthy", "coffee_scrape_runs", "coffee_gaps", "coffee_backfill_items",
+                    "coffee_last_ok_run_age_seconds"} <= set(parsed)
+            assert sum(s.value for s in parsed["coffee_scrape_runs"].samples) == 4
             assert webhook.received == []
             # the roasters now miss a zero-hour cadence: 503, and one alert however often it is asked
             config.monitoring.__dict__["cadence_hours"] = 0
