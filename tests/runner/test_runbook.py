@@ -6,14 +6,18 @@ then plain `dbt` and `psql -d coffee_scraper -c "..."` from the repo root.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from runner.simulator import Simulator
+from runner.sources import WOO_ROUTES
 from tests.runner.helpers import sim_config
 
 QUERIES = [q for q in (Path(__file__).parent / "data" / "runbook_selects.txt").read_text().splitlines()
@@ -40,6 +44,12 @@ def test_runbook_selects_dbt_build_freshness_docs_and_snapshots(embedded_home, t
     with Simulator() as sim:
         path, _ = sim_config(sim, tmp_path)
         fetched = shell(embedded_home, f"coffee-runner --config {path} fetch")
+        requests = [r for r in sim.requests() if not r.path.startswith("/_sim/")]
+        served = Counter(r.shop for r in requests)
+        # a shop on the older WooCommerce route answers the v1 route's probe with a 404 (invalid)
+        probed = {r.shop for r in requests if WOO_ROUTES[0] in r.path} & {r.shop for r in requests
+                                                                          if WOO_ROUTES[1] in r.path}
+        priced = {shop.id: len(sim.truth(shop.id, sim.state.day_for(shop))) for shop in sim.state.shops.values()}
     assert fetched.returncode == 0, fetched.stderr
     built = shell(embedded_home, "dbt build && dbt source freshness && dbt docs generate --no-compile")
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-2000:]
@@ -49,14 +59,69 @@ def test_runbook_selects_dbt_build_freshness_docs_and_snapshots(embedded_home, t
         run = shell(embedded_home, f'psql -X -A -t -d coffee_scraper -c "{query}"')
         assert run.returncode == 0, (query, run.stderr)
         answers[query] = run.stdout.strip()
-    assert answers["SELECT COUNT(*) FROM scrape_runs;"] == "4"
-    assert answers["SELECT status, COUNT(*) FROM scrape_runs GROUP BY status;"] == "ok|4"
-    assert int(answers["SELECT COUNT(*) FROM prices;"]) > 100
-    assert answers["SELECT COUNT(*) FROM prices WHERE variant_id NOT IN (SELECT id FROM variants);"] == "0"
-    assert answers["SELECT variant_id, scraped_at, COUNT(*) FROM prices GROUP BY variant_id, scraped_at "
-                   "HAVING COUNT(*) > 1;"] == ""
+    assert set(answers) == set(EXPECTED), "every runbook SELECT has its expected answer"
+    facts = {"shops": sorted(priced), "served": served, "priced": priced, "probes": len(probed),
+             "today": dt.datetime.now(dt.timezone.utc).date()}
+    for query, check in EXPECTED.items():
+        assert check(_rows(answers[query]), facts), (query, answers[query])
     snap = shell(embedded_home, 'psql -X -A -t -d coffee_scraper -c "select count(*) from snapshots.variants_snapshot"')
-    assert int(snap.stdout.strip()) > 100
+    assert int(snap.stdout.strip()) == sum(priced.values())
+
+
+def _rows(answer: str) -> list[list[str]]:
+    return [line.split("|") for line in answer.splitlines()] if answer else []
+
+
+def _per_shop(rows: list[list[str]]) -> dict[str, int]:
+    return {shop: int(n) for shop, n in rows}
+
+
+def _recent(rows: list[list[str]], facts: dict) -> bool:
+    """SELECT * ... LIMIT 10: one row per run, newest first; each names its shop and is ok."""
+    shops = [next(c for c in r if c in facts["shops"]) for r in rows]
+    return sorted(shops) == facts["shops"] and all("ok" in r for r in rows)
+
+
+def _validation(rows: list[list[str]], facts: dict) -> bool:
+    expected = {"valid": sum(facts["served"].values()) - facts["probes"], "invalid": facts["probes"]}
+    return _per_shop(rows) == {k: v for k, v in expected.items() if v}
+
+
+# The state the test created: one live fetch of the four simulator shops, then `dbt build`.
+# Each answer is checked against what the simulator served and priced, not against itself.
+EXPECTED: dict[str, Callable[[list[list[str]], dict], bool]] = {
+    "SELECT COUNT(*) FROM scrape_runs;": lambda rows, f: rows == [["4"]],
+    "SELECT COUNT(*) FROM scrape_artifacts;": lambda rows, f: rows == [[str(sum(f["served"].values()))]],
+    "SELECT COUNT(*) FROM prices;": lambda rows, f: rows == [[str(sum(f["priced"].values()))]],
+    "SELECT COUNT(*) FROM variants;": lambda rows, f: rows == [[str(sum(f["priced"].values()))]],
+    "SELECT status, COUNT(*) FROM scrape_runs GROUP BY status;": lambda rows, f: rows == [["ok", "4"]],
+    "SELECT validation_status, COUNT(*) FROM scrape_artifacts GROUP BY validation_status;": _validation,
+    "SELECT * FROM scrape_runs ORDER BY created_at DESC LIMIT 10;": _recent,
+    "SELECT roaster_id, MIN(created_at), MAX(created_at) FROM scrape_runs GROUP BY roaster_id;":
+        lambda rows, f: sorted(r[0] for r in rows) == f["shops"] and all(r[1] == r[2] for r in rows),
+    "SELECT roaster_id, DATE(created_at) as date, COUNT(*) FROM scrape_runs GROUP BY roaster_id, DATE(created_at) "
+    "ORDER BY roaster_id, date;":
+        lambda rows, f: [r[0] for r in rows] == f["shops"] and all(r[2] == "1" for r in rows)
+        and {r[1] for r in rows} <= {str(f["today"]), str(f["today"] - dt.timedelta(days=1))},
+    "SELECT COUNT(*) FROM scrape_runs WHERE created_at > NOW() - INTERVAL '1 hour';": lambda rows, f: rows == [["4"]],
+    "SELECT validation_status, COUNT(*) FROM scrape_artifacts WHERE created_at > NOW() - INTERVAL '1 hour' "
+    "GROUP BY validation_status;": _validation,
+    "SELECT status, COUNT(*) FROM scrape_runs WHERE created_at > NOW() - INTERVAL '1 hour' GROUP BY status;":
+        lambda rows, f: rows == [["ok", "4"]],
+    # psql's own query is the active one (no runner process is left connected)
+    "SELECT * FROM pg_stat_activity WHERE state = 'active';":
+        lambda rows, f: len(rows) == 1 and any("pg_stat_activity" in c for c in rows[0]),
+    "SELECT roaster_id, COUNT(*) FROM scrape_runs GROUP BY roaster_id;":
+        lambda rows, f: _per_shop(rows) == dict.fromkeys(f["shops"], 1),
+    "SELECT roaster_id, COUNT(*) FROM scrape_artifacts GROUP BY roaster_id;":
+        lambda rows, f: _per_shop(rows) == dict(f["served"]),
+    "SELECT roaster_id, COUNT(*) FROM prices GROUP BY roaster_id;": lambda rows, f: _per_shop(rows) == f["priced"],
+    "SELECT 1;": lambda rows, f: rows == [["1"]],
+    "SELECT COUNT(*) FROM prices WHERE variant_id NOT IN (SELECT id FROM variants);": lambda rows, f: rows == [["0"]],
+    "SELECT COUNT(*) FROM variants WHERE roaster_id NOT IN (SELECT id FROM roasters);": lambda rows, f: rows == [["0"]],
+    "SELECT variant_id, scraped_at, COUNT(*) FROM prices GROUP BY variant_id, scraped_at HAVING COUNT(*) > 1;":
+        lambda rows, f: rows == [],
+}
 
 
 def test_sql_is_lint_clean(embedded_home):
