@@ -125,8 +125,8 @@ EXPECTED: dict[str, Callable[[list[list[str]], dict], bool]] = {
 
 
 def test_sql_is_lint_clean(embedded_home):
-    """sqlfluff with the dbt templater over every model and singular test."""
+    """sqlfluff with the dbt templater over every model, macro and singular test."""
     (embedded_home).mkdir(parents=True, exist_ok=True)
-    lint = shell(embedded_home, "sqlfluff lint models tests --nocolor")
+    lint = shell(embedded_home, "sqlfluff lint models macros tests --nocolor")
     assert lint.returncode == 0, lint.stdout[-4000:]
     assert "All Finished" in lint.stdout
