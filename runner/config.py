@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import yaml
 
 from runner import __version__, clock
 from runner.errors import InputError
+from runner.project import currency_re, slug_re
 
 DEFAULT_CONFIG_PATH = "roasters.yml"
 DEFAULT_USER_AGENT = f"coffee-runner/{__version__} (+https://github.com/coffee-runner)"
@@ -27,8 +27,6 @@ DEFAULT_RATE_LIMIT_RPS = 1.0
 DEFAULT_ARCHIVE_RPS = 0.4  # the Wayback CDX API asks for about one query per 2.5 s
 MAX_RATE_LIMIT_RPS = 100.0
 PLATFORMS = ("shopify", "woocommerce")
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
 ROASTER_KEYS = {
     "id", "name", "platform", "base_url", "currency", "timezone", "since", "active",
@@ -207,8 +205,8 @@ def _build_roaster(item: Any, index: int, problems: list[str]) -> Roaster | None
 def _identity_problems(item: dict[str, Any]) -> list[str]:
     """What is wrong with a roaster's id, name, platform and currency ("'field': problem")."""
     rid, found = item.get("id"), []
-    if not isinstance(rid, str) or not SLUG_RE.match(rid):
-        found.append("'id': must be a slug like 'blue-tokai' ([a-z0-9][a-z0-9-]*)")
+    if not isinstance(rid, str) or not slug_re().match(rid):
+        found.append(f"'id': must be a slug like 'blue-tokai' ({slug_re().pattern.strip('^$')})")
     name = item.get("name", rid)
     if not isinstance(name, str) or not name.strip():
         found.append("'name': must be a non-empty string")
@@ -216,7 +214,7 @@ def _identity_problems(item: dict[str, Any]) -> list[str]:
     if platform not in PLATFORMS:
         found.append(f"'platform': must be one of {', '.join(PLATFORMS)} (got {platform!r})")
     currency = item.get("currency")
-    if currency is not None and (not isinstance(currency, str) or not CURRENCY_RE.match(currency)):
+    if currency is not None and (not isinstance(currency, str) or not currency_re().match(currency)):
         found.append("'currency': must be an ISO 4217 code like 'USD'")
     return found
 

@@ -23,6 +23,7 @@ import psycopg
 from psycopg import sql
 
 from runner.errors import DatabaseUnavailable, InputError
+from runner.project import rules
 
 DATABASE_NAME = "coffee_scraper"
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -195,7 +196,33 @@ def migrate(conn: psycopg.Connection) -> list[str]:
                 (migration.version, migration.name, migration.checksum),
             )
         done.append(migration.version)
+    sync_rule_checks(conn)
     return done
+
+
+# Check constraints that carry a rule from dbt_project.yml (runner/project.py): the
+# migrations create them; when the rule there changes, the next migrate() follows it.
+RULE_CHECKS = (("raw.roasters", "roasters_id_check", "id", "slug_pattern"),
+               ("raw.roasters", "roasters_currency_check", "currency", "currency_pattern"))
+
+
+def sync_rule_checks(conn: psycopg.Connection) -> list[str]:
+    """Re-create the rule checks whose pattern differs from the project's; returns their names."""
+    changed = []
+    patterns = rules()
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        for table, name, column, rule in RULE_CHECKS:
+            row = conn.execute("select pg_get_constraintdef(oid) from pg_constraint "
+                               "where conname = %s and conrelid = %s::regclass", (name, table)).fetchone()
+            literal = sql.Literal(patterns[rule]).as_string(conn)
+            if row is not None and f"~ {literal}" in row[0]:
+                continue
+            statement = sql.SQL("alter table {} drop constraint if exists {}, add constraint {} check ({} ~ {})")
+            conn.execute(statement.format(sql.Identifier(*table.split(".")), sql.Identifier(name),
+                                          sql.Identifier(name), sql.Identifier(column), sql.Literal(patterns[rule])))
+            changed.append(name)
+    return changed
 
 
 def set_search_path(conn: psycopg.Connection) -> bool:

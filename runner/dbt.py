@@ -7,7 +7,6 @@ stdout is relayed to our stderr so that `--json` output stays one clean document
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ import psycopg
 
 from runner.db import Target, coffee_home, libpq_env
 from runner.errors import InputError
+from runner.project import project_dir
 
 DBT_TIMEOUT_SECONDS = 3600
 DBT_LOCK_KEY = 0x0C0FFEE + 1  # advisory lock: one dbt invocation per database at a time
@@ -29,17 +29,6 @@ DBT_LOCK_KEY = 0x0C0FFEE + 1  # advisory lock: one dbt invocation per database a
 RANGE_ENV = "COFFEE_DBT_RANGE"
 RANGE_KEYS = ("start_date", "end_date", "roasters")
 PROFILE_TEMPLATE = "profiles.example.yml"
-
-
-def project_dir() -> Path:
-    """The dbt project: $COFFEE_DBT_PROJECT_DIR, else the checkout this package lives in."""
-    configured = os.environ.get("COFFEE_DBT_PROJECT_DIR")
-    candidates = [Path(configured)] if configured else [Path(__file__).resolve().parent.parent, Path.cwd()]
-    for candidate in candidates:
-        if (candidate / "dbt_project.yml").is_file():
-            return candidate
-    raise InputError("dbt project not found: install from a checkout (pip install -e .) "
-                     "or set COFFEE_DBT_PROJECT_DIR")
 
 
 def profiles_dir() -> Path | None:

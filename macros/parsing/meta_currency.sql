@@ -8,7 +8,7 @@
             meta.{{ key }} = {{ relation }}.{{ key }}
             and meta.resource = 'meta'
             and jsonb_array_length(meta.structural_errors) = 0
-            and meta.body ->> 'currency' ~ '^[A-Z]{3}$'
+            and meta.body ->> 'currency' ~ '{{ var("currency_pattern") }}'
         order by meta.captured_at desc
         limit 1
     )

@@ -17,8 +17,8 @@
             {{ exceptions.raise_compiler_error("var roasters must be a list of roaster ids") }}
         {%- endif -%}
         {%- for r in roasters -%}
-            {%- if r is not string or not modules.re.match("^[a-z0-9][a-z0-9-]*$", r) -%}
-                {{ exceptions.raise_compiler_error("var roasters: " ~ (r | string | tojson) ~ " is not a roaster id (slug [a-z0-9][a-z0-9-]*)") }}
+            {%- if r is not string or not modules.re.match(var("slug_pattern"), r) -%}
+                {{ exceptions.raise_compiler_error("var roasters: " ~ (r | string | tojson) ~ " is not a roaster id (slug " ~ var("slug_pattern") ~ ")") }}
             {%- endif -%}
         {%- endfor -%}
         {%- if roasters | length == 0 -%}
