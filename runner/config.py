@@ -1,7 +1,10 @@
 """roasters.yml: loading and validation.
 
-Every problem becomes one line naming the file, the roaster and the field, and all of
-them are reported together so an operator fixes the file in one pass.
+pydantic validates the document (`ConfigSpec`, `RoasterSpec`, and one section model per
+settings dataclass), with unknown keys forbidden; the field validators hold the rules and
+their messages. Every problem becomes one line naming the file, the roaster and the
+field, and all of them are reported together so an operator fixes the file in one pass.
+The runtime objects are the frozen dataclasses below.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, create_model, field_validator
 
 from runner import __version__, clock
 from runner.errors import InputError
@@ -28,11 +32,6 @@ DEFAULT_ARCHIVE_RPS = 0.4  # the Wayback CDX API asks for about one query per 2.
 MAX_RATE_LIMIT_RPS = 100.0
 PLATFORMS = ("shopify", "woocommerce")
 
-ROASTER_KEYS = {
-    "id", "name", "platform", "base_url", "currency", "timezone", "since", "active",
-    "rate_limit_rps", "archive",
-}
-TOP_KEYS = {"roasters", "archive_url", "archive_rate_limit_rps", "user_agent", "http", "monitoring"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,6 @@ class HttpSettings:
     shop_concurrency: int = 2
 
 
-HTTP_KEYS = {f for f in HttpSettings.__dataclass_fields__}
 
 
 @dataclass(frozen=True)
@@ -68,7 +66,6 @@ class Monitoring:
     min_free_disk_bytes: int = 1024**3
 
 
-MONITORING_KEYS = {f for f in Monitoring.__dataclass_fields__}
 
 
 @dataclass(frozen=True)
@@ -139,154 +136,215 @@ def parse_config(text: str, path: Path) -> Config:
         where = f" at line {mark.line + 1}" if mark else ""
         raise InputError(f"{path}: not valid YAML{where}") from None
     problems: list[str] = []
-    config = _build_config(doc, path, problems)
+    try:
+        spec = ConfigSpec.model_validate(doc)
+    except ValidationError as exc:
+        problems += [_problem(error, doc) for error in exc.errors()]
+        spec = None
+    problems += _duplicate_ids(doc)
     if problems:
-        raise InputError("\n".join(f"{path}: {p}" for p in problems))
-    assert config is not None
-    return config
+        raise InputError("\n".join(f"{path}: {p}" for p in dict.fromkeys(problems)))
+    assert spec is not None
+    return spec.build(path)
 
 
-def _build_config(doc: Any, path: Path, problems: list[str]) -> Config | None:
-    if not isinstance(doc, dict):
-        problems.append("top level must be a mapping with a 'roasters' list")
-        return None
-    for key in sorted(set(doc) - TOP_KEYS, key=str):
-        problems.append(f"unknown key '{key}'")
-    items = doc.get("roasters")
-    if not isinstance(items, list):
-        problems.append("field 'roasters': must be a list")
-        items = []
-    roasters: list[Roaster] = []
+# --- validation (pydantic): every field checked, all problems reported at once --------------
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class RoasterSpec(_Section):
+    """One entry of `roasters:`; the field validators hold the rules and their messages."""
+
+    id: Any = None
+    name: Any = None
+    platform: Any = None
+    base_url: Any = None
+    currency: Any = None
+    timezone: Any = "UTC"
+    since: Any = None
+    active: Any = True
+    rate_limit_rps: Any = DEFAULT_RATE_LIMIT_RPS
+    archive: Any = False
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, value: Any) -> str:
+        if not isinstance(value, str) or not slug_re().match(value):
+            raise ValueError(f"must be a slug like 'blue-tokai' ({slug_re().pattern.strip('^$')})")
+        return value
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, value: Any) -> str | None:
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ValueError("must be a non-empty string")
+        return value.strip() if value else None
+
+    @field_validator("platform", mode="before")
+    @classmethod
+    def _platform(cls, value: Any) -> str:
+        if value not in PLATFORMS:
+            raise ValueError(f"must be one of {', '.join(PLATFORMS)} (got {value!r})")
+        return value
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _base_url(cls, value: Any) -> str:
+        return _url(value).rstrip("/")
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency(cls, value: Any) -> str | None:
+        if value is not None and (not isinstance(value, str) or not currency_re().match(value)):
+            raise ValueError("must be an ISO 4217 code like 'USD'")
+        return value
+
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _timezone(cls, value: Any) -> str:
+        if not _valid_timezone(value):
+            raise ValueError(f"unknown timezone {value!r}")
+        return value
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _since(cls, value: Any) -> dt.date | None:
+        day = _date(value)
+        if day is False:
+            raise ValueError("must be a date YYYY-MM-DD")
+        return day
+
+    @field_validator("active", "archive", mode="before")
+    @classmethod
+    def _flag(cls, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+
+    @field_validator("rate_limit_rps", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> float:
+        return _rate(value)
+
+    def build(self) -> Roaster:
+        return Roaster(id=self.id, name=self.name or self.id, platform=self.platform, base_url=self.base_url,
+                       currency=self.currency, timezone=self.timezone, since=self.since, active=self.active,
+                       rate_limit_rps=self.rate_limit_rps, archive=self.archive)
+
+
+def _settings_spec(defaults: Any, *, positive: bool) -> type[BaseModel]:
+    """A section model with one field per field of the dataclass `defaults` (HttpSettings,
+    Monitoring): numbers of the default's type (positive, or >= 0), a share for
+    failure_threshold, a URL for alert_webhook."""
+    what = "a positive {}" if positive else "a number >= 0"
+
+    def check(cls: type, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name == "alert_webhook":
+            return None if value is None else _url(value)
+        kind = type(getattr(defaults, info.field_name))
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or (kind is int and not isinstance(value, int)) or value < 0 or (positive and value == 0):
+            raise ValueError(f"must be {what.format(kind.__name__)}")
+        if info.field_name == "failure_threshold" and value > 1:
+            raise ValueError("must be between 0 and 1")
+        return kind(value)
+
+    fields: dict[str, Any] = {name: (Any, getattr(defaults, name)) for name in defaults.__dataclass_fields__}
+    return create_model(f"{type(defaults).__name__}Spec", __base__=_Section,
+                        __validators__={"check": field_validator("*", mode="before")(check)}, **fields)
+
+
+HttpSpec = _settings_spec(HttpSettings(), positive=True)
+MonitoringSpec = _settings_spec(Monitoring(), positive=False)
+
+
+class ConfigSpec(_Section):
+    roasters: list[RoasterSpec]
+    archive_url: Any = DEFAULT_ARCHIVE_URL
+    archive_rate_limit_rps: Any = DEFAULT_ARCHIVE_RPS
+    user_agent: Any = DEFAULT_USER_AGENT
+    http: HttpSpec = HttpSpec()  # type: ignore[valid-type]
+    monitoring: MonitoringSpec = MonitoringSpec()  # type: ignore[valid-type]
+
+    @field_validator("roasters", mode="before")
+    @classmethod
+    def _roasters(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError("must be a list")
+        return value
+
+    @field_validator("archive_url", mode="before")
+    @classmethod
+    def _archive_url(cls, value: Any) -> str:
+        return _url(value).rstrip("/")
+
+    @field_validator("archive_rate_limit_rps", mode="before")
+    @classmethod
+    def _archive_rate(cls, value: Any) -> float:
+        return _rate(value)
+
+    @field_validator("user_agent", mode="before")
+    @classmethod
+    def _user_agent(cls, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip() or not value.isprintable():
+            raise ValueError("must be a one-line string")
+        return value
+
+    def build(self, path: Path) -> Config:
+        return Config(path, tuple(r.build() for r in self.roasters), self.archive_url, self.user_agent,
+                      HttpSettings(**self.http.model_dump()), self.archive_rate_limit_rps,
+                      Monitoring(**self.monitoring.model_dump()))
+
+
+def _problem(error: Any, doc: Any) -> str:
+    """One pydantic error as one line: the roaster, the field, what is wrong."""
+    loc, kind = list(error["loc"]), error["type"]
+    message = error["msg"].removeprefix("Value error, ")
+    if not loc:
+        return "top level must be a mapping with a 'roasters' list"
+    label = ""
+    if loc[0] == "roasters" and len(loc) > 1:
+        rid = doc["roasters"][loc[1]].get("id") if isinstance(doc["roasters"][loc[1]], dict) else None
+        label = f"roaster '{rid}': " if isinstance(rid, str) else f"roaster #{loc[1] + 1}: "
+        loc = loc[2:]
+        if not loc:
+            return f"{label}must be a mapping"
+    if kind == "extra_forbidden":
+        section = f"field '{'.'.join(map(str, loc[:-1]))}': " if len(loc) > 1 else ""
+        return f"{label}{section}unknown key '{loc[-1]}'"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        message = "must be a mapping"
+    if kind == "missing":
+        message = "is required"
+    return f"{label}field '{'.'.join(map(str, loc))}': {message}"
+
+
+def _duplicate_ids(doc: Any) -> list[str]:
+    items = doc.get("roasters") if isinstance(doc, dict) else None
+    ids = [item.get("id") for item in items if isinstance(item, dict)] if isinstance(items, list) else []
     seen: set[str] = set()
-    for index, item in enumerate(items):
-        rid = item.get("id") if isinstance(item, dict) else None
-        if isinstance(rid, str) and rid in seen:
-            problems.append(f"roaster '{rid}': field 'id': duplicate id")
-            continue
-        if isinstance(rid, str):
-            seen.add(rid)
-        roaster = _build_roaster(item, index, problems)
-        if roaster is not None:
-            roasters.append(roaster)
-    archive_url = _url(doc.get("archive_url", DEFAULT_ARCHIVE_URL), "field 'archive_url'", problems)
-    user_agent = doc.get("user_agent", DEFAULT_USER_AGENT)
-    if not isinstance(user_agent, str) or not user_agent.strip() or not user_agent.isprintable():
-        problems.append("field 'user_agent': must be a one-line string")
-    http = _build_http(doc.get("http", {}), problems)
-    archive_rps = doc.get("archive_rate_limit_rps", DEFAULT_ARCHIVE_RPS)
-    if not _rate_ok(archive_rps):
-        problems.append(f"field 'archive_rate_limit_rps': must be a number in (0, {MAX_RATE_LIMIT_RPS:g}]")
-        archive_rps = DEFAULT_ARCHIVE_RPS
-    monitoring = _build_monitoring(doc.get("monitoring", {}), problems)
-    return Config(path, tuple(roasters), (archive_url or "").rstrip("/"), str(user_agent), http, float(archive_rps),
-                  monitoring)
-
-
-def _build_roaster(item: Any, index: int, problems: list[str]) -> Roaster | None:
-    if not isinstance(item, dict):
-        problems.append(f"roaster #{index + 1}: must be a mapping")
-        return None
-    rid = item.get("id")
-    label = f"roaster '{rid}'" if isinstance(rid, str) else f"roaster #{index + 1}"
-    found = [f"{label}: unknown key '{key}'" for key in sorted(set(item) - ROASTER_KEYS, key=str)]
-    found += [f"{label}: field {problem}" for problem in _identity_problems(item) + _setting_problems(item)]
-    base_url = _url(item.get("base_url"), f"{label}: field 'base_url'", found)
-    problems += found
-    if found:
-        return None
-    return Roaster(
-        id=rid, name=item.get("name", rid).strip(), platform=item["platform"], base_url=base_url.rstrip("/"),
-        currency=item.get("currency"), timezone=item.get("timezone", "UTC"), since=_date(item.get("since")),
-        active=item.get("active", True), rate_limit_rps=float(item.get("rate_limit_rps", DEFAULT_RATE_LIMIT_RPS)),
-        archive=item.get("archive", False),
-    )
-
-
-def _identity_problems(item: dict[str, Any]) -> list[str]:
-    """What is wrong with a roaster's id, name, platform and currency ("'field': problem")."""
-    rid, found = item.get("id"), []
-    if not isinstance(rid, str) or not slug_re().match(rid):
-        found.append(f"'id': must be a slug like 'blue-tokai' ({slug_re().pattern.strip('^$')})")
-    name = item.get("name", rid)
-    if not isinstance(name, str) or not name.strip():
-        found.append("'name': must be a non-empty string")
-    platform = item.get("platform")
-    if platform not in PLATFORMS:
-        found.append(f"'platform': must be one of {', '.join(PLATFORMS)} (got {platform!r})")
-    currency = item.get("currency")
-    if currency is not None and (not isinstance(currency, str) or not currency_re().match(currency)):
-        found.append("'currency': must be an ISO 4217 code like 'USD'")
-    return found
-
-
-def _setting_problems(item: dict[str, Any]) -> list[str]:
-    """What is wrong with a roaster's timezone, since, flags and rate limit."""
     found = []
-    timezone = item.get("timezone", "UTC")
-    if not _valid_timezone(timezone):
-        found.append(f"'timezone': unknown timezone {timezone!r}")
-    if _date(item.get("since")) is False:
-        found.append("'since': must be a date YYYY-MM-DD")
-    found += [f"'{key}': must be true or false" for key, default in (("active", True), ("archive", False))
-              if not isinstance(item.get(key, default), bool)]
-    if not _rate_ok(item.get("rate_limit_rps", DEFAULT_RATE_LIMIT_RPS)):
-        found.append(f"'rate_limit_rps': must be a number in (0, {MAX_RATE_LIMIT_RPS:g}]")
+    for rid in (i for i in ids if isinstance(i, str)):
+        if rid in seen:
+            found.append(f"roaster '{rid}': field 'id': duplicate id")
+        seen.add(rid)
     return found
 
 
-def _build_monitoring(section: Any, problems: list[str]) -> Monitoring:
-    if not isinstance(section, dict):
-        problems.append("field 'monitoring': must be a mapping")
-        return Monitoring()
-    values: dict[str, Any] = {}
-    for key, value in section.items():
-        if key not in MONITORING_KEYS:
-            problems.append(f"field 'monitoring': unknown key '{key}'")
-        elif key == "alert_webhook":
-            if value is not None:
-                values[key] = _url(value, "field 'monitoring.alert_webhook'", problems)
-        elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            problems.append(f"field 'monitoring.{key}': must be a number >= 0")
-        elif key == "failure_threshold" and value > 1:
-            problems.append("field 'monitoring.failure_threshold': must be between 0 and 1")
-        else:
-            values[key] = int(value) if key == "min_free_disk_bytes" else float(value)
-    return Monitoring(**values)
+def _rate(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_RATE_LIMIT_RPS:
+        raise ValueError(f"must be a number in (0, {MAX_RATE_LIMIT_RPS:g}]")
+    return float(value)
 
 
-def _rate_ok(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value <= MAX_RATE_LIMIT_RPS
-
-
-def _build_http(section: Any, problems: list[str]) -> HttpSettings:
-    if not isinstance(section, dict):
-        problems.append("field 'http': must be a mapping")
-        return HttpSettings()
-    values: dict[str, Any] = {}
-    defaults = HttpSettings()
-    for key, value in section.items():
-        if key not in HTTP_KEYS:
-            problems.append(f"field 'http': unknown key '{key}'")
-            continue
-        kind = type(getattr(defaults, key))
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-        if ok and kind is int and not isinstance(value, int):
-            ok = False
-        if not ok:
-            problems.append(f"field 'http.{key}': must be a positive {kind.__name__}")
-            continue
-        values[key] = kind(value)
-    return HttpSettings(**values)
-
-
-def _url(value: Any, label: str, problems: list[str]) -> str | None:
+def _url(value: Any) -> str:
     if not isinstance(value, str):
-        problems.append(f"{label}: must be an http(s) URL")
-        return None
+        raise ValueError("must be an http(s) URL")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        problems.append(f"{label}: must be an http(s) URL without query (got {value!r})")
-        return None
+        raise ValueError(f"must be an http(s) URL without query (got {value!r})")
     return value
 
 

@@ -129,3 +129,31 @@ def test_cli_bad_config_exits_2_with_one_line_per_problem(tmp_path: Path):
     assert len(lines) == 2, result.stderr
     assert "field 'platform'" in lines[0] and "field 'currency'" in lines[1]
     assert result.stdout == ""
+
+
+def test_every_problem_of_every_section_is_one_line_together():
+    text = ("roasters:\n  - {id: a}\n  - 7\narchive_url: 7\nhttp: {max_attempts: 2.5, retries: 1}\n"
+            "monitoring: {failure_threshold: 2, cadence_hours: -1, alert_webhook: 'ftp://x', colour: red}\n")
+    assert problems(text) == [
+        "r.yml: roaster 'a': field 'platform': must be one of shopify, woocommerce (got None)",
+        "r.yml: roaster 'a': field 'base_url': must be an http(s) URL",
+        "r.yml: roaster #2: must be a mapping",
+        "r.yml: field 'archive_url': must be an http(s) URL",
+        "r.yml: field 'http.max_attempts': must be a positive int",
+        "r.yml: field 'http': unknown key 'retries'",
+        "r.yml: field 'monitoring.failure_threshold': must be between 0 and 1",
+        "r.yml: field 'monitoring.alert_webhook': must be an http(s) URL without query (got 'ftp://x')",
+        "r.yml: field 'monitoring.cadence_hours': must be a number >= 0",
+        "r.yml: field 'monitoring': unknown key 'colour'",
+    ]
+    assert problems("archive_url: https://x\n") == ["r.yml: field 'roasters': is required"]
+    assert problems("roasters: []\nhttp: 5\n") == ["r.yml: field 'http': must be a mapping"]
+
+
+def test_monitoring_and_http_values_keep_their_types():
+    config = parse_config(GOOD + "monitoring: {min_free_disk_bytes: 5, cadence_hours: 1, "
+                                 "alert_webhook: 'https://hooks.example/x'}\n", Path("r.yml"))
+    assert config.monitoring.min_free_disk_bytes == 5 and isinstance(config.monitoring.min_free_disk_bytes, int)
+    assert config.monitoring.cadence_hours == 1.0 and isinstance(config.monitoring.cadence_hours, float)
+    assert config.monitoring.alert_webhook == "https://hooks.example/x"
+    assert isinstance(config.http.max_attempts, int) and isinstance(config.http.backoff_base, float)
