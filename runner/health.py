@@ -20,7 +20,8 @@ import psycopg
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from runner import alerts
+from runner import alerts, store
+from runner.backfill import ledger
 from runner.config import Config
 from runner.db import Target, coffee_home, connect, pending_migrations
 from runner.errors import DatabaseUnavailable
@@ -54,8 +55,7 @@ def _now() -> dt.datetime:
 def _data_checks(config: Config, conn: psycopg.Connection) -> dict[str, Any]:
     m = config.monitoring
     limit = dt.timedelta(hours=m.cadence_hours + m.cadence_grace_hours)
-    last_ok = dict(conn.execute("""select roaster_id, max(coalesce(finished_at, created_at)) from raw.scrape_runs
-                                    where status = 'ok' group by roaster_id""").fetchall())
+    last_ok = store.last_ok_run_at(conn)
     roasters = {}
     for r in config.roasters:
         if not r.active:
@@ -65,22 +65,10 @@ def _data_checks(config: Config, conn: psycopg.Connection) -> dict[str, Any]:
         roasters[r.id] = {"ok": age is not None and age <= limit.total_seconds(),
                           "last_ok_run_age_seconds": round(age, 1) if age is not None else None,
                           "cadence_seconds": limit.total_seconds()}
-    # A failed run that a later ok run of the same roaster-day made good no longer counts.
-    total, failed = conn.execute(
-        """select count(*),
-                  count(*) filter (where r.status = 'fail' and not exists (
-                      select 1 from raw.scrape_runs ok where ok.roaster_id = r.roaster_id
-                         and ok.target_day = r.target_day and ok.status = 'ok' and ok.created_at > r.created_at))
-             from raw.scrape_runs r where r.created_at > now() - %s""", (FAILURE_WINDOW,)).fetchone()
+    total, failed = store.failures_since(conn, FAILURE_WINDOW)  # failures made good do not count
     rate = failed / total if total else 0.0
-    stale = conn.execute(
-        """select count(*) from control.backfills b
-            where b.status = 'running'
-              and greatest(b.created_at, (select max(coalesce(i.finished_at, i.claimed_at))
-                                            from control.backfill_items i where i.backfill_id = b.id))
-                  < now() - make_interval(secs => %s)""", (m.timeout_threshold,)).fetchone()[0]
-    open_backfills = dict(conn.execute("""select status, count(*) from control.backfills
-                                           where status <> 'done' group by status""").fetchall())
+    stale = ledger.stale_backfills(conn, m.timeout_threshold)
+    open_backfills = ledger.unfinished_backfills(conn)
     return {
         "roasters": {"ok": all(v["ok"] for v in roasters.values()), "roasters": roasters},
         "failure_rate": {"ok": rate <= m.failure_threshold, "rate_24h": round(rate, 4), "runs_24h": total,
@@ -128,12 +116,12 @@ def _families(target: Target, report: dict[str, Any]) -> list[GaugeMetricFamily]
     if not report["checks"].get("migrations", {}).get("ok"):
         return families
     with connect(target) as conn:
-        runs = conn.execute("select status, count(*) from raw.scrape_runs group by status order by 1").fetchall()
+        runs = list(store.run_counts(conn).items())
         gaps = []
         if conn.execute("select to_regclass('ops.gaps') is not null").fetchone()[0]:
             gaps = conn.execute("""select status, count(*) from ops.gaps where is_open_gap
                                     group by status order by 1""").fetchall()
-        items = conn.execute("select state, count(*) from control.backfill_items group by state order by 1").fetchall()
+        items = list(ledger.items_by_state(conn).items())
     roasters = report["checks"].get("roasters", {}).get("roasters", {})
     ages = [(r, v["last_ok_run_age_seconds"]) for r, v in roasters.items() if v["last_ok_run_age_seconds"] is not None]
     return [

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from runner import clock
+from runner import clock, store
 from runner.config import Config, Roaster
 from runner.db import Target, coffee_home, connect
 from runner.dbt import DbtResult, range_vars, run_dbt
@@ -57,28 +57,20 @@ def assess(config: Config, target: Target, start: dt.date, end: dt.date, roaster
     report: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat(), "roasters": ids}
     with connect(target) as conn:
         report["counts"] = {
-            "scrape_runs": _one(conn, "select count(*) from raw.scrape_runs where roaster_id = any(%s)", ids),
-            "scrape_artifacts": _one(conn, "select count(*) from raw.scrape_artifacts where roaster_id = any(%s)",
-                                     ids),
+            **store.row_counts(conn, ids),
             "variants": _one(conn, "select count(*) from marts.variants where roaster_id = any(%s)", ids),
             "prices": _one(conn, "select count(*) from marts.prices where roaster_id = any(%s)", ids),
         }
-        report["runs_by_status"] = dict(conn.execute(
-            "select status, count(*) from raw.scrape_runs where roaster_id = any(%s) group by status order by 1",
-            (ids,)).fetchall())
+        report["runs_by_status"] = store.run_counts(conn, ids)
         report["artifacts_by_validation"] = dict(conn.execute(
             """select validation_status, count(*) from marts.scrape_artifacts where roaster_id = any(%s)
                 group by validation_status order by 1""", (ids,)).fetchall())
         report["latest_runs"] = [
             {"id": str(r[0]), "roaster_id": r[1], "kind": r[2], "status": r[3],
              "day": r[4].isoformat() if r[4] else None, "created_at": r[5].isoformat(), "error": r[6]}
-            for r in conn.execute(
-                """select id, roaster_id, kind, status, target_day, created_at, error from raw.scrape_runs
-                    where roaster_id = any(%s) order by created_at desc limit %s""", (ids, LATEST_RUNS)).fetchall()
+            for r in store.latest_runs(conn, ids, LATEST_RUNS)
         ]
-        first_last = {r: (first, last) for r, first, last in conn.execute(
-            """select roaster_id, min(target_day), max(target_day) from raw.scrape_runs
-                where roaster_id = any(%s) group by roaster_id""", (ids,)).fetchall()}
+        first_last = store.run_day_span(conn, ids)
         report["disk"] = disk_report(target, conn)
     report["per_roaster"] = {}
     for r in roasters:

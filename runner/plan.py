@@ -20,7 +20,7 @@ from runner.config import Config, Roaster
 from runner.db import Target, connect
 from runner.dbt import range_vars, run_dbt
 from runner.errors import InputError
-from runner.store import sync_roasters
+from runner.store import mean_run_seconds, sync_roasters
 
 STRATEGIES = ("incremental", "full", "validation")
 ACTIONS = ("reparse", "refetch_live", "refetch_archive", "unrecoverable")
@@ -28,6 +28,7 @@ ACTIONS = ("reparse", "refetch_live", "refetch_archive", "unrecoverable")
 # few CDX lookups and captures at the archive's polite rate; a reparse is SQL only.
 DEFAULT_ITEM_SECONDS = {"reparse": 0.05, "refetch_live": 5.0, "refetch_archive": 8.0, "unrecoverable": 0.0}
 DEFAULT_DBT_SECONDS = 30.0
+RECENT_BUILDS = 5  # the estimate's build time: the mean of this many last final builds
 MAX_RANGE_DAYS = 3660  # ten years: a typo guard, not a limit anyone should meet
 
 log = logging.getLogger(__name__)
@@ -189,11 +190,12 @@ def build_plan(config: Config, target: Target, strategy: str, start: dt.date, en
 
 def estimate_seconds(conn: psycopg.Connection, items: list[PlanItem], concurrency: int) -> float:
     """The estimate from this database's history (see `estimate`)."""
-    dbt_seconds = conn.execute(
-        """select avg((dbt ->> 'elapsed_seconds')::float) from
-             (select dbt from control.backfills where dbt ? 'elapsed_seconds'
-               order by created_at desc limit 5) as recent""").fetchone()[0]
-    return estimate(items, concurrency, _history(conn), dbt_seconds)
+    from runner.backfill import ledger  # the ledger records plans, so it imports this module
+
+    measured = {("refetch_live" if kind == "live" else "refetch_archive"): seconds
+                for kind, seconds in mean_run_seconds(conn).items()}
+    measured.update(ledger.mean_item_seconds(conn))
+    return estimate(items, concurrency, measured, ledger.mean_build_seconds(conn, RECENT_BUILDS))
 
 
 def estimate(items: list[PlanItem], concurrency: int, item_seconds: dict[str, float],
@@ -206,18 +208,3 @@ def estimate(items: list[PlanItem], concurrency: int, item_seconds: dict[str, fl
     per_item = {**DEFAULT_ITEM_SECONDS, **item_seconds}
     work = sum(per_item[i.action] for i in items) / max(1, concurrency)
     return work + (DEFAULT_DBT_SECONDS if dbt_seconds is None else dbt_seconds)
-
-
-def _history(conn: psycopg.Connection) -> dict[str, float]:
-    found: dict[str, float] = {}
-    runs = conn.execute(
-        """select kind, avg(extract(epoch from finished_at - started_at)) from raw.scrape_runs
-            where status = 'ok' and finished_at is not null group by kind""").fetchall()
-    for kind, seconds in runs:
-        found["refetch_live" if kind == "live" else "refetch_archive"] = float(seconds)
-    items = conn.execute(
-        """select action, avg(elapsed_ms) / 1000.0 from control.backfill_items
-            where state in ('done', 'unrecoverable', 'skipped') and elapsed_ms is not null
-            group by action""").fetchall()
-    found.update({action: float(seconds) for action, seconds in items})
-    return found

@@ -189,6 +189,74 @@ def _clip(text: str | None) -> str | None:
     return text[: MAX_ERROR_CHARS - 1] + "…"
 
 
+# --- reads: what other modules ask of the raw tables ------------------------------------
+
+ALL = None  # every roaster, where a function takes roaster ids
+
+
+def run_counts(conn: psycopg.Connection, roaster_ids: list[str] | None = ALL) -> dict[str, int]:
+    """Runs by status."""
+    return dict(conn.execute("""select status, count(*) from raw.scrape_runs
+                                 where %(ids)s::text[] is null or roaster_id = any(%(ids)s)
+                                 group by status order by 1""", {"ids": roaster_ids}).fetchall())
+
+
+def row_counts(conn: psycopg.Connection, roaster_ids: list[str]) -> dict[str, int]:
+    """Raw runs and artifacts of these roasters."""
+    runs, artifacts = conn.execute(
+        """select (select count(*) from raw.scrape_runs where roaster_id = any(%(ids)s)),
+                  (select count(*) from raw.scrape_artifacts where roaster_id = any(%(ids)s))""",
+        {"ids": roaster_ids}).fetchone()
+    return {"scrape_runs": int(runs), "scrape_artifacts": int(artifacts)}
+
+
+def latest_runs(conn: psycopg.Connection, roaster_ids: list[str], limit: int) -> list[tuple]:
+    """(id, roaster_id, kind, status, target_day, created_at, error), newest first."""
+    return conn.execute("""select id, roaster_id, kind, status, target_day, created_at, error from raw.scrape_runs
+                            where roaster_id = any(%s) order by created_at desc limit %s""",
+                        (roaster_ids, limit)).fetchall()
+
+
+def run_day_span(conn: psycopg.Connection, roaster_ids: list[str]) -> dict[str, tuple[dt.date, dt.date]]:
+    """Each roaster's first and last target day."""
+    return {r: (first, last) for r, first, last in conn.execute(
+        """select roaster_id, min(target_day), max(target_day) from raw.scrape_runs
+            where roaster_id = any(%s) group by roaster_id""", (roaster_ids,)).fetchall()}
+
+
+def last_ok_run_at(conn: psycopg.Connection) -> dict[str, dt.datetime]:
+    return dict(conn.execute("""select roaster_id, max(coalesce(finished_at, created_at)) from raw.scrape_runs
+                                 where status = 'ok' group by roaster_id""").fetchall())
+
+
+def failures_since(conn: psycopg.Connection, window: dt.timedelta) -> tuple[int, int]:
+    """(runs, failed runs) created in the window; a failed run that a later ok run of the
+    same roaster-day made good no longer counts as failed."""
+    total, failed = conn.execute(
+        """select count(*),
+                  count(*) filter (where r.status = 'fail' and not exists (
+                      select 1 from raw.scrape_runs ok where ok.roaster_id = r.roaster_id
+                         and ok.target_day = r.target_day and ok.status = 'ok' and ok.created_at > r.created_at))
+             from raw.scrape_runs r where r.created_at > now() - %s""", (window,)).fetchone()
+    return int(total), int(failed)
+
+
+def mean_run_seconds(conn: psycopg.Connection) -> dict[str, float]:
+    """Mean duration of ok runs, by kind (live, archive)."""
+    return {kind: float(seconds) for kind, seconds in conn.execute(
+        """select kind, avg(extract(epoch from finished_at - started_at)) from raw.scrape_runs
+            where status = 'ok' and finished_at is not null group by kind""").fetchall()}
+
+
+async def has_ok_run_since(conn: psycopg.AsyncConnection, roaster_id: str, day: dt.date,
+                           since: dt.datetime) -> bool:
+    """Did an ok run for this (roaster, day) land after `since`?"""
+    cur = await conn.execute("""select exists (select 1 from raw.scrape_runs
+                                                where roaster_id = %s and target_day = %s and status = 'ok'
+                                                  and created_at > %s)""", (roaster_id, day, since))
+    return bool((await cur.fetchone())[0])
+
+
 # --- synchronous housekeeping ----------------------------------------------------------
 
 def dead_runs(conn: psycopg.Connection) -> list[uuid.UUID]:

@@ -85,6 +85,7 @@ class Context:
         self.abort_reason: str | None = None
         self.started = time.monotonic()
         self.counts: dict[str, int] = {}
+        self.planned_at: dt.datetime | None = None  # raw data newer than this was not planned for
         self._counts_conn: psycopg.AsyncConnection | None = None
 
     async def update_counts(self, conn: psycopg.AsyncConnection) -> dict[str, int]:
@@ -148,11 +149,11 @@ def work(config: Config, target: Target, backfill_id: str, options: Options,
     A KeyboardInterrupt or DatabaseUnavailable leaves with `.backfill_id` set, for the resume hint."""
     started = time.monotonic()
     with connect(target) as conn:
-        start, end = ledger.window(conn, backfill_id)
+        start, end, planned_at = ledger.window(conn, backfill_id)
     seconds = config.monitoring.progress_check_interval if progress_seconds is None else progress_seconds
     box: dict[str, Context] = {}
     try:
-        asyncio.run(_work(config, target, backfill_id, options, (start, end), box, (on_progress, seconds)))
+        asyncio.run(_work(config, target, backfill_id, options, (start, end, planned_at), box, (on_progress, seconds)))
     except (KeyboardInterrupt, DatabaseUnavailable) as exc:
         exc.backfill_id = backfill_id  # type: ignore[attr-defined]
         raise
@@ -166,12 +167,13 @@ def work(config: Config, target: Target, backfill_id: str, options: Options,
 
 
 async def _work(config: Config, target: Target, backfill_id: str, options: Options,
-                window: tuple[dt.date, dt.date], box: dict[str, Context],
+                window: tuple[dt.date, dt.date, dt.datetime], box: dict[str, Context],
                 progress: tuple[ProgressHandler | None, float]) -> None:
     async with PoliteClient(config.http, config.user_agent) as client:
         archive = Archive(client, config.archive_url, client.gate("__archive__", config.archive_rate_limit_rps),
-                          *window)
+                          *window[:2])
         ctx = box["ctx"] = Context(config, target, backfill_id, options, client, archive)
+        ctx.planned_at = window[2]
         reporter = Reporter(ctx, *progress)
         reporting = asyncio.create_task(reporter.run())
         workers = [asyncio.create_task(Worker(ctx, n).run()) for n in range(options.concurrency)]

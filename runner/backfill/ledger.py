@@ -135,9 +135,10 @@ def reopen(conn: psycopg.Connection, backfill_id: str) -> None:
                      "where id = %s", (backfill_id,))
 
 
-def window(conn: psycopg.Connection, backfill_id: str) -> tuple[dt.date, dt.date]:
-    return conn.execute("select start_day, end_day from control.backfills where id = %s",
-                        (backfill_id,)).fetchone()
+def window(conn: psycopg.Connection, backfill_id: str) -> tuple[dt.date, dt.date, dt.datetime]:
+    """First and last day, and the moment the plan was made (data after it was not planned for)."""
+    return conn.execute("select start_day, end_day, coalesce(planned_at, created_at) from control.backfills "
+                        "where id = %s", (backfill_id,)).fetchone()
 
 
 def mark_aborted(conn: psycopg.Connection, backfill_id: str, reason: str | None) -> None:
@@ -251,12 +252,40 @@ async def set_state(conn: psycopg.AsyncConnection, backfill_id: str, item: Claim
         (state, error, elapsed_ms, run_id, backfill_id, item.roaster_id, item.day))
 
 
-async def filled_since_plan(conn: psycopg.AsyncConnection, backfill_id: str, item: Claimed) -> bool:
-    """Another backfill (or a scheduled fetch) completed this unit after our plan."""
-    cur = await conn.execute(
-        """select exists (select 1 from raw.scrape_runs
-                           where roaster_id = %s and target_day = %s and status = 'ok'
-                             and created_at > (select coalesce(planned_at, created_at)
-                                                 from control.backfills where id = %s))""",
-        (item.roaster_id, item.day, backfill_id))
-    return bool((await cur.fetchone())[0])
+# --- reads for health, metrics and the estimate ---------------------------------------------
+
+def stale_backfills(conn: psycopg.Connection, idle_seconds: float) -> int:
+    """Running backfills with no item claimed or finished for longer than idle_seconds."""
+    return int(conn.execute(
+        """select count(*) from control.backfills b
+            where b.status = 'running'
+              and greatest(b.created_at, (select max(coalesce(i.finished_at, i.claimed_at))
+                                            from control.backfill_items i where i.backfill_id = b.id))
+                  < now() - make_interval(secs => %s)""", (idle_seconds,)).fetchone()[0])
+
+
+def unfinished_backfills(conn: psycopg.Connection) -> dict[str, int]:
+    return dict(conn.execute("select status, count(*) from control.backfills where status <> 'done' "
+                             "group by status").fetchall())
+
+
+def items_by_state(conn: psycopg.Connection) -> dict[str, int]:
+    """Items of every backfill, by state."""
+    return dict(conn.execute("select state, count(*) from control.backfill_items group by state order by 1"
+                             ).fetchall())
+
+
+def mean_item_seconds(conn: psycopg.Connection) -> dict[str, float]:
+    """Mean time of finished items, by action."""
+    return {action: float(seconds) for action, seconds in conn.execute(
+        """select action, avg(elapsed_ms) / 1000.0 from control.backfill_items
+            where state in ('done', 'unrecoverable', 'skipped') and elapsed_ms is not null
+            group by action""").fetchall()}
+
+
+def mean_build_seconds(conn: psycopg.Connection, last: int) -> float | None:
+    """Mean duration of the last `last` final builds."""
+    return conn.execute(
+        """select avg((dbt ->> 'elapsed_seconds')::float) from
+             (select dbt from control.backfills where dbt ? 'elapsed_seconds'
+               order by created_at desc limit %s) as recent""", (last,)).fetchone()[0]

@@ -24,7 +24,7 @@ from runner.errors import DatabaseUnavailable, FetchError, RobotsDisallowed
 from runner.fetch import walk_catalog
 from runner.http import Exchange, Recorder
 from runner.sources import CatalogResult
-from runner.store import insert_artifact, insert_run
+from runner.store import has_ok_run_since, insert_artifact, insert_run
 
 if TYPE_CHECKING:
     from runner.backfill.engine import Context
@@ -154,7 +154,7 @@ class Worker:
             return "done", None, None  # the dbt build at the end does the work
         if item.action == "unrecoverable":
             return "unrecoverable", "nothing can supply this day", None
-        if await ledger.filled_since_plan(self.conn, self.ctx.backfill_id, item):
+        if await has_ok_run_since(self.conn, item.roaster_id, item.day, self.ctx.planned_at):
             return "skipped", "complete raw data arrived after the plan", None
         if item.action == "refetch_live" and roaster.today() == item.day:
             run = BufferedRun(roaster, "live", item.day)
