@@ -164,6 +164,7 @@ def test_days_without_captures_are_unrecoverable_and_can_be_acknowledged(tmp_pat
         gaps = json.loads(run_cli("--config", str(path), "gaps", "--start", str(START), "--end", str(END),
                                   "--roaster", "aurora-beans", "--json").stdout)
         assert all(g["acknowledged"] for g in gaps["gaps"]) and gaps["counts"] == {"missing": 4}
+        assert gaps["open"] == 0  # acknowledged: no longer open gaps
         passing = run_cli("--config", str(path), "verify", "--start", str(START), "--end", str(END),
                           "--roaster", "aurora-beans", "--json")
         assert passing.exit_code == 0, passing.stdout[-2000:]
