@@ -54,7 +54,7 @@ woo_readable as not materialized (
         lateral (
             select woo_rows.* from woo_rows
             where woo_rows.artifact_id = {{ pages }}.id
-            offset 0  -- noqa: AM09
+            offset 0  -- noqa: AM09  (as above: not flattened, one lookup per page)
         ) as woo_rows
     where {{ pages }}.platform = 'woocommerce'
 ),

@@ -65,6 +65,8 @@ joined as (
         lateral (
             select artifacts.* from artifacts
             where artifacts.artifact_id = artifact_days.artifact_id
+            -- OFFSET 0: PostgreSQL cannot flatten the lateral into a join, so the
+            -- artifact stays one lookup by key after the day filter
             offset 0  -- noqa: AM09
         ) as artifacts
 ),
