@@ -335,7 +335,7 @@ def backfill_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime
         summary = _drawn(lambda draw: start_backfill(config, target, strategy, first, last, roasters, options,
                                                      draw, draw.seconds))
     emit(as_json, summary.as_dict(), backfill_text(summary))
-    if summary.resumable and summary.status != "running":
+    if summary.resumable:
         click.echo(resume_hint(summary.backfill_id), err=True)
     from runner import alerts
 

@@ -1,8 +1,8 @@
 """Where the dbt project is, and the rules it defines for every layer.
 
 `dbt_project.yml` is the one home of the slug and currency rules (vars `slug_pattern`,
-`currency_pattern`): dbt reads them as vars, the config validation here, and the
-migrations through `rule_settings()` (runner/db.py sets them before migrating).
+`currency_pattern`): dbt reads them as vars, the config validation reads them here, and
+runner/db.py `sync_rule_checks` keeps the raw.roasters check constraints in step.
 """
 
 from __future__ import annotations
@@ -42,13 +42,8 @@ def rules() -> dict[str, str]:
 
 
 def slug_re() -> re.Pattern[str]:
-    return re.compile(rules()["slug_pattern"])
+    return re.compile(rules()["slug_pattern"])  # re caches compiled patterns
 
 
 def currency_re() -> re.Pattern[str]:
     return re.compile(rules()["currency_pattern"])
-
-
-def rule_settings() -> dict[str, str]:
-    """The rules as session settings (coffee.slug_pattern, ...) a migration can read."""
-    return {f"coffee.{name}": value for name, value in rules().items()}

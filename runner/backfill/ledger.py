@@ -33,7 +33,7 @@ CLAIM_BATCH = 16
 UNIT_LOCK_SQL = "hashtextextended(%s || '/' || %s::text, 7)"
 FINALIZE_LOCK_SQL = "hashtextextended(%s::text, 11)"
 ITEM_STATES = ("done", "failed", "skipped", "unrecoverable", "pending", "running")
-RESUMABLE_STATUSES = ("aborted", "failed", "running")
+RESUMABLE_STATUSES = ("aborted", "failed")  # "running": other processes still work it
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,8 @@ class Summary:
 
     @property
     def resumable(self) -> bool:
-        """`backfill --resume ID` has something to do: open or failed items, or the final build."""
+        """`backfill --resume ID` has something to do: open or failed items, or the final build
+        (a backfill still `running` elsewhere needs nobody to resume it)."""
         return self.status in RESUMABLE_STATUSES
 
     def as_dict(self) -> dict[str, Any]:
