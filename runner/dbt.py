@@ -1,12 +1,15 @@
 """Running the dbt project against the runner's database.
 
-dbt runs in a child process: its logging and global state stay out of ours, and its
-stdout is relayed to our stderr so that `--json` output stays one clean document.
+dbt runs outside our process: its logging and global state stay out of ours, and its
+console output is relayed to our stderr so that `--json` output stays one clean document.
+It runs in the long-lived dbt worker that $COFFEE_DBT_WORKER names (runner/dbt_worker.py:
+no import or parse per invocation), else in a fresh `dbt` child process.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -17,6 +20,7 @@ from typing import Any
 
 import psycopg
 
+from runner import dbt_worker
 from runner.db import Target, coffee_home, libpq_env
 from runner.errors import InputError
 from runner.project import project_dir
@@ -108,19 +112,31 @@ def run_dbt(target: Target, args: list[str], variables: dict[str, Any] | None = 
     command = prefix + argv  # what a person would type to repeat it
     results_path = Path(env["DBT_TARGET_PATH"]) / "run_results.json"
     results_path.unlink(missing_ok=True)
-    executable = Path(sys.executable).with_name("dbt")
     # dbt runs one at a time per database: concurrent builds of the same tables (two
     # backfill processes finishing together) would trip over each other's DDL.
     with psycopg.connect(target.url, autocommit=True) as lock:
         lock.execute("select pg_advisory_lock(%s)", (DBT_LOCK_KEY,))
-        proc = subprocess.run([str(executable), *argv[1:]], cwd=project_dir(), env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=DBT_TIMEOUT_SECONDS)
+        returncode, output = _execute(argv[1:], env)
     if echo:
-        sys.stderr.write(proc.stdout)
-    result = DbtResult(command=command, returncode=proc.returncode, output=proc.stdout,
+        sys.stderr.write(output)
+    result = DbtResult(command=command, returncode=returncode, output=output,
                        target_path=Path(env["DBT_TARGET_PATH"]))
     _read_results(results_path, result)
     return result
+
+
+def _execute(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """(exit code, console output) of `dbt <args>`: in the worker if there is one."""
+    socket_path = os.environ.get(dbt_worker.SOCKET_ENV)
+    if socket_path:
+        try:
+            return dbt_worker.send(socket_path, args, env, project_dir(), DBT_TIMEOUT_SECONDS)
+        except OSError as exc:
+            sys.stderr.write(f"dbt worker at {socket_path} unavailable ({exc}); running dbt directly\n")
+    executable = Path(sys.executable).with_name("dbt")
+    proc = subprocess.run([str(executable), *args], cwd=project_dir(), env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=DBT_TIMEOUT_SECONDS)
+    return proc.returncode, proc.stdout
 
 
 def _read_results(path: Path, result: DbtResult) -> None:

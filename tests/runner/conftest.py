@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,10 +29,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from runner import dbt_worker as dbt_worker_module
 from runner.db import Target, migrate, start_embedded, stop_embedded
 from runner.dbt import run_dbt
 from runner.simulator import Simulator
-from tests.runner.helpers import TODAY, with_database
+from tests.runner.helpers import TODAY, wait_for_socket, with_database
 from tests.runner.leftovers import child_processes, embedded_servers_under
 
 UNBUILT_TEMPLATE = f"coffee_tpl_{os.getpid()}_unbuilt"  # migrated only
@@ -51,6 +55,29 @@ def leaves_nothing_running(tmp_path_factory: pytest.TempPathFactory) -> Iterator
             "processes": child_processes()}
     left = {kind: found for kind, found in left.items() if found}
     assert not left, f"the session left running: {left}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_worker(leaves_nothing_running: None) -> Iterator[str | None]:
+    """One long-lived dbt per pytest worker (runner/dbt_worker.py), used by every process
+    the tests start: dbt's imports and parse are paid once, not once per invocation.
+    COFFEE_TEST_DBT_WORKER=0 runs each invocation in a fresh dbt process instead, as a
+    user without a service does (tests/runner/test_dbt_worker.py checks both agree)."""
+    if os.environ.get("COFFEE_TEST_DBT_WORKER") == "0":
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="coffee-dbt-worker-"))
+    socket_path = str(folder / "dbt.sock")
+    proc = subprocess.Popen([sys.executable, "-m", "runner.dbt_worker", socket_path], start_new_session=True)
+    try:
+        wait_for_socket(socket_path, proc)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(dbt_worker_module.SOCKET_ENV, socket_path)
+            yield socket_path
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # with dbt's multiprocessing resource tracker
+        proc.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -141,3 +142,18 @@ def raw_is_whole(db) -> bool:
                            where status <> 'running' and artifacts <> (
                                select count(*) from raw.scrape_artifacts as a where a.run_id = runs.id)""").fetchone()
     return short[0] == 0
+
+
+def wait_for_socket(path: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Until a Unix socket at `path` accepts connections; fails if `proc` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"exited with {proc.returncode} before listening on {path}")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(path)
+                return
+            except OSError:
+                time.sleep(0.05)
+    raise AssertionError(f"nothing listened on {path} within {timeout} s")

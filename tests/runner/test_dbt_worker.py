@@ -1,0 +1,119 @@
+"""The long-lived dbt worker (runner/dbt_worker.py) against a fresh dbt process.
+
+Each test starts its own worker, with its log in a file, so that it can see which
+requests the worker served and whether it parsed or reused a manifest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runner import dbt_worker
+from runner.project import project_dir
+from tests.runner.helpers import dbt, fetch_days, sim_config, snapshot_tables, wait_for_socket
+
+DAY = dt.date(2026, 3, 2)
+
+
+class LoggedWorker:
+    def __init__(self, socket_path: str, log: Path, proc: subprocess.Popen) -> None:
+        self.socket_path, self.log, self.proc = socket_path, log, proc
+
+    def lines(self, kind: str) -> list[str]:
+        prefix = f"dbt worker: {kind}: "
+        return [line[len(prefix):] for line in self.log.read_text().splitlines() if line.startswith(prefix)]
+
+
+@pytest.fixture
+def worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoggedWorker]:
+    socket_path, log = str(tmp_path / "w.sock"), tmp_path / "worker.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "runner.dbt_worker", socket_path],
+                                stderr=sink, start_new_session=True)
+    try:
+        wait_for_socket(socket_path, proc)
+        monkeypatch.setenv(dbt_worker.SOCKET_ENV, socket_path)
+        yield LoggedWorker(socket_path, log, proc)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_the_worker_builds_the_same_tables_as_a_fresh_dbt(worker, db, target, sim, tmp_path, monkeypatch):
+    _, config = sim_config(sim, tmp_path, since=DAY)
+    fetch_days(sim, config, target, [DAY, DAY + dt.timedelta(days=1)])
+    first = dbt(target, "build", "--full-refresh")
+    again = dbt(target, "build", "--full-refresh")
+    assert first.ok and again.ok, again.output[-2000:]
+    assert [line.split(", ")[-1] for line in worker.lines("done")][-2:] == ["manifest parsed", "manifest reused"]
+    by_worker = snapshot_tables(db)
+    assert any(by_worker.values())
+    monkeypatch.delenv(dbt_worker.SOCKET_ENV)
+    served = len(worker.lines("done"))
+    fresh = dbt(target, "build", "--full-refresh")
+    assert fresh.ok and len(worker.lines("done")) == served  # this one ran without the worker
+    assert snapshot_tables(db) == by_worker
+
+
+def test_a_changed_project_file_is_parsed_again(worker, target, tmp_path, monkeypatch):
+    copy = tmp_path / "project"
+    shutil.copytree(project_dir(), copy, ignore=shutil.ignore_patterns(".*", "tests", "bench", "runner", "target"))
+    monkeypatch.setenv("COFFEE_DBT_PROJECT_DIR", str(copy))
+    before = dbt(target, "ls", "--select", "marts", "--output", "name")
+    assert before.ok and "zz_probe" not in before.output
+    (copy / "models" / "marts" / "zz_probe.sql").write_text("select 1 as probe\n")
+    after = dbt(target, "ls", "--select", "marts", "--output", "name")
+    assert after.ok and "zz_probe" in after.output, after.output[-2000:]
+    assert [line.split(", ")[-1] for line in worker.lines("done")] == ["manifest parsed", "manifest parsed"]
+
+
+def test_bad_vars_answer_an_error_and_the_worker_carries_on(worker, target):
+    bad = dbt(target, "run", "--select", "stg_raw__roasters", range_as_vars=True,
+              start_date="2026-13-01", end_date="2026-13-02")
+    assert bad.returncode != 0 and "2026-13-01" in bad.output
+    good = dbt(target, "run", "--select", "stg_raw__roasters")
+    assert good.ok, good.output[-2000:]
+    assert len(worker.lines("done")) == 2
+
+
+def test_a_client_killed_mid_request_leaves_the_worker_serving(worker, target):
+    client = subprocess.Popen([sys.executable, "-c", (
+        "from runner.dbt import run_dbt; from runner.db import Target; import sys;"
+        f"run_dbt(Target(url={target.url!r}, embedded=False), ['build'])")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not worker.lines("start") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert worker.lines("start") and not worker.lines("done"), "the kill must land mid-request"
+    client.kill()
+    client.wait(timeout=10)
+    after = dbt(target, "run", "--select", "stg_raw__roasters")
+    assert after.ok, after.output[-2000:]
+    assert worker.proc.poll() is None and len(worker.lines("done")) == 2
+
+
+def test_an_unreachable_worker_means_a_fresh_dbt_process(target, tmp_path, monkeypatch, capfd):
+    monkeypatch.setenv(dbt_worker.SOCKET_ENV, str(tmp_path / "nobody.sock"))
+    result = dbt(target, "run", "--select", "stg_raw__roasters")
+    assert result.ok, result.output[-2000:]
+    assert "nobody.sock unavailable" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(("args", "picked"), [
+    (["build", "--vars", "{a: 1}", "--select", "x"], ["--vars", "{a: 1}"]),
+    (["run", "--vars={a: 1}", "--target=dev"], ["--vars={a: 1}", "--target=dev"]),
+    (["test", "--full-refresh", "--select", "y"], []),
+    (["build", "--profile", "p", "--project-dir", "d"], ["--profile", "p", "--project-dir", "d"]),
+])
+def test_only_parse_options_key_the_manifest(args, picked):
+    assert dbt_worker._parse_args(args) == picked
