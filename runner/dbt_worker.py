@@ -1,4 +1,4 @@
-"""A long-lived dbt: one process that keeps dbt imported and reuses each parsed manifest.
+"""A long-lived dbt: one process that keeps dbt imported and forks a child per invocation.
 
 A fresh `dbt` process pays 3-5 s before its first statement (imports, then the parse).
 The service builds after every batch, and the test suite calls dbt hundreds of times,
@@ -13,11 +13,13 @@ with dbt's exit codes (0 ok, 1 a node failed, 2 dbt could not run). Requests are
 one at a time, each under its own environment and working directory, as a child dbt
 process would see them.
 
-A manifest is reused while the project's files (their paths, sizes and mtimes), the
-parse-affecting options (--vars, --target, --profile, --project-dir) and the connection
-the profile resolves to (the PG* and DBT_PROFILES_DIR variables: a manifest names its
-database) stay the same; anything else parses again. The manifest is handed to dbt's programmatic runner as its
-documentation says it may be: "reuse a pre-parsed manifest across invocations".
+The worker imports dbt once; each request runs in a fork of it, so every invocation
+starts from the same clean state, exactly as a fresh process would, and dbt's own
+partial parse (target/partial_parse.msgpack) keeps the parse short. Keeping the parsed
+manifest in the worker across invocations was tried and dropped: dbt's global state
+carried from one invocation to the next and a later full parse produced a manifest in
+which a generic test lost its dependency on a seed (the test errored in the demo and in
+test_health when run after other tests, never alone).
 """
 
 from __future__ import annotations
@@ -30,16 +32,10 @@ import shlex
 import socket
 import sys
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 SOCKET_ENV = "COFFEE_DBT_WORKER"
-PARSE_OPTIONS = ("--vars", "--target", "--profile", "--project-dir")
-PARSE_ENV_PREFIXES = ("PG", "DBT_PROFILES_DIR")
-PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "seeds", "snapshots", "tests", "analyses")
-MAX_MANIFESTS = 4  # distinct (project state, vars) kept parsed; a service uses one or two
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -75,27 +71,6 @@ def _read_line(conn: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def _fingerprint(project: Path) -> tuple[tuple[str, int, int], ...]:
-    entries = []
-    for part in PROJECT_PARTS:
-        root = project / part
-        paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for path in paths:
-            stat = path.stat()
-            entries.append((str(path.relative_to(project)), stat.st_size, stat.st_mtime_ns))
-    return tuple(entries)
-
-
-def _parse_args(args: list[str]) -> list[str]:
-    """The options among `args` that change what a parse produces."""
-    picked: list[str] = []
-    for index, arg in enumerate(args):
-        name = arg.split("=", 1)[0]
-        if name in PARSE_OPTIONS:
-            picked += [arg] if "=" in arg else args[index:index + 2]
-    return picked
-
-
 @contextlib.contextmanager
 def _as_child(env: dict[str, str], cwd: str) -> Iterator[None]:
     """The environment and working directory a child dbt process would have had."""
@@ -111,56 +86,27 @@ def _as_child(env: dict[str, str], cwd: str) -> Iterator[None]:
         os.chdir(saved_cwd)
 
 
-class Worker:
-    """Runs dbt invocations in this process, keeping the parsed manifests."""
+def invoke(args: list[str], env: dict[str, str], cwd: str) -> tuple[int, str]:
+    """Run one dbt invocation in this process: (exit code, console output)."""
+    from dbt.cli.main import dbtRunner  # imported once by the parent, before any fork
 
-    def __init__(self) -> None:
-        from dbt.cli.main import dbtRunner  # dbt is heavy: only the worker imports it
-
-        self._runner_class = dbtRunner
-        self._manifests: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-        self.last_parse = ""  # "manifest reused", "manifest parsed" or "dbt parsed"
-
-    def invoke(self, args: list[str], env: dict[str, str], cwd: str) -> tuple[int, str]:
-        out = io.StringIO()
-        started = time.monotonic()
-        _log(f"start: dbt {shlex.join(args)}")
-        with _as_child(env, cwd), contextlib.redirect_stdout(out):
-            try:
-                manifest = self._manifest(args, env, Path(cwd))
-                result = self._runner_class(manifest=manifest).invoke(args)
-                code = EXIT_OK if result.success else EXIT_ERROR if result.exception else EXIT_FAILED
-                if result.exception is not None:
-                    print(f"dbt could not run: {result.exception}")
-            except Exception as exc:  # any dbt crash is this request's answer
-                code = EXIT_ERROR
-                print(f"dbt worker: {type(exc).__name__}: {exc}")
-        _log(f"done: exit {code} in {time.monotonic() - started:.2f} s, {self.last_parse}")
-        return code, out.getvalue()
-
-    def _manifest(self, args: list[str], env: dict[str, str], project: Path) -> Any:
-        """The parsed manifest for this project state, or None to let dbt parse."""
-        connection = sorted((k, v) for k, v in env.items() if k.startswith(PARSE_ENV_PREFIXES))
-        key = (str(project), _fingerprint(project), tuple(_parse_args(args)), tuple(connection))
-        manifest = self._manifests.get(key)
-        self.last_parse = "manifest reused"
-        if manifest is None:
-            parsed = self._runner_class().invoke(["parse", *_parse_args(args)])
-            if not parsed.success or parsed.result is None:
-                self.last_parse = "dbt parsed"
-                return None  # the command itself parses and reports the problem
-            manifest = parsed.result
-            self.last_parse = "manifest parsed"
-            self._manifests[key] = manifest
-            while len(self._manifests) > MAX_MANIFESTS:
-                self._manifests.popitem(last=False)
-        self._manifests.move_to_end(key)
-        return manifest
+    out = io.StringIO()
+    with _as_child(env, cwd), contextlib.redirect_stdout(out):
+        try:
+            result = dbtRunner().invoke(args)
+            code = EXIT_OK if result.success else EXIT_ERROR if result.exception else EXIT_FAILED
+            if result.exception is not None:
+                print(f"dbt could not run: {result.exception}")
+        except Exception as exc:  # any dbt crash is this request's answer
+            code = EXIT_ERROR
+            print(f"dbt worker: {type(exc).__name__}: {exc}")
+    return code, out.getvalue()
 
 
 def serve(socket_path: str) -> None:
-    """Answer requests on `socket_path` until killed (SIGTERM ends it like any process)."""
-    worker = Worker()
+    """Answer requests on `socket_path`, one at a time, until killed (SIGTERM)."""
+    import dbt.cli.main  # noqa: F401  the expensive part, paid once and shared by every fork
+
     Path(socket_path).unlink(missing_ok=True)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
         listener.bind(socket_path)
@@ -169,7 +115,21 @@ def serve(socket_path: str) -> None:
         while True:
             conn, _ = listener.accept()
             with conn:
-                _answer(worker, conn)
+                _serve_one(conn)
+
+
+def _serve_one(conn: socket.socket) -> None:
+    """Fork: the child answers and exits, so no invocation sees another's dbt state."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = _answer(conn)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        _log(f"child {pid} killed by signal {os.WTERMSIG(status)}")
 
 
 def _log(line: str) -> None:
@@ -177,17 +137,23 @@ def _log(line: str) -> None:
     sys.stderr.flush()
 
 
-def _answer(worker: Worker, conn: socket.socket) -> None:
+def _answer(conn: socket.socket) -> int:
+    """In the child: read the request, run dbt, answer. Returns dbt's exit code."""
     try:
         raw = _read_line(conn)
         if not raw:
-            return  # a probe: connected, sent nothing
+            return EXIT_OK  # a probe: connected, sent nothing
         request = json.loads(raw)
-        code, output = worker.invoke(list(request["args"]), dict(request["env"]), str(request["cwd"]))
+        args, started = list(request["args"]), time.monotonic()
+        _log(f"start: dbt {shlex.join(args)}")
+        code, output = invoke(args, dict(request["env"]), str(request["cwd"]))
+        _log(f"done: exit {code} in {time.monotonic() - started:.2f} s")
         conn.sendall(json.dumps({"returncode": code, "output": output}).encode() + b"\n")
+        return code
     except (OSError, ValueError, KeyError, TypeError) as exc:
         # A client that died mid-request, or a malformed one: the worker carries on.
         _log(f"request dropped: {exc}")
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":
