@@ -24,7 +24,7 @@ from runner.backfill import DEFAULT_CONCURRENCY, DEFAULT_MAX_FAILURE_RATE, DEFAU
 from runner.config import Config, load_config
 from runner.db import connect, env_exports, migrate, resolve_target
 from runner.errors import EXIT_FAILED, EXIT_INPUT, DatabaseUnavailable, InputError
-from runner.fetch import fetch_live, prepare
+from runner.fetch import fetch_scheduled, prepare
 from runner.progress import ProgressDrawer, resume_hint
 
 log = logging.getLogger("runner")
@@ -136,18 +136,58 @@ def init_cmd(ctx: click.Context, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def fetch_cmd(ctx: click.Context, roaster_ids: tuple[str, ...], as_json: bool) -> None:
-    """One live scrape run per roaster, now. Exit 1 when any run is partial or failed."""
+    """One live scrape run per roaster that is not paused, now. Exit 1 when any run is partial or failed."""
     config = _config(ctx)
     roasters = config.select(roaster_ids)
     if not roasters:
         raise InputError(f"{config.path}: no active roasters to fetch")
-    summaries = fetch_live(config, resolve_target(), roasters)
+    summaries, paused = fetch_scheduled(config, resolve_target(), roasters)
     rows = [s.as_dict() for s in summaries]
     lines = [f"{s.roaster_id:<24} {s.status:<8} pages={s.pages:<4} artifacts={s.artifacts:<4} "
              f"{s.error or ''}".rstrip() for s in summaries]
-    emit(as_json, {"runs": rows}, "\n".join(lines))
+    lines += [f"{roaster_id:<24} paused   {why}" for roaster_id, why in paused.items()]
+    emit(as_json, {"runs": rows, "paused": paused}, "\n".join(lines))
     if any(s.status != "ok" for s in summaries):
         ctx.exit(EXIT_FAILED)
+
+
+@cli.command("pause")
+@click.option("--roaster", "roaster_ids", multiple=True, metavar="ID",
+              help="Pause this roaster (repeatable); without it, every roaster.")
+@click.option("--reason", required=True, help="Why: shown by health and /metrics.")
+@json_option
+@click.pass_context
+def pause_cmd(ctx: click.Context, roaster_ids: tuple[str, ...], reason: str, as_json: bool) -> None:
+    """Stop normal processing (scheduled fetches) without stopping any process."""
+    from runner import pauses
+
+    if not reason.strip():
+        raise InputError("--reason: must not be empty")
+    scopes = [r.id for r in _config(ctx).select(roaster_ids)] if roaster_ids else []
+    with connect(resolve_target(), autocommit=True) as conn:
+        prepare(conn, _config(ctx))
+        now_paused = pauses.pause(conn, scopes, reason)
+    emit(as_json, {"paused": [p.as_dict() for p in now_paused]},
+         "\n".join(f"paused {p.scope}: {p.reason}" for p in now_paused))
+
+
+@cli.command("unpause")
+@click.option("--roaster", "roaster_ids", multiple=True, metavar="ID",
+              help="Lift this roaster's pause (repeatable); without it, every pause.")
+@json_option
+@click.pass_context
+def unpause_cmd(ctx: click.Context, roaster_ids: tuple[str, ...], as_json: bool) -> None:
+    """Restart normal processing: lift pauses set by `pause`."""
+    from runner import pauses
+
+    scopes = [r.id for r in _config(ctx).select(roaster_ids)] if roaster_ids else []
+    with connect(resolve_target(), autocommit=True) as conn:
+        prepare(conn, _config(ctx))
+        lifted = pauses.unpause(conn, scopes)
+        left = pauses.active(conn)
+    text = "\n".join([f"unpaused {scope}" for scope in lifted] or ["nothing was paused"])
+    text += "".join(f"\nstill paused {p.scope}: {p.reason}" for p in left)
+    emit(as_json, {"unpaused": lifted, "paused": [p.as_dict() for p in left]}, text)
 
 
 DATE = click.DateTime(["%Y-%m-%d"])

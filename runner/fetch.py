@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 import psycopg
 
+from runner import pauses
 from runner.config import Config, Roaster
 from runner.db import Target, connect, migrate, set_search_path
 from runner.errors import RobotsDisallowed
@@ -55,6 +56,22 @@ def fetch_live(config: Config, target: Target, roasters: list[Roaster],
     with connect(target, autocommit=True) as conn:
         prepare(conn, config)
     return asyncio.run(_fetch_all(config, target, roasters, clock))
+
+
+def fetch_scheduled(config: Config, target: Target, roasters: list[Roaster],
+                    clock: Clock = utc_now) -> tuple[list[RunSummary], dict[str, str]]:
+    """Normal processing: a live run per roaster that is not paused.
+
+    Returns the runs, and the paused roasters with their reasons (not fetched)."""
+    with connect(target, autocommit=True) as conn:
+        prepare(conn, config)
+        current = pauses.active(conn)
+    paused = {r.id: why for r in roasters if (why := pauses.reason_paused(current, r.id)) is not None}
+    chosen = [r for r in roasters if r.id not in paused]
+    for roaster_id, why in paused.items():
+        log.info("%s: paused (%s), not fetched", roaster_id, why)
+    runs = asyncio.run(_fetch_all(config, target, chosen, clock)) if chosen else []
+    return runs, paused
 
 
 async def _fetch_all(config: Config, target: Target, roasters: list[Roaster],

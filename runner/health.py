@@ -20,7 +20,7 @@ import psycopg
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from runner import alerts, store
+from runner import alerts, pauses, store
 from runner.backfill import ledger
 from runner.config import Config
 from runner.db import Target, coffee_home, connect, pending_migrations
@@ -56,15 +56,17 @@ def _data_checks(config: Config, conn: psycopg.Connection) -> dict[str, Any]:
     m = config.monitoring
     limit = dt.timedelta(hours=m.cadence_hours + m.cadence_grace_hours)
     last_ok = store.last_ok_run_at(conn)
+    current = pauses.active(conn)
     roasters = {}
     for r in config.roasters:
         if not r.active:
             continue
         when = last_ok.get(r.id)
         age = (_now() - when).total_seconds() if when else None
-        roasters[r.id] = {"ok": age is not None and age <= limit.total_seconds(),
+        paused = pauses.reason_paused(current, r.id)  # a paused shop is not overdue: nobody fetches it
+        roasters[r.id] = {"ok": paused is not None or (age is not None and age <= limit.total_seconds()),
                           "last_ok_run_age_seconds": round(age, 1) if age is not None else None,
-                          "cadence_seconds": limit.total_seconds()}
+                          "cadence_seconds": limit.total_seconds(), "paused": paused}
     total, failed = store.failures_since(conn, FAILURE_WINDOW)  # failures made good do not count
     rate = failed / total if total else 0.0
     stale = ledger.stale_backfills(conn, m.timeout_threshold)
@@ -74,6 +76,7 @@ def _data_checks(config: Config, conn: psycopg.Connection) -> dict[str, Any]:
         "failure_rate": {"ok": rate <= m.failure_threshold, "rate_24h": round(rate, 4), "runs_24h": total,
                          "failed_24h": failed, "threshold": m.failure_threshold},
         "backfills": {"ok": stale == 0, "stale": stale, "open": open_backfills},
+        "pauses": {"ok": True, "paused": [p.as_dict() for p in current]},
     }
 
 
@@ -130,8 +133,17 @@ def _families(target: Target, report: dict[str, Any]) -> list[GaugeMetricFamily]
         _gauge("coffee_gaps", "Open gaps (not complete, not acknowledged) by status, as of the last coverage build.",
                "status", gaps),
         _gauge("coffee_backfill_items", "Backfill items by state, all backfills.", "state", items),
+        _paused_gauge(report["checks"].get("pauses", {}).get("paused", [])),
         _gauge("coffee_last_ok_run_age_seconds", "Seconds since each active roaster's last ok run.", "roaster", ages),
     ]
+
+
+def _paused_gauge(paused: list[dict[str, Any]]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily("coffee_paused", "1 per pause set by `coffee-runner pause` (scope * is every roaster).",
+                               labels=["scope", "reason"])
+    for p in paused:
+        family.add_metric([p["scope"], p["reason"]], 1.0)
+    return family
 
 
 class Watch:

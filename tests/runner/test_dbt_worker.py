@@ -69,6 +69,8 @@ def test_a_changed_project_file_is_parsed_again(worker, target, tmp_path, monkey
     copy = tmp_path / "project"
     shutil.copytree(project_dir(), copy, ignore=shutil.ignore_patterns(".*", "tests", "bench", "runner", "target"))
     monkeypatch.setenv("COFFEE_DBT_PROJECT_DIR", str(copy))
+    # dbt's saved parse of this copy must not reach the worker's next test (conftest db_url)
+    monkeypatch.setenv("COFFEE_HOME", str(tmp_path / "copy-home"))
     before = dbt(target, "ls", "--select", "marts", "--output", "name")
     assert before.ok and "zz_probe" not in before.output
     (copy / "models" / "marts" / "zz_probe.sql").write_text("select 1 as probe\n")
