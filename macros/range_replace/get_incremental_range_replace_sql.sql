@@ -13,7 +13,7 @@
 {% macro get_incremental_range_replace_sql(arg_dict) -%}
     {%- set target = arg_dict["target_relation"] -%}
     {%- set source_rel = arg_dict["temp_relation"] -%}
-    {%- set columns = get_quoted_csv(arg_dict["dest_columns"] | map(attribute="name")) -%}
+    {%- set names = arg_dict["dest_columns"] | map(attribute="name") | list -%}
     {%- set r = replaced_range() -%}
     {%- set model = target.identifier -%}
     delete from {{ target }}
@@ -27,14 +27,22 @@
             ('{{ model }}', '{{ r.kind }}', '{{ key[0] }}', date '{{ key[1] }}', date '{{ key[1] }}'){{ "," if not loop.last else ";" }}
             {%- endfor %}
         {%- elif r.roasters is not none %}
-        select '{{ model }}', '{{ r.kind }}', listed.roaster_id, date '{{ r.start }}', date '{{ r.end }}'
+        select
+            '{{ model }}' as model,
+            '{{ r.kind }}' as kind,
+            listed.roaster_id,
+            date '{{ r.start }}' as start_day,
+            date '{{ r.end }}' as end_day
         from unnest(array['{{ r.roasters | join("', '") }}']) as listed (roaster_id);
         {%- else %}
         values ('{{ model }}', '{{ r.kind }}', null, date '{{ r.start }}', date '{{ r.end }}');
         {%- endif %}
     {%- endif %}
 
-    insert into {{ target }} ({{ columns }})
-    select {{ columns }}
+    insert into {{ target }} ({{ get_quoted_csv(names) }})
+    select
+        {%- for name in names %}
+        {{ adapter.quote(name) }}{{ "," if not loop.last }}
+        {%- endfor %}
     from {{ source_rel }};
 {%- endmacro %}

@@ -124,9 +124,33 @@ EXPECTED: dict[str, Callable[[list[list[str]], dict], bool]] = {
 }
 
 
-def test_sql_is_lint_clean(embedded_home):
-    """sqlfluff with the dbt templater over every model, macro and singular test."""
+LINT_RANGES = ('{"start_date": "2026-01-01", "end_date": "2026-01-02"}',
+               '{"start_date": "2026-01-01", "end_date": "2026-01-02", "roasters": ["a", "b"]}')
+
+
+def test_sql_is_lint_clean(embedded_home, tmp_path):
+    """sqlfluff with the dbt templater over every model, macro and singular test; then the
+    macros no model calls (generic tests, incremental strategies) through their harnesses
+    in analyses/lint_macros/, rendered with a range of days and of roasters, on a migrated
+    database (the strategies read the control tables while they render)."""
     (embedded_home).mkdir(parents=True, exist_ok=True)
     lint = shell(embedded_home, "sqlfluff lint models macros tests --nocolor")
     assert lint.returncode == 0, lint.stdout[-4000:]
     assert "All Finished" in lint.stdout
+    config = tmp_path / "roasters.yml"
+    config.write_text("roasters: []\n", encoding="utf-8")
+    for value in LINT_RANGES:
+        lint = shell(embedded_home, f"coffee-runner --config {config} init >/dev/null\n"
+                                    f"COFFEE_DBT_RANGE='{value}' sqlfluff lint analyses --nocolor")
+        assert lint.returncode == 0 and "All Finished" in lint.stdout, (value, lint.stdout[-4000:])
+        assert "Skipped file" not in lint.stdout + lint.stderr, (value, lint.stdout[-4000:], lint.stderr[-2000:])
+
+
+def test_every_macro_no_model_calls_has_a_lint_harness():
+    """A generic test or incremental strategy added without a harness would go unlinted."""
+    harnesses = " ".join(p.read_text() for p in (REPO / "analyses" / "lint_macros").glob("*.sql"))
+    macros = [*(REPO / "macros" / "tests").glob("*.sql"), *(REPO / "macros").glob("*/get_incremental_*.sql")]
+    unlinted = [p.name for p in macros if f"{'test_' if p.parent.name == 'tests' else ''}{p.stem}(" not in harnesses]
+    assert unlinted == []
+
+

@@ -1,0 +1,10 @@
+{#- Lint harness (tests/runner/test_runbook.py). Rendered only under a range in
+    $COFFEE_DBT_RANGE, as the lint test gives it: a plain `dbt compile` or `dbt docs
+    generate` must not run the strategy's lookups on a database not built yet. -#}
+{% if env_var("COFFEE_DBT_RANGE", "") %}
+{{ get_incremental_coverage_replace_sql({
+    "target_relation": ref("coverage_daily"),
+    "temp_relation": ref("coverage_daily"),
+    "dest_columns": [{"name": "roaster_id"}, {"name": "day"}, {"name": "status"}],
+}) }}
+{% endif %}
