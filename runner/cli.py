@@ -10,7 +10,9 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import signal
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -147,7 +149,7 @@ def fetch_cmd(ctx: click.Context, roaster_ids: tuple[str, ...], as_json: bool) -
              f"{s.error or ''}".rstrip() for s in summaries]
     lines += [f"{roaster_id:<24} paused   {why}" for roaster_id, why in paused.items()]
     emit(as_json, {"runs": rows, "paused": paused}, "\n".join(lines))
-    if any(s.status != "ok" for s in summaries):
+    if any(s.status not in ("ok", "skipped") for s in summaries):
         ctx.exit(EXIT_FAILED)
 
 
@@ -516,6 +518,39 @@ def health_cmd(ctx: click.Context, serve: bool, host: str, port: int, as_json: b
     emit(as_json, report, "\n".join(lines))
     if not report["healthy"]:
         ctx.exit(EXIT_FAILED)
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, help="GET /health and /metrics (0: any free port).")
+@click.pass_context
+def serve_cmd(ctx: click.Context, host: str, port: int) -> None:
+    """The scraper service: scheduled scrapes, catch-up of open gaps, retries, /health, /metrics.
+
+    SIGTERM or SIGINT stop it (exit 0); SIGHUP rereads the config."""
+    from runner import alerts
+    from runner.health import bind
+    from runner.service import Service
+
+    config = _config(ctx)
+    service = Service(ctx.find_root().params.get("config_path"), config, resolve_target())
+    try:
+        server = bind(config, service.target, host, port, service.stop, lambda: service.view.as_dict())
+    except OSError as exc:
+        raise InputError(f"--port {port}: cannot listen ({exc.strerror})") from None
+    http = threading.Thread(target=server.serve_forever, name="coffee-http", daemon=True)
+    http.start()
+    log.info("serving on http://%s:%d", host, server.server_address[1])
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: service.stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: service.reload.set())
+    try:
+        service.run()
+    finally:
+        service.stop.set()
+        http.join(timeout=5)
+        server.server_close()
+        alerts.flush()
 
 
 @cli.command("simulate")

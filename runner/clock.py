@@ -4,16 +4,28 @@
 a live refetch or the archive). Reading it from one place lets tests and demos fix the
 moment (e.g. 23:59:59 in a roaster's timezone) and lets dbt see the same moment: the
 coverage model reads $COFFEE_NOW through the macro `clock_now()`.
+
+A clock that moves: with $COFFEE_CLOCK_RATE as well, the moment advances RATE simulated
+seconds per real second from $COFFEE_NOW, counted from the Unix time
+$COFFEE_CLOCK_ANCHOR (default: this process's first reading). The service runs days in
+minutes this way (its tests and the demo); every process given the same three values
+agrees on the time. `frozen_env()` is what a child that reads only $COFFEE_NOW (dbt)
+gets: the moment of the call.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 
 from runner.errors import InputError
 
 NOW_ENV = "COFFEE_NOW"
+RATE_ENV = "COFFEE_CLOCK_RATE"
+ANCHOR_ENV = "COFFEE_CLOCK_ANCHOR"
+MAX_RATE = 1_000_000.0
+_first_reading: list[float] = []
 
 
 def now() -> dt.datetime:
@@ -27,4 +39,48 @@ def now() -> dt.datetime:
         raise InputError(f"{NOW_ENV} must be an ISO 8601 timestamp with an offset (got {value!r})") from None
     if moment.tzinfo is None:
         raise InputError(f"{NOW_ENV} must carry a UTC offset, e.g. 2026-11-20T23:59:59+00:00 (got {value!r})")
-    return moment
+    rate = _number(RATE_ENV)
+    if rate is None:
+        return moment
+    if not 0 < rate <= MAX_RATE:
+        raise InputError(f"{RATE_ENV} must be a number in (0, {MAX_RATE:g}] (got {rate:g})")
+    anchor = _number(ANCHOR_ENV)
+    if anchor is None:
+        if not _first_reading:
+            _first_reading.append(time.time())
+        anchor = _first_reading[0]
+    return moment + dt.timedelta(seconds=(time.time() - anchor) * rate)
+
+
+def moving() -> bool:
+    """Is the clock injected and moving ($COFFEE_CLOCK_RATE set)? Sleeps then shrink by the rate."""
+    return bool(os.environ.get(NOW_ENV, "").strip()) and _number(RATE_ENV) is not None
+
+
+def real_seconds(simulated: float) -> float:
+    """How long to really wait for `simulated` seconds of this clock to pass."""
+    rate = _number(RATE_ENV) if moving() else None
+    return simulated / rate if rate else simulated
+
+
+def simulated_seconds(real: float) -> float:
+    """How much of this clock passes in `real` seconds."""
+    rate = _number(RATE_ENV) if moving() else None
+    return real * rate if rate else real
+
+
+def frozen_env() -> dict[str, str]:
+    """Environment entries that give a child the current moment, fixed (empty: wall clock)."""
+    if not os.environ.get(NOW_ENV, "").strip():
+        return {}
+    return {NOW_ENV: now().isoformat()}
+
+
+def _number(name: str) -> float | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise InputError(f"{name} must be a number (got {value!r})") from None

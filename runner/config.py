@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, cre
 from runner import __version__, clock
 from runner.errors import InputError
 from runner.project import currency_re, slug_re
+from runner.schedule import DEFAULT_SCHEDULE, cron_expression
 
 DEFAULT_CONFIG_PATH = "roasters.yml"
 DEFAULT_USER_AGENT = f"coffee-runner/{__version__} (+https://github.com/coffee-runner)"
@@ -66,6 +67,18 @@ class Monitoring:
     min_free_disk_bytes: int = 1024**3
 
 
+@dataclass(frozen=True)
+class ServiceSettings:
+    """The scraper service (`coffee-runner serve`): its ticks, catch-up, retries and shutdown."""
+
+    catch_up_days: int = 7  # open gaps of this many past days are healed on start and every heal interval
+    tick_seconds: float = 30.0  # how often the service looks for due scrapes, pauses and retries
+    heal_interval_seconds: float = 3600.0  # catch-up passes after the first (and at each local midnight)
+    jitter_seconds: float = 600.0  # scrapes of one schedule spread over this many seconds (seeded)
+    retry_backoff_seconds: float = 300.0  # a failed scheduled scrape is retried after this, doubling...
+    retry_backoff_max: float = 3600.0  # ...up to this, until the roaster's day is over
+    shutdown_grace: float = 30.0  # SIGTERM: in-flight items get this long, then roll back
+    concurrency: int = 4  # items worked at once per batch
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,7 @@ class Roaster:
     active: bool = True
     rate_limit_rps: float = DEFAULT_RATE_LIMIT_RPS
     archive: bool = False
+    schedule: str | None = None  # None: the config's default schedule
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """The current calendar day in the roaster's timezone."""
@@ -96,6 +110,11 @@ class Config:
     http: HttpSettings = field(default_factory=HttpSettings)
     archive_rate_limit_rps: float = DEFAULT_ARCHIVE_RPS
     monitoring: Monitoring = field(default_factory=Monitoring)
+    schedule: str = DEFAULT_SCHEDULE
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+
+    def schedule_of(self, roaster: Roaster) -> str:
+        return roaster.schedule or self.schedule
 
     def roaster(self, roaster_id: str) -> Roaster:
         for r in self.roasters:
@@ -167,6 +186,7 @@ class RoasterSpec(_Section):
     active: Any = True
     rate_limit_rps: Any = DEFAULT_RATE_LIMIT_RPS
     archive: Any = False
+    schedule: Any = None
 
     @field_validator("id", mode="before")
     @classmethod
@@ -228,24 +248,30 @@ class RoasterSpec(_Section):
     def _rate(cls, value: Any) -> float:
         return _rate(value)
 
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> str | None:
+        return None if value is None else _schedule(value)
+
     def build(self) -> Roaster:
         return Roaster(id=self.id, name=self.name or self.id, platform=self.platform, base_url=self.base_url,
                        currency=self.currency, timezone=self.timezone, since=self.since, active=self.active,
-                       rate_limit_rps=self.rate_limit_rps, archive=self.archive)
+                       rate_limit_rps=self.rate_limit_rps, archive=self.archive, schedule=self.schedule)
 
 
-def _settings_spec(defaults: Any, *, positive: bool) -> type[BaseModel]:
+def _settings_spec(defaults: Any, *, positive: bool, zero_ok: tuple[str, ...] = ()) -> type[BaseModel]:
     """A section model with one field per field of the dataclass `defaults` (HttpSettings,
-    Monitoring): numbers of the default's type (positive, or >= 0), a share for
-    failure_threshold, a URL for alert_webhook."""
-    what = "a positive {}" if positive else "a number >= 0"
+    Monitoring, ServiceSettings): numbers of the default's type (positive, or >= 0 when not
+    `positive` or named in `zero_ok`), a share for failure_threshold, a URL for alert_webhook."""
 
     def check(cls: type, value: Any, info: ValidationInfo) -> Any:
         if info.field_name == "alert_webhook":
             return None if value is None else _url(value)
         kind = type(getattr(defaults, info.field_name))
+        strict = positive and info.field_name not in zero_ok
+        what = "a positive {}" if strict else "a number >= 0"
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not number or (kind is int and not isinstance(value, int)) or value < 0 or (positive and value == 0):
+        if not number or (kind is int and not isinstance(value, int)) or value < 0 or (strict and value == 0):
             raise ValueError(f"must be {what.format(kind.__name__)}")
         if info.field_name == "failure_threshold" and value > 1:
             raise ValueError("must be between 0 and 1")
@@ -258,6 +284,7 @@ def _settings_spec(defaults: Any, *, positive: bool) -> type[BaseModel]:
 
 HttpSpec = _settings_spec(HttpSettings(), positive=True)
 MonitoringSpec = _settings_spec(Monitoring(), positive=False)
+ServiceSpec = _settings_spec(ServiceSettings(), positive=True, zero_ok=("catch_up_days", "jitter_seconds"))
 
 
 class ConfigSpec(_Section):
@@ -267,6 +294,13 @@ class ConfigSpec(_Section):
     user_agent: Any = DEFAULT_USER_AGENT
     http: HttpSpec = HttpSpec()  # type: ignore[valid-type]
     monitoring: MonitoringSpec = MonitoringSpec()  # type: ignore[valid-type]
+    schedule: Any = DEFAULT_SCHEDULE
+    service: ServiceSpec = ServiceSpec()  # type: ignore[valid-type]
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: Any) -> str:
+        return _schedule(value)
 
     @field_validator("roasters", mode="before")
     @classmethod
@@ -295,7 +329,8 @@ class ConfigSpec(_Section):
     def build(self, path: Path) -> Config:
         return Config(path, tuple(r.build() for r in self.roasters), self.archive_url, self.user_agent,
                       HttpSettings(**self.http.model_dump()), self.archive_rate_limit_rps,
-                      Monitoring(**self.monitoring.model_dump()))
+                      Monitoring(**self.monitoring.model_dump()), self.schedule,
+                      ServiceSettings(**self.service.model_dump()))
 
 
 def _problem(error: Any, doc: Any) -> str:
@@ -337,6 +372,11 @@ def _rate(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_RATE_LIMIT_RPS:
         raise ValueError(f"must be a number in (0, {MAX_RATE_LIMIT_RPS:g}]")
     return float(value)
+
+
+def _schedule(value: Any) -> str:
+    cron_expression(value)  # raises ValueError with the message
+    return value.strip()
 
 
 def _url(value: Any) -> str:

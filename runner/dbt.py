@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from runner import dbt_worker
+from runner import clock, dbt_worker
 from runner.db import Target, coffee_home, libpq_env
 from runner.errors import InputError
 from runner.project import project_dir
@@ -52,6 +52,9 @@ def profiles_dir() -> Path | None:
 def dbt_env(target: Target) -> dict[str, str]:
     """PG* variables for the profile (the password only in env), and dbt's own paths."""
     env = libpq_env(target)
+    for name in (clock.RATE_ENV, clock.ANCHOR_ENV):
+        env.pop(name, None)  # dbt reads the moment only: a moving clock is frozen per invocation
+    env.update(clock.frozen_env())
     env.update({
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_PROFILES_DIR": str(profiles_dir()),

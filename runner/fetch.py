@@ -8,6 +8,7 @@ good, some failed), `fail` (nothing usable, or robots.txt said no).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from dataclasses import asdict, dataclass
 
@@ -86,8 +87,20 @@ async def _fetch_all(config: Config, target: Target, roasters: list[Roaster],
 
 
 async def fetch_roaster(client: PoliteClient, store: RawStore, roaster: Roaster) -> RunSummary:
-    # A live run covers the roaster-local day on which it starts.
-    run = await store.start_run(roaster, "live", target_day=roaster.today(client.clock()))
+    """A live run of the roaster's local today, unless another process holds that unit
+    (a backfill item or the service fetching it now): then `skipped`, nothing fetched."""
+    day = roaster.today(client.clock())  # a live run covers the roaster-local day on which it starts
+    if not await store.try_lock_unit(roaster.id, day):
+        log.info("%s: %s is being fetched by another process; skipped", roaster.id, day)
+        return RunSummary("", roaster.id, "skipped", 0, 0, f"{day} is being fetched by another process")
+    try:
+        return await _fetch_unit(client, store, roaster, day)
+    finally:
+        await store.unlock_unit(roaster.id, day)
+
+
+async def _fetch_unit(client: PoliteClient, store: RawStore, roaster: Roaster, day: dt.date) -> RunSummary:
+    run = await store.start_run(roaster, "live", target_day=day)
     log.info("%s: run %s started", roaster.id, run.id)
     try:
         result = await walk_catalog(client, run, roaster)

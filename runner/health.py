@@ -12,7 +12,7 @@ import json
 import logging
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -88,12 +88,34 @@ def _disk(config: Config) -> dict[str, Any]:
             "min_free_bytes": config.monitoring.min_free_disk_bytes}
 
 
-def metrics(config: Config, target: Target, report: dict[str, Any] | None = None) -> str:
-    """Prometheus text format (prometheus_client): health, runs, gaps, last ok run age, backfill items."""
+def metrics(config: Config, target: Target, report: dict[str, Any] | None = None,
+            scheduler: dict[str, Any] | None = None) -> str:
+    """Prometheus text format (prometheus_client): health, runs, gaps, last ok run age, backfill
+    items, pauses; under `serve`, the scheduler's state too."""
     report = report or health(config, target)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(_families(target, report)))
+    families = _families(target, report) + (_scheduler_families(scheduler) if scheduler else [])
+    registry.register(_Snapshot(families))
     return generate_latest(registry).decode("utf-8")
+
+
+def _scheduler_families(view: dict[str, Any]) -> list[GaugeMetricFamily]:
+    roasters = view.get("roasters", {})
+    next_runs = [(r, dt.datetime.fromisoformat(v["next_run_at"]).timestamp()) for r, v in roasters.items()
+                 if v.get("next_run_at")]
+    states = GaugeMetricFamily("coffee_scheduler_roaster_state", "1 for each roaster's state of its local today "
+                               "(due, scheduled, retry_wait, done, running, paused).", labels=["roaster", "state"])
+    for roaster_id, v in roasters.items():
+        states.add_metric([roaster_id, v["state"]], 1.0)
+    return [
+        _gauge("coffee_scheduler_next_run_timestamp_seconds", "When each roaster's next scrape or retry is due.",
+               "roaster", next_runs),
+        states,
+        _gauge("coffee_scheduler_catch_up_queue", "Open gaps of past days the last catch-up pass planned.", None,
+               [(None, view.get("catch_up_queue", 0))]),
+        _gauge("coffee_scheduler_batches", "Batches this service instance has run.", None,
+               [(None, view.get("batches", 0))]),
+    ]
 
 
 class _Snapshot:
@@ -167,7 +189,26 @@ class Watch:
 
 def serve(config: Config, target: Target, host: str, port: int, ready: threading.Event | None = None,
           stop: threading.Event | None = None) -> None:
+    """`health --serve`: answer /health and /metrics until `stop` (or Ctrl-C)."""
+    server = bind(config, target, host, port, stop or threading.Event())
+    if ready is not None:
+        ready.port = server.server_address[1]  # type: ignore[attr-defined]
+        ready.set()
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def bind(config: Config, target: Target, host: str, port: int, stop: threading.Event,
+         scheduler: Callable[[], dict[str, Any]] | None = None) -> ThreadingHTTPServer:
+    """A server for /health and /metrics, listening, not yet serving; it shuts down on `stop`.
+    `scheduler` (the service's state) is added to both. Raises OSError when it cannot listen."""
     watch = Watch(config, target)
+
+    def health_doc() -> dict[str, Any]:
+        report = watch.check()
+        return {**report, "scheduler": scheduler()} if scheduler else report
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -175,10 +216,11 @@ def serve(config: Config, target: Target, host: str, port: int, ready: threading
 
         def do_GET(self) -> None:
             if self.path.split("?")[0] == "/health":
-                report = watch.check()
+                report = health_doc()
                 self._send(200 if report["healthy"] else 503, json.dumps(report, default=str), "application/json")
             elif self.path.split("?")[0] == "/metrics":
-                self._send(200, metrics(config, target, watch.check()), CONTENT_TYPE_LATEST)
+                self._send(200, metrics(config, target, watch.check(), scheduler() if scheduler else None),
+                           CONTENT_TYPE_LATEST)
             else:
                 self._send(404, '{"error": "not found"}', "application/json")
 
@@ -192,7 +234,6 @@ def serve(config: Config, target: Target, host: str, port: int, ready: threading
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
-    stop = stop or threading.Event()
 
     def background() -> None:
         while not stop.wait(config.monitoring.progress_check_interval):
@@ -201,10 +242,4 @@ def serve(config: Config, target: Target, host: str, port: int, ready: threading
     threading.Thread(target=background, daemon=True).start()
     threading.Thread(target=lambda: (stop.wait(), server.shutdown()), daemon=True).start()
     log.info("health on http://%s:%d/health and /metrics", host, server.server_address[1])
-    if ready is not None:
-        ready.port = server.server_address[1]  # type: ignore[attr-defined]
-        ready.set()
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    return server

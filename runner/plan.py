@@ -61,6 +61,8 @@ class Plan:
     items: list[PlanItem] = field(default_factory=list)
     estimate_seconds: float = 0.0
     gaps: int = 0
+    origin: str = "cli"  # "service": a batch of the scraper service
+    owner: str | None = None  # the service instance running it
 
     @property
     def counts(self) -> dict[str, int]:

@@ -23,6 +23,9 @@ from runner.config import Config, Roaster
 from runner.http import Exchange, Recorder
 
 RUN_LOCK_SQL = "select pg_advisory_lock(hashtextextended(%s::text, 0))"
+# A (roaster, day) unit being fetched: held by a backfill item (runner/backfill/ledger.py)
+# and by a live `fetch` run, so two processes never fetch the same unit at once.
+UNIT_LOCK_SQL = "hashtextextended(%s || '/' || %s::text, 7)"
 RUN_UNLOCK_SQL = "select pg_advisory_unlock(hashtextextended(%s::text, 0))"
 MAX_ERROR_CHARS = 2000  # an error summary, not a log dump
 
@@ -129,6 +132,16 @@ class RawStore:
 
     async def close(self) -> None:
         await self.conn.close()
+
+    async def try_lock_unit(self, roaster_id: str, day: dt.date) -> bool:
+        """The unit lock, if nobody else (a backfill item, another fetch) holds it."""
+        async with self._lock:
+            cur = await self.conn.execute(f"select pg_try_advisory_lock({UNIT_LOCK_SQL})", (roaster_id, day))
+            return bool((await cur.fetchone())[0])
+
+    async def unlock_unit(self, roaster_id: str, day: dt.date) -> None:
+        async with self._lock:
+            await self.conn.execute(f"select pg_advisory_unlock({UNIT_LOCK_SQL})", (roaster_id, day))
 
     async def start_run(self, roaster: Roaster, kind: str, target_day: dt.date | None = None) -> RunHandle:
         run_id = uuid.uuid4()
@@ -248,12 +261,51 @@ def mean_run_seconds(conn: psycopg.Connection) -> dict[str, float]:
             where status = 'ok' and finished_at is not null group by kind""").fetchall()}
 
 
+@dataclass(frozen=True)
+class UnitRuns:
+    """What the raw tables say of one (roaster, day): for the service's due and retry checks."""
+
+    ok: bool = False  # an ok run exists
+    running: bool = False  # a run is in progress (a `fetch`, or a run not reaped yet)
+    failures: int = 0  # finished runs that were not ok (fail, partial)
+    seconds_since_failure: float | None = None  # by the database's clock, since the last one was written
+    retry_after: str | None = None  # the Retry-After header of the last failed run's last throttle
+
+
+def unit_runs(conn: psycopg.Connection, units: list[tuple[str, dt.date]]) -> dict[tuple[str, dt.date], UnitRuns]:
+    """UnitRuns of each (roaster, day) asked for (an empty UnitRuns where nothing ran)."""
+    rows = conn.execute(
+        """with units as (select * from unnest(%s::text[], %s::date[]) as u (roaster_id, day)),
+                runs as (
+                    select u.roaster_id, u.day, r.id, r.status, r.finished_at, r.created_at
+                    from units as u join raw.scrape_runs as r on r.roaster_id = u.roaster_id and r.target_day = u.day
+                ),
+                last_failed as (
+                    select distinct on (roaster_id, day) roaster_id, day, id from runs
+                    where status in ('fail', 'partial') order by roaster_id, day, finished_at desc nulls last
+                )
+           select runs.roaster_id, runs.day, bool_or(status = 'ok'), bool_or(status = 'running'),
+                  count(*) filter (where status in ('fail', 'partial')),
+                  extract(epoch from now() - max(greatest(finished_at, created_at))
+                                  filter (where status in ('fail', 'partial')))::float8,
+                  (select a.headers ->> 'retry-after' from raw.scrape_artifacts as a
+                     join last_failed as f on f.id = a.run_id
+                    where f.roaster_id = runs.roaster_id and f.day = runs.day and a.headers ? 'retry-after'
+                    order by a.captured_at desc limit 1)
+             from runs group by runs.roaster_id, runs.day""",
+        ([u[0] for u in units], [u[1] for u in units])).fetchall()
+    found = {(r[0], r[1]): UnitRuns(bool(r[2]), bool(r[3]), int(r[4]), r[5], r[6]) for r in rows}
+    return {unit: found.get(unit, UnitRuns()) for unit in units}
+
+
 async def has_ok_run_since(conn: psycopg.AsyncConnection, roaster_id: str, day: dt.date,
                            since: dt.datetime) -> bool:
-    """Did an ok run for this (roaster, day) land after `since`?"""
+    """Did an ok run for this (roaster, day) finish after `since`? (A `fetch` that started
+    before a plan and finished after it counts: its pages are newer than the plan.)"""
     cur = await conn.execute("""select exists (select 1 from raw.scrape_runs
                                                 where roaster_id = %s and target_day = %s and status = 'ok'
-                                                  and created_at > %s)""", (roaster_id, day, since))
+                                                  and greatest(finished_at, created_at) > %s)""",
+                             (roaster_id, day, since))
     return bool((await cur.fetchone())[0])
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
-from runner import alerts
+from runner import alerts, clock
 from runner.archive import Archive
 from runner.backfill import ledger
 from runner.backfill.events import TERMINAL_STATES, EventLog, Progress, ProgressHandler, event_log
@@ -24,10 +26,22 @@ from runner.dbt import range_vars, run_dbt
 from runner.errors import DatabaseUnavailable
 from runner.fetch import prepare
 from runner.http import PoliteClient
-from runner.plan import build_plan, coverage
+from runner.plan import Plan, build_plan, coverage
 
 MIN_ITEMS_FOR_FAILURE_RATE = 10  # a rate over fewer items is noise
 MIN_PROGRESS_SECONDS = 0.5
+STOP_POLL_SECONDS = 0.2
+STOP_REASON = "stopped: the process was asked to stop"
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Asked from outside (a signal): take no new item; in-flight items get `grace` seconds
+    to commit, then are cancelled (rolled back, claimable again). The backfill is aborted,
+    resumably, with STOP_REASON."""
+
+    event: threading.Event
+    grace: float
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +65,19 @@ def start_backfill(config: Config, target: Target, strategy: str, start: dt.date
         prepare(conn, config)
         planned_at = conn.execute("select now()").fetchone()[0]  # the database's clock, as runs use
     plan = build_plan(config, target, strategy, start, end, roasters, materialize=True)
+    return run_plan(config, target, plan, options, planned_at, on_progress, progress_seconds)
+
+
+def run_plan(config: Config, target: Target, plan: Plan, options: Options, planned_at: dt.datetime,
+             on_progress: ProgressHandler | None = None, progress_seconds: float | None = None,
+             stop: Stop | None = None) -> Summary:
+    """Record `plan` in the ledger and work it (the service hands its own plans here)."""
     backfill_id = ledger.record_plan(target, plan, options, planned_at)
     event_log().write("backfill_started", backfill_id=backfill_id, strategy=plan.strategy,
                       start=plan.start, end=plan.end, items=len(plan.items), counts=plan.counts)
     log.info("backfill %s: %d items (%s)", backfill_id, len(plan.items),
              ", ".join(f"{k} {v}" for k, v in sorted(plan.counts.items())) or "nothing to do")
-    return work(config, target, backfill_id, options, on_progress, progress_seconds)
+    return work(config, target, backfill_id, options, on_progress, progress_seconds, stop)
 
 
 def resume_backfill(config: Config, target: Target, backfill_id: str | None,
@@ -143,7 +164,8 @@ class Reporter:
 
 
 def work(config: Config, target: Target, backfill_id: str, options: Options,
-         on_progress: ProgressHandler | None = None, progress_seconds: float | None = None) -> Summary:
+         on_progress: ProgressHandler | None = None, progress_seconds: float | None = None,
+         stop: Stop | None = None) -> Summary:
     """This process's share of the backfill, then (once all items are closed) the final build.
 
     A KeyboardInterrupt or DatabaseUnavailable leaves with `.backfill_id` set, for the resume hint."""
@@ -153,14 +175,15 @@ def work(config: Config, target: Target, backfill_id: str, options: Options,
     seconds = config.monitoring.progress_check_interval if progress_seconds is None else progress_seconds
     box: dict[str, Context] = {}
     try:
-        asyncio.run(_work(config, target, backfill_id, options, (start, end, planned_at), box, (on_progress, seconds)))
+        asyncio.run(_work(config, target, backfill_id, options, (start, end, planned_at), box,
+                          (on_progress, seconds), stop))
     except (KeyboardInterrupt, DatabaseUnavailable) as exc:
         exc.backfill_id = backfill_id  # type: ignore[attr-defined]
         raise
     ctx = box["ctx"]
     summary = _abort(target, backfill_id, ctx, started) if ctx.abort_reason else finalize(
         config, target, backfill_id, started)
-    if summary.status in ("aborted", "failed"):
+    if summary.status in ("aborted", "failed") and ctx.abort_reason != STOP_REASON:
         alerts.alert(config, f"backfill_{summary.status}", backfill_id=backfill_id, error=summary.error,
                      items=summary.items)
     return summary
@@ -168,8 +191,10 @@ def work(config: Config, target: Target, backfill_id: str, options: Options,
 
 async def _work(config: Config, target: Target, backfill_id: str, options: Options,
                 window: tuple[dt.date, dt.date, dt.datetime], box: dict[str, Context],
-                progress: tuple[ProgressHandler | None, float]) -> None:
-    async with PoliteClient(config.http, config.user_agent) as client:
+                progress: tuple[ProgressHandler | None, float], stop: Stop | None = None) -> None:
+    # live pages are stamped by the runner's clock, so an injected one (COFFEE_NOW) puts them on the
+    # day the item is for
+    async with PoliteClient(config.http, config.user_agent, clock=clock.now) as client:
         archive = Archive(client, config.archive_url, client.gate("__archive__", config.archive_rate_limit_rps),
                           *window[:2])
         ctx = box["ctx"] = Context(config, target, backfill_id, options, client, archive)
@@ -177,15 +202,28 @@ async def _work(config: Config, target: Target, backfill_id: str, options: Optio
         reporter = Reporter(ctx, *progress)
         reporting = asyncio.create_task(reporter.run())
         workers = [asyncio.create_task(Worker(ctx, n).run()) for n in range(options.concurrency)]
+        watching = asyncio.create_task(_watch(ctx, stop, workers)) if stop is not None else None
         try:
             await _until_done_or_deadline(ctx, workers)
         finally:
-            reporting.cancel()
-            await asyncio.gather(reporting, return_exceptions=True)
+            for task in (reporting, watching):
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(*(t for t in (reporting, watching) if t is not None), return_exceptions=True)
             counts = await ctx.refresh_counts()
             if not ctx.stopping:  # after an abort, final numbers only: the outcome is decided
                 await reporter.report(counts)
             await ctx.close()
+
+
+async def _watch(ctx: Context, stop: Stop, workers: list[asyncio.Task]) -> None:
+    """On `stop`: no new claims; in-flight items get the grace period, then are cancelled."""
+    while not stop.event.is_set():
+        await asyncio.sleep(STOP_POLL_SECONDS)
+    ctx.abort(STOP_REASON)
+    _, pending = await asyncio.wait(workers, timeout=stop.grace)
+    for task in pending:
+        task.cancel()
 
 
 async def _until_done_or_deadline(ctx: Context, workers: list[asyncio.Task]) -> None:
@@ -196,7 +234,7 @@ async def _until_done_or_deadline(ctx: Context, workers: list[asyncio.Task]) -> 
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
     # retrieve every worker's exception (asyncio would log the others at exit)
-    errors = [task.exception() for task in done if task.exception() is not None]
+    errors = [task.exception() for task in done if not task.cancelled() and task.exception() is not None]
     if errors:
         raise errors[0]
 

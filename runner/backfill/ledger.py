@@ -22,6 +22,7 @@ from runner.config import Monitoring
 from runner.db import Target, connect
 from runner.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, InputError
 from runner.plan import Plan
+from runner.store import UNIT_LOCK_SQL
 
 DEFAULT_CONCURRENCY = 4
 # the thresholds' defaults are the config's (monitoring.failure_threshold, timeout_threshold)
@@ -30,8 +31,8 @@ DEFAULT_TIMEOUT_SECONDS = Monitoring.timeout_threshold
 MAX_CONCURRENCY = 64
 MAX_ITEM_ATTEMPTS = 3  # a failed item is retried on resume until it has failed this often
 CLAIM_BATCH = 16
-UNIT_LOCK_SQL = "hashtextextended(%s || '/' || %s::text, 7)"
 FINALIZE_LOCK_SQL = "hashtextextended(%s::text, 11)"
+OWNER_LOCK_SQL = "hashtextextended(%s::text, 13)"
 ITEM_STATES = ("done", "failed", "skipped", "unrecoverable", "pending", "running")
 RESUMABLE_STATUSES = ("aborted", "failed")  # "running": other processes still work it
 
@@ -96,10 +97,10 @@ def record_plan(target: Target, plan: Plan, options: Options, planned_at: dt.dat
     with connect(target) as conn, conn.transaction():
         conn.execute(
             """insert into control.backfills (id, strategy, start_day, end_day, roasters, status,
-                   max_failure_rate, timeout_seconds, concurrency, gaps_before, planned_at)
-               values (%s, %s, %s, %s, %s, 'running', %s, %s, %s, %s, coalesce(%s, now()))""",
+                   max_failure_rate, timeout_seconds, concurrency, gaps_before, planned_at, origin, owner)
+               values (%s, %s, %s, %s, %s, 'running', %s, %s, %s, %s, coalesce(%s, now()), %s, %s)""",
             (backfill_id, plan.strategy, plan.start, plan.end, plan.roasters, options.max_failure_rate,
-             options.timeout_seconds, options.concurrency, plan.gaps, planned_at))
+             options.timeout_seconds, options.concurrency, plan.gaps, planned_at, plan.origin, plan.owner))
         with conn.cursor() as cur:
             cur.executemany(
                 """insert into control.backfill_items (backfill_id, roaster_id, day, status_before, action)
@@ -191,6 +192,35 @@ def summary(conn: psycopg.Connection, backfill_id: str, elapsed_seconds: float) 
         (backfill_id,)).fetchall()]
     return Summary(backfill_id, status, {k: counts[k] for k in ("done", "failed", "skipped", "unrecoverable")},
                    gaps_before, gaps_after, dbt_doc or {}, round(elapsed_seconds, 2), error, unrecoverable)
+
+
+def item_outcomes(conn: psycopg.Connection, backfill_id: str) -> list[tuple[str, dt.date, str, str, str | None]]:
+    """(roaster_id, day, action, state, error) of every item."""
+    return conn.execute("""select roaster_id, day, action, state, error from control.backfill_items
+                             where backfill_id = %s order by day, roaster_id""", (backfill_id,)).fetchall()
+
+
+# --- service instances: their backfills outlive them only as `aborted` ---------------------------
+
+def hold_owner(conn: psycopg.Connection, owner: str) -> None:
+    """Held by a service instance for its lifetime (a session lock: it goes with the process)."""
+    conn.execute(f"select pg_advisory_lock({OWNER_LOCK_SQL})", (owner,))
+
+
+def abort_abandoned(conn: psycopg.Connection, own: str | None = None) -> int:
+    """Running service backfills whose owner is gone: aborted (their open items roll back
+    to claimable, and the next catch-up plans their days again). Returns how many."""
+    abandoned = 0
+    rows = conn.execute("""select id, owner from control.backfills
+                            where origin = 'service' and status = 'running' and owner is not null""").fetchall()
+    for backfill_id, owner in rows:
+        if owner == own:  # this session holds its own lock: a try would succeed
+            continue
+        if conn.execute(f"select pg_try_advisory_lock({OWNER_LOCK_SQL})", (owner,)).fetchone()[0]:
+            conn.execute(f"select pg_advisory_unlock({OWNER_LOCK_SQL})", (owner,))
+            mark_aborted(conn, str(backfill_id), f"the service instance {owner} that ran it stopped")
+            abandoned += 1
+    return abandoned
 
 
 # --- items, from a worker's (async) connection --------------------------------------------------

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from runner import clock
 from runner.simulator import render, wayback
 from runner.simulator.catalog import DEFAULT_SHOPS, ShopSpec, truth
 from runner.simulator.faults import Fault, FaultBook
@@ -71,6 +72,7 @@ class SimState:
     shops: dict[str, ShopSpec]
     faults: FaultBook
     today: dt.date | None = None
+    follow_clock: bool = False  # today from runner.clock (an injected, moving clock) instead of the wall clock
     latency: float = 0.0
     history_days: int = 30
     rate_limit_rps: float = DEFAULT_SIM_RPS
@@ -85,6 +87,8 @@ class SimState:
     def day_for(self, shop: ShopSpec) -> dt.date:
         if self.today is not None:
             return self.today
+        if self.follow_clock:
+            return clock.now().astimezone(ZoneInfo(shop.timezone)).date()
         return dt.datetime.now(ZoneInfo(shop.timezone)).date()
 
 
@@ -482,12 +486,12 @@ class Simulator:
                  latency: float = 0.0, history_days: int = 30,
                  rate_limit_rps: float = DEFAULT_SIM_RPS, shopify_window: int = SHOPIFY_WINDOW,
                  archive_coverage: float = 0.8, page_cap: int = SHOPIFY_MAX_LIMIT,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, follow_clock: bool = False) -> None:
         self._initial_faults = list(faults)
         self.state = SimState(seed=seed, shops={s.id: s for s in shops}, faults=FaultBook(list(faults)),
                               today=today, latency=latency, history_days=history_days,
                               rate_limit_rps=rate_limit_rps, shopify_window=shopify_window,
-                              archive_coverage=archive_coverage, page_cap=page_cap)
+                              archive_coverage=archive_coverage, page_cap=page_cap, follow_clock=follow_clock)
         handler = type("BoundHandler", (Handler,), {"state": self.state})
         self._server = _QuietServer((host, port), handler)
         self._server.accepted_at = {}

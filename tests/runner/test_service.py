@@ -1,0 +1,280 @@
+"""`coffee-runner serve` as real processes: a real PostgreSQL, the simulator on 127.0.0.1,
+an injected clock (fixed, or moving at a rate), signals that really land mid-work."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from runner.simulator import Simulator, parse_fault
+from tests.runner.helpers import CLOCK, TODAY, fetch_days, run_cli, sim_config
+
+WAIT_SECONDS = 120
+SHOPS = ["aurora-beans", "blue-peak", "cedar-roast", "dune-coffee"]
+
+
+class Serve:
+    """One `coffee-runner serve` process; its log is a file, its port read from the log."""
+
+    def __init__(self, config: Path, db_url: str, env: dict[str, str], name: str) -> None:
+        self.log_path = config.parent / f"serve-{name}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "runner", "--config", str(config), "serve", "--port", "0"],
+            env={**os.environ, "COFFEE_DATABASE_URL": db_url, **env},
+            stdout=subprocess.DEVNULL, stderr=open(self.log_path, "w"))  # noqa: SIM115 - the child owns it
+        self.port = self._port()
+
+    def _port(self) -> int:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            found = re.search(r"serving on http://127\.0\.0\.1:(\d+)", self.log())
+            if found:
+                return int(found.group(1))
+            assert self.proc.poll() is None, self.log()[-3000:]
+            time.sleep(0.1)
+        raise AssertionError("serve never listened")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def health(self) -> dict[str, Any]:
+        return httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=30).json()
+
+    def scheduler(self) -> dict[str, Any]:
+        return self.health()["scheduler"]
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+        return self.proc.wait(timeout=WAIT_SECONDS)
+
+
+@pytest.fixture
+def serve(db_url: str) -> Iterator[Callable[..., Serve]]:
+    started: list[Serve] = []
+
+    def start(config: Path, env: dict[str, str] | None = None) -> Serve:
+        process = Serve(config, db_url, env or {}, str(len(started)))
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.proc.poll() is None:
+            process.proc.kill()
+            process.proc.wait(timeout=30)
+
+
+def service_config(sim: Simulator, tmp_path: Path, since: dt.date | None = None, **service: Any) -> Path:
+    path, _ = sim_config(sim, tmp_path, since=since)
+    doc = yaml.safe_load(path.read_text())
+    doc["schedule"] = "00:00"
+    doc["service"] = {"tick_seconds": 0.3, "jitter_seconds": 0, "catch_up_days": 0, "shutdown_grace": 3, **service}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS, proc: Serve | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        if proc is not None:
+            assert proc.proc.poll() is None, f"serve exited while waiting for {what}:\n{proc.log()[-3000:]}"
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def ok_runs(db, day: dt.date = TODAY, kind: str = "live") -> dict[str, int]:
+    return dict(db.execute("""select roaster_id, count(*) from raw.scrape_runs
+                               where target_day = %s and kind = %s and status = 'ok' group by 1""",
+                           (day, kind)).fetchall())
+
+
+def all_done(process: Serve) -> bool:
+    roasters = process.scheduler()["roasters"]
+    return bool(roasters) and all(r["state"] == "done" for r in roasters.values())
+
+
+def claimed(db) -> list[tuple]:
+    return db.execute("""select i.roaster_id, i.claimed_by from control.backfill_items as i
+                          join control.backfills as b on b.id = i.backfill_id
+                         where b.origin = 'service' and i.state = 'running'""").fetchall()
+
+
+def test_a_service_started_after_three_days_down_backfills_exactly_the_missed_days(tmp_path, db, target, serve):
+    """The runbook's 'service restart with data recovery': nothing typed but `serve`."""
+    first = TODAY - dt.timedelta(days=6)
+    with Simulator(today=TODAY, archive_coverage=1.0) as sim:
+        path = service_config(sim, tmp_path, since=first, catch_up_days=7)
+        from runner.config import load_config
+
+        fetch_days(sim, load_config(str(path)), target, [first + dt.timedelta(days=i) for i in range(3)])
+        sim.state.today = TODAY
+        before = db.execute("select count(*) from raw.scrape_runs").fetchone()[0]
+        process = serve(path, {"COFFEE_NOW": CLOCK.isoformat()})
+        wait_for(lambda: all_done(process) and process.scheduler()["catch_up_queue"] == 0
+                 and process.scheduler()["batches"] >= 1, "today done and the catch-up empty", proc=process)
+        ticks = process.scheduler()["ticks"]
+        wait_for(lambda: process.scheduler()["ticks"] >= ticks + 3, "three more ticks", proc=process)
+        assert process.stop() == 0
+    missed = [TODAY - dt.timedelta(days=d) for d in (3, 2, 1)]
+    runs = db.execute("""select roaster_id, target_day, kind, status from raw.scrape_runs
+                          order by created_at offset %s""", (before,)).fetchall()
+    expected = sorted([(s, d, "archive", "ok") for s in SHOPS for d in missed]
+                      + [(s, TODAY, "live", "ok") for s in SHOPS])
+    assert sorted(runs) == expected  # each missed day once, today once, the days we had never again
+    statuses = db.execute("""select status, count(*) from ops.coverage_daily
+                              where day between %s and %s group by 1""", (first, TODAY)).fetchall()
+    assert statuses == [("complete", 4 * 7)], db.execute("""select roaster_id, day, status from ops.coverage_daily
+                                                             where status <> 'complete' order by 2, 1""").fetchall()
+    assert db.execute("select count(*) from control.backfills where origin = 'service' and status <> 'done'"
+                      ).fetchone()[0] == 0
+
+
+def test_sigterm_mid_scrape_exits_0_within_the_grace_and_loses_nothing(tmp_path, db, serve):
+    with Simulator(today=TODAY, latency=0.3) as sim:
+        path = service_config(sim, tmp_path, concurrency=1, shutdown_grace=3)
+        env = {"COFFEE_NOW": CLOCK.isoformat()}
+        process = serve(path, env)
+        wait_for(lambda: claimed(db), "an item claimed", proc=process)
+        signalled = time.monotonic()
+        assert process.stop(signal.SIGTERM) == 0
+        assert time.monotonic() - signalled < 3 + 5  # the grace, and the process's own exit
+        assert "stopped" in process.log()
+        assert db.execute("select count(*) from raw.scrape_runs where status = 'running'").fetchone()[0] == 0
+        states = dict(db.execute("select state, count(*) from control.backfill_items group by 1").fetchall())
+        assert states.get("pending", 0) + states.get("running", 0) > 0, states  # stopped mid-batch
+        assert db.execute("select status, error from control.backfills").fetchall() == \
+            [("aborted", "stopped: the process was asked to stop")]
+        # a restart finishes the day: each shop fetched once in all
+        process = serve(path, env)
+        wait_for(lambda: all_done(process), "every shop done after the restart", proc=process)
+        assert process.stop() == 0
+    assert ok_runs(db) == dict.fromkeys(SHOPS, 1)
+
+
+def test_sigkill_then_restart_completes_the_day_with_each_unit_fetched_once(tmp_path, db, serve):
+    with Simulator(today=TODAY, latency=0.3) as sim:
+        path = service_config(sim, tmp_path, concurrency=1)
+        env = {"COFFEE_NOW": CLOCK.isoformat()}
+        process = serve(path, env)
+        wait_for(lambda: claimed(db), "an item claimed", proc=process)
+        assert process.stop(signal.SIGKILL) == -signal.SIGKILL
+        assert len(ok_runs(db)) < len(SHOPS)  # the kill landed before the batch was over
+        process = serve(path, env)
+        wait_for(lambda: all_done(process), "every shop done after the restart", proc=process)
+        assert process.stop() == 0
+    assert ok_runs(db) == dict.fromkeys(SHOPS, 1)
+    # the dead instance's batch was closed by the new one, not left `running` for health to flag
+    assert db.execute("select count(*) from control.backfills where status = 'running'").fetchone()[0] == 0
+
+
+def test_a_throttled_shop_is_retried_after_its_retry_after_and_the_day_ends_complete(tmp_path, db, serve,
+                                                                                        monkeypatch):
+    rate = 300.0  # 5 simulated minutes per real second
+    anchor = time.time()
+    clock = {"COFFEE_NOW": CLOCK.isoformat(), "COFFEE_CLOCK_RATE": str(rate), "COFFEE_CLOCK_ANCHOR": str(anchor)}
+    for name, value in clock.items():
+        monkeypatch.setenv(name, value)  # the simulator, in this process, follows the same clock
+    throttle = parse_fault("kind=429,shop=blue-peak,resource=products,times=1,arg=900")
+    with Simulator(follow_clock=True, faults=[throttle]) as sim:
+        path = service_config(sim, tmp_path, retry_backoff_seconds=60)
+        doc = yaml.safe_load(path.read_text())
+        doc["http"]["max_attempts"] = 1  # the run gives up at once: the service's retry is what is tested
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        process = serve(path, clock)
+        wait_for(lambda: all_done(process), "every shop done", proc=process)
+        assert process.stop() == 0
+    runs = db.execute("""select status, created_at from raw.scrape_runs
+                          where roaster_id = 'blue-peak' order by created_at""").fetchall()
+    assert [r[0] for r in runs] == ["fail", "ok"], runs
+    waited = (runs[1][1] - runs[0][1]).total_seconds() * rate
+    # the shop's Retry-After (900 s), not the 60 s backoff; and no later than the first tick after
+    # it and after the first batch's dbt build (the service builds before its next decision)
+    build = db.execute("select (dbt ->> 'elapsed_seconds')::float from control.backfills order by created_at"
+                       ).fetchone()[0]
+    assert 900 <= waited < 900 + (build + 3) * rate, (waited, build)
+    complete = db.execute("""select count(*) from ops.coverage_daily where roaster_id = 'blue-peak'
+                              and status = 'complete' and day = %s""", (TODAY,)).fetchone()[0]
+    assert complete == 1
+
+
+def test_pause_and_unpause_reach_a_running_service_within_a_tick(tmp_path, db, serve):
+    with Simulator(today=TODAY) as sim:
+        path = service_config(sim, tmp_path)
+        assert run_cli("--config", str(path), "pause", "--roaster", "blue-peak", "--reason", "asked to slow down"
+                       ).exit_code == 0
+        process = serve(path, {"COFFEE_NOW": CLOCK.isoformat()})
+        states = lambda: {r: v["state"] for r, v in process.scheduler()["roasters"].items()}  # noqa: E731
+        wait_for(lambda: states() == {**dict.fromkeys(SHOPS, "done"), "blue-peak": "paused"}, "others done",
+                 proc=process)
+        assert "blue-peak" not in ok_runs(db)
+        assert process.health()["scheduler"]["roasters"]["blue-peak"]["detail"] == "asked to slow down"
+        assert run_cli("--config", str(path), "unpause", "--roaster", "blue-peak").exit_code == 0
+        wait_for(lambda: states()["blue-peak"] == "done", "blue-peak fetched after unpause", timeout=60,
+                 proc=process)
+        assert run_cli("--config", str(path), "pause", "--reason", "all stop").exit_code == 0
+        ticks = process.scheduler()["ticks"]
+        wait_for(lambda: process.scheduler()["ticks"] >= ticks + 2, "two ticks", proc=process)
+        assert set(states().values()) == {"paused"}
+        metrics = httpx.get(f"http://127.0.0.1:{process.port}/metrics", timeout=30).text
+        assert 'coffee_scheduler_roaster_state{roaster="blue-peak",state="paused"} 1.0' in metrics
+        assert process.stop() == 0
+    assert ok_runs(db) == dict.fromkeys(SHOPS, 1)
+
+
+def test_two_instances_share_the_work_and_one_takes_over_when_the_other_dies(tmp_path, db, serve):
+    with Simulator(today=TODAY, latency=0.3) as sim:
+        path = service_config(sim, tmp_path, concurrency=1)
+        env = {"COFFEE_NOW": CLOCK.isoformat()}
+        first, second = serve(path, env), serve(path, env)
+        victim = wait_for(lambda: [c for r, c in claimed(db) if f":{first.proc.pid}:" in c], "the first claims",
+                          proc=first)
+        assert victim
+        assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+        wait_for(lambda: all_done(second), "the second finishes every shop", proc=second)
+        assert second.stop() == 0
+    assert ok_runs(db) == dict.fromkeys(SHOPS, 1)  # every unit scraped exactly once
+    lines = db.execute("select status, error from control.backfills where owner like %s",
+                       (f"%:{first.proc.pid}:%",)).fetchall()
+    assert lines and all(status == "aborted" and "stopped" in error for status, error in lines)
+
+
+def test_serve_refuses_a_port_in_use_with_one_line(tmp_path, db, db_url, serve):
+    with Simulator(today=TODAY) as sim:
+        path = service_config(sim, tmp_path)
+        process = serve(path, {"COFFEE_NOW": CLOCK.isoformat()})
+        result = subprocess.run([sys.executable, "-m", "runner", "--config", str(path), "serve", "--port",
+                                 str(process.port)], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "COFFEE_DATABASE_URL": db_url})
+        assert process.stop() == 0
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] == \
+        [f"Error: --port {process.port}: cannot listen (Address already in use)"]
+
+
+def test_health_carries_the_scheduler_and_json_stays_clean(tmp_path, db, serve):
+    with Simulator(today=TODAY) as sim:
+        path = service_config(sim, tmp_path)
+        process = serve(path, {"COFFEE_NOW": CLOCK.isoformat()})
+        wait_for(lambda: all_done(process), "every shop done", proc=process)
+        doc = process.health()
+        assert process.stop() == 0
+    assert doc["healthy"] is True, json.dumps(doc["checks"])[:2000]
+    outcome = doc["scheduler"]["roasters"]["cedar-roast"]["last_outcome"]
+    assert outcome["state"] == "done" and outcome["action"] == "refetch_live" and outcome["day"] == str(TODAY)
