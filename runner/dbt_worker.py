@@ -27,8 +27,12 @@ import io
 import json
 import os
 import shlex
+import shutil
+import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +40,46 @@ from pathlib import Path
 SOCKET_ENV = "COFFEE_DBT_WORKER"
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+START_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 30
+
+
+@contextlib.contextmanager
+def running() -> Iterator[str | None]:
+    """A worker for this process and the processes it starts ($COFFEE_DBT_WORKER names it),
+    stopped on exit; the one already named, if any. None when it could not start: dbt then
+    runs as fresh processes, as without a worker."""
+    if os.environ.get(SOCKET_ENV):
+        yield os.environ[SOCKET_ENV]
+        return
+    folder = tempfile.mkdtemp(prefix="coffee-dbt-worker-")
+    socket_path = os.path.join(folder, "dbt.sock")
+    proc = subprocess.Popen([sys.executable, "-m", "runner.dbt_worker", socket_path], start_new_session=True)
+    try:
+        listening = _wait_listening(socket_path, proc)
+        if listening:
+            os.environ[SOCKET_ENV] = socket_path
+        else:
+            _log(f"did not start within {START_TIMEOUT_SECONDS} s; dbt runs as fresh processes")
+        yield socket_path if listening else None
+    finally:
+        os.environ.pop(SOCKET_ENV, None)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)  # with dbt's multiprocessing resource tracker
+        proc.wait(timeout=STOP_TIMEOUT_SECONDS)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _wait_listening(socket_path: str, proc: subprocess.Popen) -> bool:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(socket_path)
+                return True
+            except OSError:
+                time.sleep(0.05)
+    return False
 
 
 def send(socket_path: str, args: list[str], env: dict[str, str], cwd: Path,

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import psycopg
 
 from runner import pauses
+from runner.budget import SharedBudget
 from runner.config import Config, Roaster
 from runner.db import Target, connect, migrate, set_search_path
 from runner.errors import RobotsDisallowed
@@ -79,7 +80,7 @@ async def _fetch_all(config: Config, target: Target, roasters: list[Roaster],
                      clock: Clock) -> list[RunSummary]:
     store = await RawStore.open(target.url)
     try:
-        async with PoliteClient(config.http, config.user_agent, clock=clock) as client:
+        async with PoliteClient(config.http, config.user_agent, clock=clock, budget=SharedBudget(target.url)) as client:
             jobs = [fetch_roaster(client, store, roaster) for roaster in roasters]
             return list(await asyncio.gather(*jobs))
     finally:

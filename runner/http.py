@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from protego import Protego
 
+from runner.budget import SharedBudget
 from runner.config import HttpSettings
 from runner.errors import (
     BadBody,
@@ -82,10 +83,15 @@ GATE_MARGIN = 0.03  # 3% slower than the limit, so a shop's own clock never coun
 
 
 class ShopGate:
-    """Rate and concurrency limit for one shop (not one host: shops may share a host)."""
+    """Rate and concurrency limit for one shop (not one host: shops may share a host).
 
-    def __init__(self, key: str, rps: float, concurrency: int) -> None:
+    With a SharedBudget (runner/budget.py), the limit holds across every process that uses
+    the database: each request also reserves its send slot there, and a throttle blocks the
+    shop for all of them."""
+
+    def __init__(self, key: str, rps: float, concurrency: int, budget: SharedBudget | None = None) -> None:
         self.key = key
+        self.budget = budget
         self.interval = 1.0 / rps
         self.semaphore = asyncio.Semaphore(concurrency)
         self._next = 0.0
@@ -109,11 +115,17 @@ class ShopGate:
                 delay = self.last_sent + self.interval * (1 + GATE_MARGIN) - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
+            if self.budget is not None:  # the slot every other process leaves us
+                delay = await self.budget.reserve(self.key, self.interval * (1 + GATE_MARGIN))
+                if delay > 0:
+                    await asyncio.sleep(delay)
             self.last_sent = time.monotonic()
 
-    def defer(self, seconds: float) -> None:
-        """The shop asked us to wait: nobody sends to it before then."""
+    async def defer(self, seconds: float, reason: str) -> None:
+        """The shop asked us to wait: nobody sends to it before then (with a budget: nobody anywhere)."""
         self._next = max(self._next, time.monotonic() + seconds)
+        if self.budget is not None:
+            await self.budget.block(self.key, seconds, reason)
 
     async def wait_turn(self) -> None:
         """Turns are taken one at a time, and the next is timed from when this one really
@@ -166,8 +178,10 @@ def retry_delay(error: RetryableFetchError, attempt: int, settings: HttpSettings
 
 class PoliteClient:
     def __init__(self, settings: HttpSettings, user_agent: str, *, seed: int | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None, clock: Clock = utc_now) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, clock: Clock = utc_now,
+                 budget: SharedBudget | None = None) -> None:
         self.settings = settings
+        self.budget = budget  # shared with every process on the database; None: this process only
         self.clock = clock  # when responses are captured; tests replay past days with it
         self.user_agent = user_agent
         self._global = asyncio.Semaphore(settings.global_concurrency)
@@ -188,10 +202,12 @@ class PoliteClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._client.aclose()
+        if self.budget is not None:
+            await self.budget.close()
 
     def gate(self, key: str, rps: float) -> ShopGate:
         if key not in self._gates:
-            self._gates[key] = ShopGate(key, rps, self.settings.shop_concurrency)
+            self._gates[key] = ShopGate(key, rps, self.settings.shop_concurrency, self.budget)
         return self._gates[key]
 
     async def fetch(self, url: str, gate: ShopGate, record: Recorder, *, expect_json: bool = True,
@@ -211,11 +227,12 @@ class PoliteClient:
             if error is None:
                 return exchange
             error.exchange = exchange  # type: ignore[attr-defined]
-            if not isinstance(error, RetryableFetchError) or attempt >= self.settings.max_attempts:
+            retryable = isinstance(error, RetryableFetchError)
+            delay = retry_delay(error, attempt, self.settings, self._rng) if retryable else 0.0
+            if isinstance(error, Throttled):  # the whole shop waits, not only this request
+                await gate.defer(delay, f"{error} on {exchange.url}")
+            if not retryable or attempt >= self.settings.max_attempts:
                 raise error
-            delay = retry_delay(error, attempt, self.settings, self._rng)
-            if isinstance(error, Throttled):
-                gate.defer(delay)  # the whole shop waits, not only this request
             await asyncio.sleep(delay)
 
     async def _attempt(self, url: str, gate: ShopGate, attempt: int, expect_json: bool) -> Exchange:

@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner import clock, pauses, schedule, store
+from runner import clock, dbt_worker, pauses, schedule, store
 from runner.backfill import engine, ledger
 from runner.backfill.ledger import Options
 from runner.config import Config, Roaster, load_config
@@ -133,22 +133,19 @@ class Service:
         self.view = View(self.instance, clock.now())
         self.days: dict[str, dt.date] = {}
         self.outcomes: dict[str, dict[str, Any]] = {}
-        self._owner_conn: Any = None
 
     def run(self) -> None:
-        """Tick until stopped. The owner lock is held on its own connection for the whole run."""
-        self._owner_conn = connect(self.target, autocommit=True)
-        try:
+        """Tick until stopped. The owner lock is held on its own connection for the whole run;
+        dbt runs in a worker this process keeps (runner/dbt_worker.py: no imports per build)."""
+        with dbt_worker.running(), connect(self.target, autocommit=True) as owner:
             with connect(self.target, autocommit=True) as conn:
                 prepare(conn, self.config)
-            ledger.hold_owner(self._owner_conn, self.instance)
+            ledger.hold_owner(owner, self.instance)
             log.info("service %s started", self.instance)
             while not self.stop.is_set():
                 self.tick()
                 seconds = clock.real_seconds(self.config.service.tick_seconds)
                 self.stop.wait(max(MIN_REAL_TICK_SECONDS, seconds))
-        finally:
-            self._owner_conn.close()
         log.info("service %s stopped", self.instance)
 
     def tick(self) -> View:

@@ -20,6 +20,7 @@ from runner.backfill import ledger
 from runner.backfill.events import TERMINAL_STATES, EventLog, Progress, ProgressHandler, event_log
 from runner.backfill.ledger import Options, Summary
 from runner.backfill.worker import DB_CONNECT_TIMEOUT_SECONDS, Worker
+from runner.budget import ARCHIVE_KEY, SharedBudget
 from runner.config import Config, Roaster
 from runner.db import Target, connect
 from runner.dbt import range_vars, run_dbt
@@ -194,8 +195,8 @@ async def _work(config: Config, target: Target, backfill_id: str, options: Optio
                 progress: tuple[ProgressHandler | None, float], stop: Stop | None = None) -> None:
     # live pages are stamped by the runner's clock, so an injected one (COFFEE_NOW) puts them on the
     # day the item is for
-    async with PoliteClient(config.http, config.user_agent, clock=clock.now) as client:
-        archive = Archive(client, config.archive_url, client.gate("__archive__", config.archive_rate_limit_rps),
+    async with PoliteClient(config.http, config.user_agent, clock=clock.now, budget=SharedBudget(target.url)) as client:
+        archive = Archive(client, config.archive_url, client.gate(ARCHIVE_KEY, config.archive_rate_limit_rps),
                           *window[:2])
         ctx = box["ctx"] = Context(config, target, backfill_id, options, client, archive)
         ctx.planned_at = window[2]

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,7 +30,7 @@ from runner import dbt_worker as dbt_worker_module
 from runner.db import Target, migrate, start_embedded, stop_embedded
 from runner.dbt import run_dbt
 from runner.simulator import Simulator
-from tests.runner.helpers import TODAY, wait_for_socket, with_database
+from tests.runner.helpers import TODAY, Serve, with_database
 from tests.runner.leftovers import child_processes, embedded_servers_under
 
 UNBUILT_TEMPLATE = f"coffee_tpl_{os.getpid()}_unbuilt"  # migrated only
@@ -66,18 +63,9 @@ def dbt_worker(leaves_nothing_running: None) -> Iterator[str | None]:
     if os.environ.get("COFFEE_TEST_DBT_WORKER") == "0":
         yield None
         return
-    folder = Path(tempfile.mkdtemp(prefix="coffee-dbt-worker-"))
-    socket_path = str(folder / "dbt.sock")
-    proc = subprocess.Popen([sys.executable, "-m", "runner.dbt_worker", socket_path], start_new_session=True)
-    try:
-        wait_for_socket(socket_path, proc)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv(dbt_worker_module.SOCKET_ENV, socket_path)
-            yield socket_path
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # with dbt's multiprocessing resource tracker
-        proc.wait(timeout=30)
-        shutil.rmtree(folder, ignore_errors=True)
+    with dbt_worker_module.running() as socket_path:
+        assert socket_path is not None, "the dbt worker did not start"
+        yield socket_path
 
 
 @pytest.fixture(autouse=True)
@@ -227,3 +215,21 @@ def shared_sim() -> Iterator[Simulator]:
     (the raw data names its URL); `reset()` before each use."""
     with Simulator() as server:
         yield server
+
+
+@pytest.fixture
+def serve(db_url: str) -> Iterator[Callable[..., Serve]]:
+    """serve(config, env): a `coffee-runner serve` process on this test's database, killed
+    at the test's end if the test did not stop it."""
+    started: list[Serve] = []
+
+    def start(config: Path, env: dict[str, str] | None = None) -> Serve:
+        process = Serve(config, db_url, env or {}, str(len(started)))
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.proc.poll() is None:
+            process.proc.kill()
+            process.proc.wait(timeout=30)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import yaml
 from click.testing import CliRunner, Result
 
@@ -157,3 +162,68 @@ def wait_for_socket(path: str, proc: subprocess.Popen, timeout: float = 60) -> N
             except OSError:
                 time.sleep(0.05)
     raise AssertionError(f"nothing listened on {path} within {timeout} s")
+
+
+# --- the scraper service as a real process (tests/runner/test_service.py, test_budget.py) ---
+
+SERVE_WAIT_SECONDS = 120
+
+
+class Serve:
+    """One `coffee-runner serve` process; its log is a file, its port read from the log."""
+
+    def __init__(self, config: Path, db_url: str, env: dict[str, str], name: str) -> None:
+        self.log_path = config.parent / f"serve-{name}.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "runner", "--config", str(config), "serve", "--port", "0"],
+            env={**os.environ, "COFFEE_DATABASE_URL": db_url, **env},
+            stdout=subprocess.DEVNULL, stderr=open(self.log_path, "w"))  # noqa: SIM115 - the child owns it
+        self.port = self._port()
+
+    def _port(self) -> int:
+        deadline = time.monotonic() + SERVE_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            found = re.search(r"serving on http://127\.0\.0\.1:(\d+)", self.log())
+            if found:
+                return int(found.group(1))
+            assert self.proc.poll() is None, self.log()[-3000:]
+            time.sleep(0.1)
+        raise AssertionError("serve never listened")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def health(self) -> dict[str, Any]:
+        return httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=30).json()
+
+    def scheduler(self) -> dict[str, Any]:
+        return self.health()["scheduler"]
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signum)
+        return self.proc.wait(timeout=SERVE_WAIT_SECONDS)
+
+
+def service_config(sim: Simulator, tmp_path: Path, since: dt.date | None = None, **service: Any) -> Path:
+    path, _ = sim_config(sim, tmp_path, since=since)
+    doc = yaml.safe_load(path.read_text())
+    doc["schedule"] = "00:00"
+    doc["service"] = {"tick_seconds": 0.3, "jitter_seconds": 0, "catch_up_days": 0, "shutdown_grace": 3, **service}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = SERVE_WAIT_SECONDS,
+             proc: Serve | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        if proc is not None:
+            assert proc.proc.poll() is None, f"serve exited while waiting for {what}:\n{proc.log()[-3000:]}"
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+

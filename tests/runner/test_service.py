@@ -6,97 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
 import yaml
 
 from runner.simulator import Simulator, parse_fault
-from tests.runner.helpers import CLOCK, TODAY, fetch_days, run_cli, sim_config
+from tests.runner.helpers import CLOCK, TODAY, Serve, fetch_days, run_cli, service_config, wait_for
 
-WAIT_SECONDS = 120
 SHOPS = ["aurora-beans", "blue-peak", "cedar-roast", "dune-coffee"]
-
-
-class Serve:
-    """One `coffee-runner serve` process; its log is a file, its port read from the log."""
-
-    def __init__(self, config: Path, db_url: str, env: dict[str, str], name: str) -> None:
-        self.log_path = config.parent / f"serve-{name}.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "runner", "--config", str(config), "serve", "--port", "0"],
-            env={**os.environ, "COFFEE_DATABASE_URL": db_url, **env},
-            stdout=subprocess.DEVNULL, stderr=open(self.log_path, "w"))  # noqa: SIM115 - the child owns it
-        self.port = self._port()
-
-    def _port(self) -> int:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            found = re.search(r"serving on http://127\.0\.0\.1:(\d+)", self.log())
-            if found:
-                return int(found.group(1))
-            assert self.proc.poll() is None, self.log()[-3000:]
-            time.sleep(0.1)
-        raise AssertionError("serve never listened")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def health(self) -> dict[str, Any]:
-        return httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=30).json()
-
-    def scheduler(self) -> dict[str, Any]:
-        return self.health()["scheduler"]
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signum)
-        return self.proc.wait(timeout=WAIT_SECONDS)
-
-
-@pytest.fixture
-def serve(db_url: str) -> Iterator[Callable[..., Serve]]:
-    started: list[Serve] = []
-
-    def start(config: Path, env: dict[str, str] | None = None) -> Serve:
-        process = Serve(config, db_url, env or {}, str(len(started)))
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.proc.poll() is None:
-            process.proc.kill()
-            process.proc.wait(timeout=30)
-
-
-def service_config(sim: Simulator, tmp_path: Path, since: dt.date | None = None, **service: Any) -> Path:
-    path, _ = sim_config(sim, tmp_path, since=since)
-    doc = yaml.safe_load(path.read_text())
-    doc["schedule"] = "00:00"
-    doc["service"] = {"tick_seconds": 0.3, "jitter_seconds": 0, "catch_up_days": 0, "shutdown_grace": 3, **service}
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS, proc: Serve | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        if proc is not None:
-            assert proc.proc.poll() is None, f"serve exited while waiting for {what}:\n{proc.log()[-3000:]}"
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def ok_runs(db, day: dt.date = TODAY, kind: str = "live") -> dict[str, int]:
@@ -193,22 +114,23 @@ def test_a_throttled_shop_is_retried_after_its_retry_after_and_the_day_ends_comp
         monkeypatch.setenv(name, value)  # the simulator, in this process, follows the same clock
     throttle = parse_fault("kind=429,shop=blue-peak,resource=products,times=1,arg=900")
     with Simulator(follow_clock=True, faults=[throttle]) as sim:
-        path = service_config(sim, tmp_path, retry_backoff_seconds=60)
+        path = service_config(sim, tmp_path, retry_backoff_seconds=60, heal_interval_seconds=10**7)
         doc = yaml.safe_load(path.read_text())
         doc["http"]["max_attempts"] = 1  # the run gives up at once: the service's retry is what is tested
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         process = serve(path, clock)
         wait_for(lambda: all_done(process), "every shop done", proc=process)
         assert process.stop() == 0
-    runs = db.execute("""select status, created_at from raw.scrape_runs
+    runs = db.execute("""select status, created_at, started_at from raw.scrape_runs
                           where roaster_id = 'blue-peak' order by created_at""").fetchall()
     assert [r[0] for r in runs] == ["fail", "ok"], runs
-    waited = (runs[1][1] - runs[0][1]).total_seconds() * rate
-    # the shop's Retry-After (900 s), not the 60 s backoff; and no later than the first tick after
-    # it and after the first batch's dbt build (the service builds before its next decision)
-    build = db.execute("select (dbt ->> 'elapsed_seconds')::float from control.backfills order by created_at"
-                       ).fetchone()[0]
-    assert 900 <= waited < 900 + (build + 3) * rate, (waited, build)
+    failed_at, retried_at = runs[0][1], runs[1][2]
+    waited = (retried_at - failed_at).total_seconds() * rate
+    assert waited >= 900, waited  # the shop's Retry-After (900 s), not the 60 s backoff
+    # and at the first tick once both the Retry-After and the first batch (its dbt build) are over
+    batch_over = db.execute("select min(finished_at) from control.backfills").fetchone()[0]
+    free = max(failed_at + dt.timedelta(seconds=900 / rate), batch_over)
+    assert (retried_at - free).total_seconds() < 5.0, (retried_at, free)
     complete = db.execute("""select count(*) from ops.coverage_daily where roaster_id = 'blue-peak'
                               and status = 'complete' and day = %s""", (TODAY,)).fetchone()[0]
     assert complete == 1

@@ -1,0 +1,101 @@
+"""One request budget per shop and for the web archive, shared by every process on the
+database (runner/budget.py): real processes, the shop's own arrival times."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from runner.budget import ARCHIVE_KEY, SharedBudget
+from runner.simulator import Simulator
+from tests.runner.helpers import CLOCK, TODAY, sim_config, spawn_backfill, wait_for
+
+KERNEL_SLACK = 0.005  # the shop stamps arrival with the kernel's receive time; our send is a little earlier
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(sorted(times))]
+
+
+def test_reservations_are_spaced_and_a_block_holds_everyone(db_url):
+    async def go() -> tuple[list[float], float]:
+        budget = SharedBudget(db_url)
+        try:
+            waits = [await budget.reserve("shop-a", 0.5) for _ in range(4)]
+            await budget.block("shop-b", 30, "HTTP 429")
+            blocked = await budget.reserve("shop-b", 0.5)
+        finally:
+            await budget.close()
+        return waits, blocked
+
+    waits, blocked = asyncio.run(go())
+    assert waits[0] < 0.05
+    assert [round(w - waits[0], 1) for w in waits] == [0.0, 0.5, 1.0, 1.5]  # each slot one interval on
+    assert 29 < blocked <= 30
+
+
+def _peers(sim: Simulator, db_url: str, mode: str, rps: float, count: int = 6) -> list[float]:
+    url = f"{sim.url}/r/blue-peak/meta.json"
+    argv = [sys.executable, "-m", "tests.runner.budget_peer", url, db_url, str(count), str(rps), mode]
+    procs = [subprocess.Popen(argv, cwd=REPO, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()[-2000:]
+        proc.stderr.close()
+    return [r.at for r in sim.requests() if r.shop == "blue-peak"]
+
+
+def test_three_processes_share_one_shops_rate(db_url):
+    rps = 4.0
+    with Simulator() as sim:
+        shared = _peers(sim, db_url, "shared", rps)
+        sim.reset()
+        local = _peers(sim, db_url, "local", rps)
+    assert len(shared) == len(local) == 18
+    assert min(_gaps(shared)) >= 1 / rps - KERNEL_SLACK, _gaps(shared)
+    # each process alone keeps its own rate: together they are three times too fast
+    assert min(_gaps(local)) < 1 / rps / 2, _gaps(local)
+
+
+def test_a_service_and_two_backfills_share_the_archive_budget(tmp_path, db, db_url, serve):
+    """The archive sees the three processes as one client; so does the shop."""
+    archive_rps, shop_rps = 5.0, 2.0
+    first = TODAY - dt.timedelta(days=4)
+    with Simulator(today=TODAY, archive_coverage=1.0) as sim:
+        path, _ = sim_config(sim, tmp_path, since=first)
+        doc = yaml.safe_load(path.read_text())
+        doc["archive_rate_limit_rps"] = archive_rps
+        doc["roasters"] = [dict(r, rate_limit_rps=shop_rps) for r in doc["roasters"]
+                           if r["id"] in ("blue-peak", "cedar-roast")]
+        doc["schedule"] = "00:00"
+        doc["service"] = {"tick_seconds": 0.3, "jitter_seconds": 0, "catch_up_days": 4, "concurrency": 2}
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        env = {"COFFEE_NOW": CLOCK.isoformat()}
+        process = serve(path, env)
+        backfills = [spawn_backfill(path, db_url, "--start", str(first), "--end", str(first + dt.timedelta(days=d)),
+                                    "--concurrency", "2", env=env) for d in (1, 3)]
+        for proc in backfills:
+            assert proc.wait(timeout=240) in (0, 1), proc.stdout.read()[-2000:]
+            proc.stdout.close()
+        wait_for(lambda: all(r["state"] == "done" for r in process.scheduler()["roasters"].values())
+                 and process.scheduler()["catch_up_queue"] == 0, "the service done", proc=process)
+        assert process.stop() == 0
+        requests = sim.requests()
+    archive = [r.at for r in requests if r.path.startswith("/wayback/")]
+    assert len(archive) > 20
+    assert min(_gaps(archive)) >= 1 / archive_rps - KERNEL_SLACK, sorted(_gaps(archive))[:5]
+    for shop in ("blue-peak", "cedar-roast"):
+        times = [r.at for r in requests if r.shop == shop]
+        assert times and min(_gaps(times)) >= 1 / shop_rps - KERNEL_SLACK
+    slots = db.execute("select key from control.request_budget order by key").fetchall()
+    assert (ARCHIVE_KEY,) in slots
+    # every archive day was fetched once, whichever process got it
+    runs = db.execute("""select roaster_id, target_day, count(*) from raw.scrape_runs
+                          where kind = 'archive' and status = 'ok' group by 1, 2""").fetchall()
+    assert runs and all(n == 1 for _, _, n in runs)
