@@ -13,11 +13,16 @@ which passes by itself; a block lasts as long as the shop asked.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 
 import psycopg
 
 ARCHIVE_KEY = "__archive__"
-CONNECT_TIMEOUT_SECONDS = 10
+CONNECT_TIMEOUT_SECONDS = 5
+OUTAGE_SECONDS = 30.0  # after a database error, this process keeps its own limits this long, then tries again
+
+log = logging.getLogger(__name__)
 
 RESERVE_SQL = """
 insert into control.request_budget as b (key, next_slot, updated_at)
@@ -39,12 +44,17 @@ set blocked_until = greatest(b.blocked_until, excluded.blocked_until),
 
 
 class SharedBudget:
-    """The budget as one process sees it: one connection, one statement at a time."""
+    """The budget as one process sees it: one connection, one statement at a time.
+
+    While the database is unreachable (a restart, dropped connections) requests go out
+    under this process's own limits (ShopGate) rather than fail: the budget is politeness
+    across processes, and a process that cannot reach the database stores nothing anyway."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._conn: psycopg.AsyncConnection | None = None
         self._lock = asyncio.Lock()
+        self._down_until = 0.0
 
     async def _connection(self) -> psycopg.AsyncConnection:
         if self._conn is None or self._conn.closed or self._conn.broken:
@@ -54,16 +64,26 @@ class SharedBudget:
 
     async def reserve(self, key: str, interval: float) -> float:
         """Reserve the key's next send slot; the seconds to wait for it (0 when it is now)."""
-        async with self._lock:
-            conn = await self._connection()
-            cur = await conn.execute(RESERVE_SQL, {"key": key, "interval": interval})
-            return max(0.0, float((await cur.fetchone())[0]))
+        row = await self._execute(RESERVE_SQL, {"key": key, "interval": interval}, fetch=True)
+        return max(0.0, float(row[0])) if row else 0.0
 
     async def block(self, key: str, seconds: float, reason: str) -> None:
         """Nobody sends to `key` for `seconds` (a 429's Retry-After, or our backoff after one)."""
+        await self._execute(BLOCK_SQL, {"key": key, "seconds": seconds, "reason": reason}, fetch=False)
+
+    async def _execute(self, query: str, params: dict, *, fetch: bool) -> tuple | None:
+        if time.monotonic() < self._down_until:
+            return None
         async with self._lock:
-            conn = await self._connection()
-            await conn.execute(BLOCK_SQL, {"key": key, "seconds": seconds, "reason": reason})
+            try:
+                conn = await self._connection()
+                cur = await conn.execute(query, params)
+                return await cur.fetchone() if fetch else None
+            except psycopg.OperationalError as exc:
+                self._down_until = time.monotonic() + OUTAGE_SECONDS
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                log.warning("request budget unreachable (%s): own limits for %g s", first, OUTAGE_SECONDS)
+                return None
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -42,6 +42,7 @@ MAX_REQUEST_BYTES = 16 * 1024 * 1024
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
+PARENT_CHECK_SECONDS = 1.0
 
 
 @contextlib.contextmanager
@@ -149,15 +150,22 @@ def serve(socket_path: str) -> None:
     """Answer requests on `socket_path`, one at a time, until killed (SIGTERM)."""
     import dbt.cli.main  # noqa: F401  the expensive part, paid once and shared by every fork
 
+    parent = os.getppid()
     Path(socket_path).unlink(missing_ok=True)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
         listener.bind(socket_path)
         os.chmod(socket_path, 0o600)  # requests carry the database password
         listener.listen(16)
-        while True:
-            conn, _ = listener.accept()
+        listener.settimeout(PARENT_CHECK_SECONDS)
+        while os.getppid() == parent:  # a parent killed outright (SIGKILL) does not leave us behind
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(None)
             with conn:
                 _serve_one(conn)
+    _log("the process that started this worker is gone; exiting")
 
 
 def _serve_one(conn: socket.socket) -> None:

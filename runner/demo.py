@@ -6,6 +6,8 @@
    lost for some days, artifacts corrupted.
 4. Recovery: assess, plan, backfill, acknowledge what nothing can supply, verify.
 5. Proof: every complete day equals the simulator's own catalog for that day.
+6. The service (runner/demo_service.py): scheduled scrapes on simulated days, a throttled
+   shop retried the same day, a kill, and a restart that heals the missed day by itself.
 
 Staging "raw data lost" and "corruption" has to go around the raw store's append-only
 guard, exactly as a storage accident would; the demo does it in one place, below.
@@ -24,6 +26,7 @@ import psycopg
 from runner.backfill import Options, start_backfill
 from runner.config import Config, parse_config
 from runner.db import Target, coffee_home, connect, resolve_target
+from runner.demo_service import SCENE_RATE, THROTTLED_SHOP, run_scene
 from runner.fetch import fetch_live, prepare
 from runner.ops import acknowledge, assess, verify
 from runner.plan import build_plan
@@ -35,6 +38,7 @@ ARCHIVE_COVERAGE = 0.85
 RATE_LIMITED_SHOP = "dune-coffee"
 LOST_RAW_SHOP = "cedar-roast"
 CORRUPTED_SHOP = "blue-peak"
+SCENE_DAYS_BACK = 4  # the service scene's first simulated day, before today (its own database)
 
 
 @dataclass
@@ -72,7 +76,9 @@ def run_demo() -> Demo:
         report = _verify(demo, config, target, start, end, summary)
         matched, checked = _against_truth(sim, target, start, end)
     demo.say(f"truth: {matched}/{checked} complete shop-days equal the simulator's own catalog")
-    demo.ok = report["ok"] and summary.status == "done" and matched == checked and checked > 0
+    scene = _service_scene(demo, target, today - dt.timedelta(days=SCENE_DAYS_BACK))
+    demo.ok = (report["ok"] and summary.status == "done" and matched == checked and checked > 0
+               and scene["ok"])
     elapsed = round(time.monotonic() - started, 1)
     demo.data.update({"database": target.safe_url, "range": [start.isoformat(), end.isoformat()],
                       "truth": {"matched": matched, "checked": checked}, "elapsed_seconds": elapsed})
@@ -80,6 +86,22 @@ def run_demo() -> Demo:
     demo.say(f"{'OK' if demo.ok else 'FAILED'}: every recoverable day is complete and verified "
              f"({elapsed:.0f} s)" if demo.ok else f"FAILED ({elapsed:.0f} s)")
     return demo
+
+
+def _service_scene(demo: Demo, target: Target, first_day: dt.date) -> dict[str, Any]:
+    demo.say()
+    demo.say(f"6. the scraper service on simulated days {first_day}.. (its own database, a clock at "
+             f"{SCENE_RATE:g}x): day 1 scheduled, {THROTTLED_SHOP} throttles its first try; killed; started "
+             "again on day 3")
+    scene = run_scene(target, first_day, DEMO_SEED)
+    throttled = scene["runs"].get(f"{THROTTLED_SHOP} {first_day}")
+    demo.say(f"   {THROTTLED_SHOP} on day 1: {' then '.join(throttled or [])} (retried the same day)")
+    healed = "healed from the archive on restart" if scene["healed_from_archive"] else "NOT healed"
+    demo.say(f"   day 2, while the service was down: {healed}")
+    demo.say(f"   days complete: {scene['complete']}; truth {scene['truth']['matched']}/{scene['truth']['checked']}; "
+             f"SIGTERM exit {scene['sigterm_exit']} ({scene['elapsed_seconds']:.0f} s; database {scene['database']})")
+    demo.data["service_scene"] = scene
+    return scene
 
 
 def _config(sim: Simulator) -> Config:
@@ -177,11 +199,11 @@ def _against_truth(sim: Simulator, target: Target, start: dt.date, end: dt.date)
                                 where status = 'complete' and day between %s and %s""", (start, end)).fetchall()
         for roaster_id, day in days:
             checked += 1
-            matched += _day_matches(conn, sim, roaster_id, day)
+            matched += day_matches(conn, sim, roaster_id, day)
     return matched, checked
 
 
-def _day_matches(conn: psycopg.Connection, sim: Simulator, roaster_id: str, day: dt.date) -> bool:
+def day_matches(conn: psycopg.Connection, sim: Simulator, roaster_id: str, day: dt.date) -> bool:
     truth = {t["variant_id"]: (t["price"], t["is_sale"]) for t in sim.truth(roaster_id, day)}
     rows = conn.execute("""select distinct on (variant_id) variant_id, price, is_sale from marts.prices
                             where roaster_id = %s and day = %s order by variant_id, scraped_at desc""",

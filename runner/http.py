@@ -80,6 +80,8 @@ def utc_now() -> dt.datetime:
 
 
 GATE_MARGIN = 0.03  # 3% slower than the limit, so a shop's own clock never counts one too many
+LATE_WAKE_SECONDS = 0.004  # a shared slot woken up later than this is given up and reserved again
+LATE_WAKE_RETRIES = 5
 
 
 class ShopGate:
@@ -115,11 +117,25 @@ class ShopGate:
                 delay = self.last_sent + self.interval * (1 + GATE_MARGIN) - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            if self.budget is not None:  # the slot every other process leaves us
-                delay = await self.budget.reserve(self.key, self.interval * (1 + GATE_MARGIN))
-                if delay > 0:
-                    await asyncio.sleep(delay)
+            if self.budget is not None:
+                await self._shared_slot()
             self.last_sent = time.monotonic()
+
+    async def _shared_slot(self) -> None:
+        """Wait for the slot the budget reserves us among every process on the database.
+
+        A slot is only good when we wake on time: a late wake (a busy CPU) could send right
+        before the next slot's owner, so a late sleeper reserves again instead (the slot it
+        leaves is simply unused). After LATE_WAKE_RETRIES late wakes it goes anyway."""
+        assert self.budget is not None
+        for _ in range(LATE_WAKE_RETRIES):
+            delay = await self.budget.reserve(self.key, self.interval * (1 + GATE_MARGIN))
+            if delay <= 0:
+                return
+            due = time.monotonic() + delay
+            await asyncio.sleep(delay)
+            if time.monotonic() - due <= LATE_WAKE_SECONDS:
+                return
 
     async def defer(self, seconds: float, reason: str) -> None:
         """The shop asked us to wait: nobody sends to it before then (with a budget: nobody anywhere)."""

@@ -121,7 +121,9 @@ def find_backfill(conn: psycopg.Connection, backfill_id: str | None) -> tuple[st
         if row is None:
             raise InputError(f"no backfill {backfill_id}")
     else:
-        row = conn.execute(columns + " where status <> 'done' order by created_at desc limit 1").fetchone()
+        # a person's: the service plans its own unfinished days again
+        row = conn.execute(columns + " where status <> 'done' and origin = 'cli' order by created_at desc limit 1"
+                           ).fetchone()
         if row is None:
             raise InputError("no unfinished backfill to resume")
     return str(row[0]), Options(concurrency=row[1], max_failure_rate=row[2], timeout_seconds=row[3])

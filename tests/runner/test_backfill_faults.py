@@ -42,13 +42,13 @@ START = END - dt.timedelta(days=3)
 WINDOW = ("--start", str(START), "--end", str(END))
 
 
-def _reference(path, admin_url: str, db_url: str) -> dict:
+def _reference(path, admin_url: str, db_url: str, window: tuple[str, ...] = WINDOW) -> dict:
     """The same backfill, uninterrupted, in a database of its own."""
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f"drop database if exists {REFERENCE} with (force)")
         admin.execute(f"create database {REFERENCE}")
     url = with_database(db_url, REFERENCE)
-    proc = spawn_backfill(path, url, *WINDOW, "--concurrency", "2")
+    proc = spawn_backfill(path, url, *window, "--concurrency", "2")
     assert proc.wait(timeout=WAIT_SECONDS) == 0
     with psycopg.connect(url) as conn:
         expected = comparable_tables(conn)
@@ -95,10 +95,13 @@ def _prices_match_truth(db, sim: Simulator) -> bool:
 # --- crashes ------------------------------------------------------------------------------
 
 def _kill_and_resume(tmp_path, db_url, db, pg_admin_url, kills: int) -> None:
+    # each kill waits for one more item done: more kills than the 16 items of WINDOW need a longer one
+    start = min(START, END - dt.timedelta(days=kills // 4 + 1))
+    window = ("--start", str(start), "--end", str(END))
     with Simulator(archive_coverage=1.0, latency=0.03) as sim:
-        path, _ = sim_config(sim, tmp_path, since=START)
-        expected = _reference(path, pg_admin_url, db_url)
-        proc = spawn_backfill(path, db_url, *WINDOW, "--concurrency", "2")
+        path, _ = sim_config(sim, tmp_path, since=start)
+        expected = _reference(path, pg_admin_url, db_url, window)
+        proc = spawn_backfill(path, db_url, *window, "--concurrency", "2")
         _wait_for(db, "select count(*) > 0 from control.backfills")
         total = db.execute("select count(*) from control.backfill_items").fetchone()[0]
         for kill in range(kills):  # SIGKILL on an observed event, resume each time

@@ -109,3 +109,35 @@ def test_an_unreachable_worker_means_a_fresh_dbt_process(target, tmp_path, monke
     result = dbt(target, "run", "--select", "stg_raw__roasters")
     assert result.ok, result.output[-2000:]
     assert "nobody.sock unavailable" in capfd.readouterr().err
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for a reaper."""
+    try:
+        return " Z " not in Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1][:4]
+    except FileNotFoundError:
+        return False
+
+
+def test_a_worker_whose_parent_is_killed_exits_by_itself():
+    """`serve` SIGKILLed must not leave its dbt worker (a session leader of its own) behind."""
+    script = ("import time\nfrom runner import dbt_worker\nwith dbt_worker.running() as path:\n"
+              "    print(path, flush=True)\n    time.sleep(600)\n")
+    env = {k: v for k, v in os.environ.items() if k != dbt_worker.SOCKET_ENV}
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env,
+                              cwd=project_dir())
+    try:
+        socket_path = parent.stdout.readline().strip()
+        found = subprocess.run(["pgrep", "-f", f"runner.dbt_worker {socket_path}"], capture_output=True, text=True)
+        pids = [int(p) for p in found.stdout.split()]
+        assert len(pids) == 1 and _alive(pids[0])
+        parent.kill()
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _alive(pids[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(pids[0]), "the worker outlived the process that started it"
+    finally:
+        parent.kill()
+        parent.wait(timeout=30)
+        parent.stdout.close()

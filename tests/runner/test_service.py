@@ -82,6 +82,9 @@ def test_sigterm_mid_scrape_exits_0_within_the_grace_and_loses_nothing(tmp_path,
         assert states.get("pending", 0) + states.get("running", 0) > 0, states  # stopped mid-batch
         assert db.execute("select status, error from control.backfills").fetchall() == \
             [("aborted", "stopped: the process was asked to stop")]
+        # a person's `backfill --resume` is not the service's: the service plans its days again
+        resumed = run_cli("--config", str(path), "backfill", "--resume")
+        assert resumed.exit_code == 2 and "no unfinished backfill to resume" in resumed.output
         # a restart finishes the day: each shop fetched once in all
         process = serve(path, env)
         wait_for(lambda: all_done(process), "every shop done after the restart", proc=process)
