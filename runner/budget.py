@@ -1,13 +1,16 @@
 """One request budget per shop and one for the web archive, shared by every process that
 uses the same database (the service, `fetch`, backfill workers, on any machine).
 
-`control.request_budget` holds, per key (a roaster id, or ARCHIVE_KEY), the next free send
-slot and the moment a throttling answer blocks the key until. A request reserves its slot
-in one short statement right before its bytes go out (runner/http.py, ShopGate.on_the_wire):
-the slot is the later of the next free one, the block, and now; the next free one moves one
-interval on. Times are the database's (clock_timestamp()), so machines with skewed clocks
-still space their requests. A process that dies leaves at most the one slot it reserved,
-which passes by itself; a block lasts as long as the shop asked.
+`control.request_budget` holds, per key (a roaster id, or ARCHIVE_KEY), the earliest moment
+the next request may go (`next_slot`) and the moment a throttling answer blocks the key
+until. A request takes the key's turn right before its bytes go out (runner/http.py,
+ShopGate.on_the_wire): a session advisory lock on the key, then a wait until the later of
+next_slot and the block; it gives the turn back once its headers are written, moving
+next_slot one interval past that moment. So two requests to one shop, from any processes,
+are never closer than the interval, however late a busy machine wakes a sleeper: the
+next one cannot start counting before the last one is out. Times are the database's
+(clock_timestamp()), so skewed machine clocks do not matter. A process that dies holding
+a turn loses its session, and with it the lock; a block lasts as long as the shop asked.
 """
 
 from __future__ import annotations
@@ -24,14 +27,24 @@ OUTAGE_SECONDS = 30.0  # after a database error, this process keeps its own limi
 
 log = logging.getLogger(__name__)
 
-RESERVE_SQL = """
+LOCK_KEY_SQL = "hashtextextended('budget/' || %(key)s, 17)"
+TRY_TURN_SQL = f"select pg_try_advisory_lock({LOCK_KEY_SQL})"
+WAIT_SQL = """
+select extract(epoch from greatest(b.next_slot, b.blocked_until, clock_timestamp()) - clock_timestamp())::float8
+from control.request_budget as b where b.key = %(key)s
+"""
+SENT_SQL = """
 insert into control.request_budget as b (key, next_slot, updated_at)
 values (%(key)s, clock_timestamp() + make_interval(secs => %(interval)s), clock_timestamp())
 on conflict (key) do update
-set next_slot = greatest(b.next_slot, b.blocked_until, clock_timestamp()) + make_interval(secs => %(interval)s),
+set next_slot = greatest(b.next_slot, clock_timestamp() + make_interval(secs => %(interval)s)),
     updated_at = clock_timestamp()
-returning extract(epoch from next_slot - make_interval(secs => %(interval)s) - clock_timestamp())::float8
 """
+# a statement of its own, after SENT_SQL has committed: unlocked inside the same statement, the
+# next holder could read next_slot before the update is visible
+GIVE_BACK_SQL = f"select pg_advisory_unlock({LOCK_KEY_SQL})"
+TURN_POLL_SECONDS = 0.005  # while another process holds a key's turn
+TURN_TIMEOUT_SECONDS = 120.0  # a turn never given back (a stuck process): go by our own limits
 
 BLOCK_SQL = """
 insert into control.request_budget as b (key, blocked_until, blocked_reason)
@@ -62,10 +75,35 @@ class SharedBudget:
                                                                connect_timeout=CONNECT_TIMEOUT_SECONDS)
         return self._conn
 
-    async def reserve(self, key: str, interval: float) -> float:
-        """Reserve the key's next send slot; the seconds to wait for it (0 when it is now)."""
-        row = await self._execute(RESERVE_SQL, {"key": key, "interval": interval}, fetch=True)
-        return max(0.0, float(row[0])) if row else 0.0
+    async def take_turn(self, key: str) -> bool:
+        """Hold `key`'s turn and wait until its next slot; False when the database is out of
+        reach or the turn never came (the caller then goes by its own limits). give_back()
+        must follow a True. Cancelled while waiting, it gives the turn back itself."""
+        deadline = time.monotonic() + TURN_TIMEOUT_SECONDS
+        while True:
+            row = await self._execute(TRY_TURN_SQL, {"key": key}, fetch=True)
+            if row is None:
+                return False
+            if row[0]:
+                break
+            if time.monotonic() > deadline:
+                log.warning("no turn for %s within %g s: going by this process's own limits", key,
+                            TURN_TIMEOUT_SECONDS)
+                return False
+            await asyncio.sleep(TURN_POLL_SECONDS)
+        try:
+            row = await self._execute(WAIT_SQL, {"key": key}, fetch=True)
+            if row is not None and row[0] > 0:
+                await asyncio.sleep(row[0])
+        except BaseException:  # cancelled (a request deadline): the turn must not stay held
+            await self._execute(GIVE_BACK_SQL, {"key": key}, fetch=False)
+            raise
+        return True
+
+    async def give_back(self, key: str, interval: float) -> None:
+        """The request is out: the next one may go `interval` from now; the turn is free."""
+        await self._execute(SENT_SQL, {"key": key, "interval": interval}, fetch=False)
+        await self._execute(GIVE_BACK_SQL, {"key": key}, fetch=False)
 
     async def block(self, key: str, seconds: float, reason: str) -> None:
         """Nobody sends to `key` for `seconds` (a 429's Retry-After, or our backoff after one)."""

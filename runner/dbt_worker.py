@@ -13,11 +13,16 @@ with dbt's exit codes (0 ok, 1 a node failed, 2 dbt could not run). Requests are
 one at a time, each under its own environment and working directory, as a child dbt
 process would see them.
 
-The worker imports dbt once; each request runs in a fork of it, so every invocation
-starts from the same clean state, exactly as a fresh process would, and dbt's own
-partial parse (target/partial_parse.msgpack) keeps the parse short. Keeping the parsed
-manifest in memory across invocations (dbtRunner(manifest=...)) would save the parse
-too; it is not done yet: the fork keeps every invocation as isolated as a fresh process.
+The worker imports dbt once and parses the project once; each request runs in a fork
+of it with that manifest (dbtRunner(manifest=...)), so an invocation pays neither the
+imports nor the parse, and still starts from the same clean state as every other (dbt's
+global state never carries from one invocation to the next: the parent only ever ran the
+one parse). The manifest is reused while what it was parsed from is unchanged: the project
+files (paths, sizes, mtimes), the working directory, the connection and profile, the
+`--vars`, and the values of every env_var() the parse read. When any of them changes, that
+request runs in a fork that parses for itself (dbt's partial parse keeps it short), and the
+worker then re-executes itself, keeping its listening socket, so that its next request
+parses afresh in a clean process.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SOCKET_ENV = "COFFEE_DBT_WORKER"
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
@@ -129,14 +136,14 @@ def _as_child(env: dict[str, str], cwd: str) -> Iterator[None]:
         os.chdir(saved_cwd)
 
 
-def invoke(args: list[str], env: dict[str, str], cwd: str) -> tuple[int, str]:
+def invoke(args: list[str], env: dict[str, str], cwd: str, manifest: Any = None) -> tuple[int, str]:
     """Run one dbt invocation in this process: (exit code, console output)."""
     from dbt.cli.main import dbtRunner  # imported once by the parent, before any fork
 
     out = io.StringIO()
     with _as_child(env, cwd), contextlib.redirect_stdout(out):
         try:
-            result = dbtRunner().invoke(args)
+            result = dbtRunner(manifest=manifest).invoke(args)
             code = EXIT_OK if result.success else EXIT_ERROR if result.exception else EXIT_FAILED
             if result.exception is not None:
                 print(f"dbt could not run: {result.exception}")
@@ -146,16 +153,21 @@ def invoke(args: list[str], env: dict[str, str], cwd: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def serve(socket_path: str) -> None:
-    """Answer requests on `socket_path`, one at a time, until killed (SIGTERM)."""
+def serve(socket_path: str, listener_fd: int | None = None, parent: int | None = None) -> None:
+    """Answer requests on `socket_path`, one at a time, until killed (SIGTERM) or orphaned.
+    After a re-exec, `listener_fd` is the socket already listening and `parent` our parent."""
     import dbt.cli.main  # noqa: F401  the expensive part, paid once and shared by every fork
 
-    parent = os.getppid()
-    Path(socket_path).unlink(missing_ok=True)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+    parent = parent or os.getppid()
+    if listener_fd is None:
+        Path(socket_path).unlink(missing_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(socket_path)
         os.chmod(socket_path, 0o600)  # requests carry the database password
         listener.listen(16)
+    else:
+        listener = socket.socket(fileno=listener_fd)
+    with listener:
         listener.settimeout(PARENT_CHECK_SECONDS)
         while os.getppid() == parent:  # a parent killed outright (SIGKILL) does not leave us behind
             try:
@@ -165,16 +177,124 @@ def serve(socket_path: str) -> None:
             conn.settimeout(None)
             with conn:
                 _serve_one(conn)
+            if _PARSED.stale:
+                _reexec(socket_path, listener, parent)
     _log("the process that started this worker is gone; exiting")
 
 
+def _reexec(socket_path: str, listener: socket.socket, parent: int) -> None:
+    """A fresh process image (dbt's globals clean for a new parse), keeping the socket."""
+    _log("project or connection changed: restarting to parse afresh")
+    os.set_inheritable(listener.fileno(), True)
+    os.execv(sys.executable, [sys.executable, "-m", "runner.dbt_worker", socket_path,
+                              str(listener.fileno()), str(parent)])
+
+
+# --- the one parse ---------------------------------------------------------------------------
+
+PROJECT_PARTS = ("dbt_project.yml", "packages.yml", "models", "macros", "seeds", "snapshots", "tests", "analyses")
+KEY_ENV = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "DBT_PROFILES_DIR", "DBT_TARGET")
+NO_MANIFEST_COMMANDS = ("parse", "deps", "debug", "clean", "init", "--version", "--help")
+PROJECT_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".md", ".jinja")
+
+
+@dataclass
+class _Parsed:
+    """The parent's parse: its manifest and what it was parsed from (`stale`: this process has
+    parsed once and a request needs another parse, so it must re-execute)."""
+
+    key: tuple | None = None
+    manifest: Any = None
+    env_vars: dict[str, str] = field(default_factory=dict)
+    stale: bool = False
+
+
+_PARSED = _Parsed()
+
+
+def _key(args: list[str], env: dict[str, str], cwd: str) -> tuple | None:
+    """What a manifest depends on; None for commands that should not get one."""
+    if not args or args[0] in NO_MANIFEST_COMMANDS:
+        return None
+    variables = args[args.index("--vars") + 1] if "--vars" in args[:-1] else None
+    profiles = Path(env.get("DBT_PROFILES_DIR") or Path.home() / ".dbt") / "profiles.yml"
+    profile = profiles.read_bytes() if profiles.is_file() else b""
+    return (cwd, tuple(env.get(k) for k in KEY_ENV), profile, variables, _fingerprint(Path(cwd)))
+
+
+def _fingerprint(project: Path) -> tuple:
+    """Path, size and mtime of every file dbt reads (tests/ also holds the pytest suite, whose
+    __pycache__ changes all the time: only dbt's own kinds of file count)."""
+    entries = []
+    for part in PROJECT_PARTS:
+        top = project / part
+        files = [top] if top.is_file() else sorted(top.rglob("*")) if top.is_dir() else []
+        for path in files:
+            if path.suffix in PROJECT_SUFFIXES or (part == "models" and path.suffix == ".py"):
+                stat = path.stat()
+                entries.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(entries)
+
+
+def _env_vars_match(env: dict[str, str]) -> bool:
+    """The env_var() values the parse read are still the values (or still unset)."""
+    from dbt.constants import DEFAULT_ENV_PLACEHOLDER
+
+    return all((env.get(k) is None) if v == DEFAULT_ENV_PLACEHOLDER else env.get(k) == v
+               for k, v in _PARSED.env_vars.items())
+
+
+def _manifest_for(args: list[str], env: dict[str, str], cwd: str) -> Any:
+    """The manifest for this request: the parent's own (parsed now if this process never
+    parsed), or None (the child parses for itself; the parent re-executes afterwards)."""
+    key = _key(args, env, cwd)
+    if key is None:
+        return None
+    if _PARSED.key is not None:
+        if key == _PARSED.key and _env_vars_match(env):
+            return _PARSED.manifest
+        _PARSED.stale = True
+        return None
+    from dbt.cli.main import dbtRunner
+
+    started = time.monotonic()
+    with _as_child(env, cwd), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            result = dbtRunner().invoke(["parse"])
+        except Exception as exc:  # the child's own parse will report it
+            _log(f"parse failed ({type(exc).__name__}); this request parses for itself")
+            _PARSED.stale = True
+            return None
+    if not result.success or result.result is None:
+        _PARSED.stale = True
+        return None
+    _PARSED.key, _PARSED.manifest = key, result.result
+    _PARSED.env_vars = dict(getattr(result.result, "env_vars", {}) or {})
+    _log(f"parsed the project in {time.monotonic() - started:.2f} s")
+    return _PARSED.manifest
+
+
 def _serve_one(conn: socket.socket) -> None:
-    """Fork: the child answers and exits, so no invocation sees another's dbt state."""
+    """Read the request, find its manifest, then fork: the child answers and exits, so no
+    invocation sees another's dbt state."""
+    try:
+        raw = _read_line(conn)
+        if not raw:
+            return  # a probe: connected, sent nothing
+        request = json.loads(raw)
+        args, env, cwd = list(request["args"]), dict(request["env"]), str(request["cwd"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _log(f"request dropped: {exc}")  # a client that died mid-request, or a malformed one
+        return
+    manifest = _manifest_for(args, env, cwd)
+    # without the manifest, in a process that has parsed: a fresh dbt process, since a second
+    # parse on top of dbt's globals from the first can hang
+    fresh = manifest is None and _PARSED.key is not None
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            code = _answer(conn)
+            code = _answer(conn, args, env, cwd, manifest, fresh)
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
@@ -187,27 +307,27 @@ def _log(line: str) -> None:
     sys.stderr.flush()
 
 
-def _answer(conn: socket.socket) -> int:
-    """In the child: read the request, run dbt, answer. Returns dbt's exit code."""
+def _answer(conn: socket.socket, args: list[str], env: dict[str, str], cwd: str, manifest: Any,
+            fresh: bool) -> int:
+    """In the child: run dbt (here, or in a fresh process), answer. Returns dbt's exit code."""
+    started = time.monotonic()
+    _log(f"start: dbt {shlex.join(args)}{'' if manifest is not None else ' (parsing)'}")
+    if fresh:
+        proc = subprocess.run([str(Path(sys.executable).with_name("dbt")), *args], cwd=cwd, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        code, output = proc.returncode, proc.stdout
+    else:
+        code, output = invoke(args, env, cwd, manifest)
+    _log(f"done: exit {code} in {time.monotonic() - started:.2f} s")
     try:
-        raw = _read_line(conn)
-        if not raw:
-            return EXIT_OK  # a probe: connected, sent nothing
-        request = json.loads(raw)
-        args, started = list(request["args"]), time.monotonic()
-        _log(f"start: dbt {shlex.join(args)}")
-        code, output = invoke(args, dict(request["env"]), str(request["cwd"]))
-        _log(f"done: exit {code} in {time.monotonic() - started:.2f} s")
         conn.sendall(json.dumps({"returncode": code, "output": output}).encode() + b"\n")
-        return code
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        # A client that died mid-request, or a malformed one: the worker carries on.
-        _log(f"request dropped: {exc}")
-        return EXIT_ERROR
+    except OSError as exc:  # the client went away: the worker carries on
+        _log(f"answer dropped: {exc}")
+    return code
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 4):  # the two extra arguments are the worker's own, after a re-exec
         sys.stderr.write("usage: python -m runner.dbt_worker SOCKET_PATH\n")
         sys.exit(2)
-    serve(sys.argv[1])
+    serve(sys.argv[1], *(int(a) for a in sys.argv[2:]))

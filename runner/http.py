@@ -80,16 +80,14 @@ def utc_now() -> dt.datetime:
 
 
 GATE_MARGIN = 0.03  # 3% slower than the limit, so a shop's own clock never counts one too many
-LATE_WAKE_SECONDS = 0.004  # a shared slot woken up later than this is given up and reserved again
-LATE_WAKE_RETRIES = 5
 
 
 class ShopGate:
     """Rate and concurrency limit for one shop (not one host: shops may share a host).
 
     With a SharedBudget (runner/budget.py), the limit holds across every process that uses
-    the database: each request also reserves its send slot there, and a throttle blocks the
-    shop for all of them."""
+    the database: each request also takes the shop's turn there while its headers go out,
+    and a throttle blocks the shop for all of them."""
 
     def __init__(self, key: str, rps: float, concurrency: int, budget: SharedBudget | None = None) -> None:
         self.key = key
@@ -99,6 +97,7 @@ class ShopGate:
         self._next = 0.0
         self._lock = asyncio.Lock()
         self._wire_lock = asyncio.Lock()
+        self._sending: asyncio.Task | None = None  # the request holding the shared turn
         self.last_sent: float | None = None  # monotonic time the last request's bytes went out
 
     def slow_to(self, interval: float) -> None:
@@ -111,31 +110,37 @@ class ShopGate:
         wait_turn() spaces the senders it lets go, but between that and the socket a
         connection may still have to be opened, or the event loop or the CPU may be busy:
         measured by the shop's own clock, requests then arrived 0.1 s apart at 2 req/s.
-        This last, short wait keeps the bytes themselves spaced; it is usually zero."""
-        async with self._wire_lock:
+        This last, short wait keeps the bytes themselves spaced; it is usually zero.
+        With a budget, the request also takes the shop's turn among every process on the
+        database, and holds it (and this gate's wire) until off_the_wire()."""
+        await self._wire_lock.acquire()
+        try:
             if self.last_sent is not None:
                 delay = self.last_sent + self.interval * (1 + GATE_MARGIN) - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
             if self.budget is not None:
-                await self._shared_slot()
-            self.last_sent = time.monotonic()
+                await self.budget.take_turn(self.key)
+        except BaseException:
+            self._wire_lock.release()
+            raise
+        self.last_sent = time.monotonic()
+        if self.budget is None:
+            self._wire_lock.release()
+        else:
+            self._sending = asyncio.current_task()
 
-    async def _shared_slot(self) -> None:
-        """Wait for the slot the budget reserves us among every process on the database.
-
-        A slot is only good when we wake on time: a late wake (a busy CPU) could send right
-        before the next slot's owner, so a late sleeper reserves again instead (the slot it
-        leaves is simply unused). After LATE_WAKE_RETRIES late wakes it goes anyway."""
-        assert self.budget is not None
-        for _ in range(LATE_WAKE_RETRIES):
-            delay = await self.budget.reserve(self.key, self.interval * (1 + GATE_MARGIN))
-            if delay <= 0:
-                return
-            due = time.monotonic() + delay
-            await asyncio.sleep(delay)
-            if time.monotonic() - due <= LATE_WAKE_SECONDS:
-                return
+    async def off_the_wire(self) -> None:
+        """The request's headers are written (or failed, or its read ended first): with a
+        budget, the shared turn is given back and this gate's next request may go."""
+        if self._sending is None or self._sending is not asyncio.current_task():
+            return
+        self._sending = None
+        try:
+            assert self.budget is not None
+            await self.budget.give_back(self.key, self.interval * (1 + GATE_MARGIN))
+        finally:
+            self._wire_lock.release()
 
     async def defer(self, seconds: float, reason: str) -> None:
         """The shop asked us to wait: nobody sends to it before then (with a budget: nobody anywhere)."""
@@ -294,11 +299,14 @@ class PoliteClient:
             # Includes a body cut short of its Content-Length; keep what did arrive.
             exchange.error = f"connect: {type(exc).__name__}: {exc}"
         finally:
+            await gate.off_the_wire()  # a request cut short before its headers were out, or cancelled
             if chunks or exchange.status is not None:
                 exchange.body = b"".join(chunks)
 
 
 SEND_EVENTS = ("http11.send_request_headers.started", "http2.send_request_headers.started")
+SENT_EVENTS = tuple(f"{version}.send_request_headers.{outcome}"
+                    for version in ("http11", "http2") for outcome in ("complete", "failed"))
 
 
 def _send_tracer(gate: ShopGate) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
@@ -307,6 +315,8 @@ def _send_tracer(gate: ShopGate) -> Callable[[str, dict[str, Any]], Awaitable[No
     async def trace(event: str, info: dict[str, Any]) -> None:
         if event in SEND_EVENTS:
             await gate.on_the_wire()
+        elif event in SENT_EVENTS:
+            await gate.off_the_wire()
     return trace
 
 

@@ -30,7 +30,7 @@ def run_quick(name: str, admin_url: str, home: Path) -> dict:
     return doc
 
 
-@pytest.mark.parametrize("name", ["rebuild", "gaps", "fetch", "load", "backfill"])
+@pytest.mark.parametrize("name", ["rebuild", "gaps", "fetch", "load", "backfill", "service"])
 def test_quick_mode_prints_one_json_document(name, pg_admin_url, tmp_path):
     doc = run_quick(name, pg_admin_url, tmp_path)
     results = doc["results"]
@@ -47,6 +47,10 @@ def test_quick_mode_prints_one_json_document(name, pg_admin_url, tmp_path):
         assert results["runs_ok"] == doc["params"]["shops"]
     elif name == "load":
         assert results["bytes_stored_match"]
+    elif name == "service":  # every roaster scraped once a day, the service stopped cleanly
+        assert results["lateness_simulated_seconds"]["runs"] == doc["params"]["roasters"] * doc["params"]["days"]
+        assert results["service_exit_code"] == 0 and len(results["service_rss_mb_per_day"]) == doc["params"]["days"]
+        assert results["budget"]["reservations_per_second"] > 0
     elif name == "backfill":
         assert results["status"] == "done" and results["resume"]["status"] == "done"
         assert results["resume"]["duplicate_prices"] == 0

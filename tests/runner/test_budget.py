@@ -8,6 +8,7 @@ import datetime as dt
 import itertools
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -24,21 +25,36 @@ def _gaps(times: list[float]) -> list[float]:
     return [b - a for a, b in itertools.pairwise(sorted(times))]
 
 
-def test_reservations_are_spaced_and_a_block_holds_everyone(db_url):
-    async def go() -> tuple[list[float], float]:
-        budget = SharedBudget(db_url)
+def test_turns_are_spaced_exclusive_and_a_block_holds_everyone(db_url):
+    async def go() -> dict:
+        mine, theirs = SharedBudget(db_url), SharedBudget(db_url)  # two processes' views
+        seen: dict = {"starts": []}
         try:
-            waits = [await budget.reserve("shop-a", 0.5) for _ in range(4)]
-            await budget.block("shop-b", 30, "HTTP 429")
-            blocked = await budget.reserve("shop-b", 0.5)
+            for _ in range(3):  # each turn starts an interval after the last one was given back
+                assert await mine.take_turn("shop-a")
+                seen["starts"].append(time.monotonic())
+                await mine.give_back("shop-a", 0.3)
+            assert await mine.take_turn("shop-c")  # while one holds the turn, the other waits
+            waiting = asyncio.create_task(theirs.take_turn("shop-c"))
+            await asyncio.sleep(0.3)
+            seen["waited_while_held"] = not waiting.done()
+            await mine.close()  # a process that dies holding a turn frees it with its session
+            seen["freed_by_death"] = await asyncio.wait_for(waiting, 10)
+            await theirs.give_back("shop-c", 0.0)
+            await theirs.block("shop-b", 1.0, "HTTP 429")
+            started = time.monotonic()
+            assert await theirs.take_turn("shop-b")
+            seen["blocked"] = time.monotonic() - started
+            await theirs.give_back("shop-b", 0.0)
         finally:
-            await budget.close()
-        return waits, blocked
+            await mine.close()
+            await theirs.close()
+        return seen
 
-    waits, blocked = asyncio.run(go())
-    assert waits[0] < 0.05
-    assert [round(w - waits[0], 1) for w in waits] == [0.0, 0.5, 1.0, 1.5]  # each slot one interval on
-    assert 29 < blocked <= 30
+    seen = asyncio.run(go())
+    assert all(b - a >= 0.3 for a, b in itertools.pairwise(seen["starts"])), seen["starts"]
+    assert seen["waited_while_held"] and seen["freed_by_death"]
+    assert 0.9 < seen["blocked"] < 2.0
 
 
 def _peers(sim: Simulator, db_url: str, mode: str, rps: float, count: int = 6) -> list[float]:

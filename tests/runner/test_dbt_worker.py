@@ -29,6 +29,9 @@ class LoggedWorker:
     def __init__(self, socket_path: str, log: Path, proc: subprocess.Popen) -> None:
         self.socket_path, self.log, self.proc = socket_path, log, proc
 
+    def starts(self) -> list[str]:
+        return self.lines("start")
+
     def lines(self, kind: str) -> list[str]:
         prefix = f"dbt worker: {kind}: "
         return [line[len(prefix):] for line in self.log.read_text().splitlines() if line.startswith(prefix)]
@@ -77,6 +80,24 @@ def test_a_changed_project_file_is_parsed_again(worker, target, tmp_path, monkey
     after = dbt(target, "ls", "--select", "marts", "--output", "name")
     assert after.ok and "zz_probe" in after.output, after.output[-2000:]
     assert len(worker.lines("done")) == 2
+    # the changed project was parsed by that request's own fork; the worker then started
+    # afresh (same process id, same socket) and parses the new project once, for the next ones
+    assert worker.starts()[-1].endswith("(parsing)")
+    deadline = time.monotonic() + 30  # the worker logs its restart after answering
+    while "restarting to parse afresh" not in worker.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "restarting to parse afresh" in worker.log.read_text()
+    for _ in range(2):
+        again = dbt(target, "ls", "--select", "marts", "--output", "name")
+        assert again.ok and "zz_probe" in again.output
+    assert worker.proc.poll() is None and not any(s.endswith("(parsing)") for s in worker.starts()[-2:])
+
+
+def test_the_project_is_parsed_once_and_reused(worker, target):
+    for _ in range(3):
+        assert dbt(target, "run", "--select", "stg_raw__roasters").ok
+    assert worker.log.read_text().count("parsed the project") == 1
+    assert len(worker.starts()) == 3 and not any(s.endswith("(parsing)") for s in worker.starts())
 
 
 def test_bad_vars_answer_an_error_and_the_worker_carries_on(worker, target):
