@@ -19,10 +19,11 @@ imports nor the parse, and still starts from the same clean state as every other
 global state never carries from one invocation to the next: the parent only ever ran the
 one parse). The manifest is reused while what it was parsed from is unchanged: the project
 files (paths, sizes, mtimes), the working directory, the connection and profile, the
-`--vars`, and the values of every env_var() the parse read. When any of them changes, that
-request runs in a fork that parses for itself (dbt's partial parse keeps it short), and the
+`--vars`, and the values of every env_var() the parse read. A request with --vars or other
+parse-time env values runs as a fresh dbt process (dbt's partial parse keeps its parse
+short); when the project, connection or profile changed, that request does too, and the
 worker then re-executes itself, keeping its listening socket, so that its next request
-parses afresh in a clean process.
+parses the new project in a clean process.
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ def _reexec(socket_path: str, listener: socket.socket, parent: int) -> None:
 # --- the one parse ---------------------------------------------------------------------------
 
 PROJECT_PARTS = ("dbt_project.yml", "packages.yml", "models", "macros", "seeds", "snapshots", "tests", "analyses")
-KEY_ENV = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "DBT_PROFILES_DIR", "DBT_TARGET")
+KEY_ENV = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "DBT_TARGET")  # what profiles.yml reads
 NO_MANIFEST_COMMANDS = ("parse", "deps", "debug", "clean", "init", "--version", "--help")
 PROJECT_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".md", ".jinja")
 
@@ -206,20 +207,19 @@ class _Parsed:
     key: tuple | None = None
     manifest: Any = None
     env_vars: dict[str, str] = field(default_factory=dict)
+    used: bool = False  # this process has run dbt (a parse): dbt's globals are no longer clean
     stale: bool = False
 
 
 _PARSED = _Parsed()
 
 
-def _key(args: list[str], env: dict[str, str], cwd: str) -> tuple | None:
-    """What a manifest depends on; None for commands that should not get one."""
-    if not args or args[0] in NO_MANIFEST_COMMANDS:
-        return None
-    variables = args[args.index("--vars") + 1] if "--vars" in args[:-1] else None
+def _key(env: dict[str, str], cwd: str) -> tuple:
+    """What a manifest depends on, besides --vars and parse-time env vars: the project, the
+    connection, the profile."""
     profiles = Path(env.get("DBT_PROFILES_DIR") or Path.home() / ".dbt") / "profiles.yml"
     profile = profiles.read_bytes() if profiles.is_file() else b""
-    return (cwd, tuple(env.get(k) for k in KEY_ENV), profile, variables, _fingerprint(Path(cwd)))
+    return (cwd, tuple(env.get(k) for k in KEY_ENV), profile, _fingerprint(Path(cwd)))
 
 
 def _fingerprint(project: Path) -> tuple:
@@ -246,18 +246,22 @@ def _env_vars_match(env: dict[str, str]) -> bool:
 
 def _manifest_for(args: list[str], env: dict[str, str], cwd: str) -> Any:
     """The manifest for this request: the parent's own (parsed now if this process never
-    parsed), or None (the child parses for itself; the parent re-executes afterwards)."""
-    key = _key(args, env, cwd)
-    if key is None:
+    parsed), or None: the request runs as a fresh dbt, because it is a command that takes
+    no manifest, or has --vars or parse-time env vars of its own (the manifest stays for
+    the others), or the project, connection or profile changed (the parent then
+    re-executes, to parse the new one)."""
+    if not args or args[0] in NO_MANIFEST_COMMANDS or "--vars" in args:
         return None
+    key = _key(env, cwd)
     if _PARSED.key is not None:
-        if key == _PARSED.key and _env_vars_match(env):
-            return _PARSED.manifest
-        _PARSED.stale = True
-        return None
+        if key != _PARSED.key:
+            _PARSED.stale = True
+            return None
+        return _PARSED.manifest if _env_vars_match(env) else None
     from dbt.cli.main import dbtRunner
 
     started = time.monotonic()
+    _PARSED.used = True
     with _as_child(env, cwd), contextlib.redirect_stdout(io.StringIO()):
         try:
             result = dbtRunner().invoke(["parse"])
@@ -289,7 +293,7 @@ def _serve_one(conn: socket.socket) -> None:
     manifest = _manifest_for(args, env, cwd)
     # without the manifest, in a process that has parsed: a fresh dbt process, since a second
     # parse on top of dbt's globals from the first can hang
-    fresh = manifest is None and _PARSED.key is not None
+    fresh = manifest is None and _PARSED.used
     pid = os.fork()
     if pid == 0:
         code = 1

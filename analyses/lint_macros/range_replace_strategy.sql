@@ -1,7 +1,10 @@
 {#- Lint harness (tests/runner/test_runbook.py). Rendered only under a range in
     $COFFEE_DBT_RANGE, as the lint test gives it: a plain `dbt compile` or `dbt docs
-    generate` must not run the strategy's lookups on a database not built yet. -#}
-{% if env_var("COFFEE_DBT_RANGE", "") %}
+    generate` must not run the strategy's lookups on a database not built yet; `execute`
+    keeps the variable out of the parse (a parse-time env_var would tie dbt's saved parse,
+    and the dbt worker's, to its value). -#}
+-- depends_on: {{ ref("prices") }}
+{% if execute and env_var("COFFEE_DBT_RANGE", "") %}
 {{ get_incremental_range_replace_sql({
     "target_relation": ref("prices"),
     "temp_relation": ref("prices"),
