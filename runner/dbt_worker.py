@@ -240,8 +240,11 @@ def _env_vars_match(env: dict[str, str]) -> bool:
     """The env_var() values the parse read are still the values (or still unset)."""
     from dbt.constants import DEFAULT_ENV_PLACEHOLDER
 
-    return all((env.get(k) is None) if v == DEFAULT_ENV_PLACEHOLDER else env.get(k) == v
-               for k, v in _PARSED.env_vars.items())
+    for name, value in _PARSED.env_vars.items():
+        if ((env.get(name) is None) if value == DEFAULT_ENV_PLACEHOLDER else env.get(name) == value) is False:
+            _log(f"{name} differs from its value at parse time: this request parses for itself")
+            return False
+    return True
 
 
 def _manifest_for(args: list[str], env: dict[str, str], cwd: str) -> Any:
@@ -264,7 +267,7 @@ def _manifest_for(args: list[str], env: dict[str, str], cwd: str) -> Any:
     _PARSED.used = True
     with _as_child(env, cwd), contextlib.redirect_stdout(io.StringIO()):
         try:
-            result = dbtRunner().invoke(["parse"])
+            result = dbtRunner().invoke(["parse", "--no-partial-parse"])  # env_vars of this parse only
         except Exception as exc:  # the child's own parse will report it
             _log(f"parse failed ({type(exc).__name__}); this request parses for itself")
             _PARSED.stale = True

@@ -203,3 +203,29 @@ def test_health_carries_the_scheduler_and_json_stays_clean(tmp_path, db, serve):
     assert doc["healthy"] is True, json.dumps(doc["checks"])[:2000]
     outcome = doc["scheduler"]["roasters"]["cedar-roast"]["last_outcome"]
     assert outcome["state"] == "done" and outcome["action"] == "refetch_live" and outcome["day"] == str(TODAY)
+
+
+def test_across_the_fall_back_each_local_day_is_scraped_once(tmp_path, db, serve, monkeypatch):
+    """New York, schedule 01:30: on 2026-11-01 that hour happens twice (EDT, then EST). A
+    moving clock (an hour a second) runs the service from Nov 1 00:00 EDT into Nov 2:
+    one scrape on Nov 1, at the first 01:30, and one on Nov 2."""
+    rate, start = 3600.0, dt.datetime(2026, 11, 1, 4, 0, tzinfo=dt.timezone.utc)  # 00:00 EDT
+    anchor = time.time()
+    clock = {"COFFEE_NOW": start.isoformat(), "COFFEE_CLOCK_RATE": str(rate), "COFFEE_CLOCK_ANCHOR": str(anchor)}
+    for name, value in clock.items():
+        monkeypatch.setenv(name, value)
+    with Simulator(follow_clock=True) as sim:
+        path = service_config(sim, tmp_path, tick_seconds=120)
+        doc = yaml.safe_load(path.read_text())
+        doc["roasters"] = [r for r in doc["roasters"] if r["id"] == "aurora-beans"]  # America/New_York
+        doc["schedule"] = "01:30"
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        process = serve(path, clock)
+        wait_for(lambda: ok_runs(db, dt.date(2026, 11, 2)), "the Nov 2 scrape", proc=process)
+        assert process.stop() == 0
+    runs = db.execute("""select target_day, started_at from raw.scrape_runs
+                          where kind = 'live' and status = 'ok' order by started_at""").fetchall()
+    assert [day for day, _ in runs] == [dt.date(2026, 11, 1), dt.date(2026, 11, 2)]
+    simulated = [start + dt.timedelta(seconds=(at.timestamp() - anchor) * rate) for _, at in runs]
+    assert simulated[0] >= dt.datetime(2026, 11, 1, 5, 30, tzinfo=dt.timezone.utc)  # 01:30 EDT, the first
+    assert simulated[1] >= dt.datetime(2026, 11, 2, 6, 30, tzinfo=dt.timezone.utc)  # 01:30 EST
