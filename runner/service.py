@@ -156,7 +156,8 @@ class Service:
         decisions, heal_items = self._plan_tick(now)
         due = [d for d in decisions if d.state == "due"]
         items = [PlanItem(d.roaster_id, d.day, "missing", "refetch_live") for d in due]
-        items += [i for i in heal_items if (i.roaster_id, i.day) not in {(d.roaster_id, d.day) for d in due}]
+        scheduled = {(d.roaster_id, d.day) for d in due}
+        items += [i for i in heal_items if (i.roaster_id, i.day) not in scheduled]
         if items and not self.stop.is_set():
             self._run_batch(items)
         self.view = self._view(now, decisions)
