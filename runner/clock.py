@@ -52,21 +52,20 @@ def now() -> dt.datetime:
     return moment + dt.timedelta(seconds=(time.time() - anchor) * rate)
 
 
-def moving() -> bool:
-    """Is the clock injected and moving ($COFFEE_CLOCK_RATE set)? Sleeps then shrink by the rate."""
-    return bool(os.environ.get(NOW_ENV, "").strip()) and _number(RATE_ENV) is not None
+def _rate() -> float:
+    """Simulated seconds per real second: the moving clock's rate, else 1."""
+    moving = os.environ.get(NOW_ENV, "").strip() and _number(RATE_ENV)
+    return moving or 1.0
 
 
 def real_seconds(simulated: float) -> float:
     """How long to really wait for `simulated` seconds of this clock to pass."""
-    rate = _number(RATE_ENV) if moving() else None
-    return simulated / rate if rate else simulated
+    return simulated / _rate()
 
 
 def simulated_seconds(real: float) -> float:
     """How much of this clock passes in `real` seconds."""
-    rate = _number(RATE_ENV) if moving() else None
-    return real * rate if rate else real
+    return real * _rate()
 
 
 def frozen_env() -> dict[str, str]:
