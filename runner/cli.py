@@ -490,7 +490,7 @@ def cleanup_cmd(ctx: click.Context, apply_: bool, no_backup: bool, undo: str | N
 
 
 @cli.command("health")
-@click.option("--serve", is_flag=True, help="Answer GET /health and GET /metrics until interrupted.")
+@click.option("--serve", is_flag=True, help="Answer GET /health, GET /metrics and the dashboard until interrupted.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
 @json_option
@@ -522,10 +522,11 @@ def health_cmd(ctx: click.Context, serve: bool, host: str, port: int, as_json: b
 
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, help="GET /health and /metrics (0: any free port).")
+@click.option("--port", default=8000, show_default=True,
+              help="GET /health, /metrics and the dashboard (0: any free port).")
 @click.pass_context
 def serve_cmd(ctx: click.Context, host: str, port: int) -> None:
-    """The scraper service: scheduled scrapes, catch-up of open gaps, retries, /health, /metrics.
+    """The scraper service: scheduled scrapes, catch-up of open gaps, retries, /health, /metrics, the dashboard.
 
     SIGTERM or SIGINT stop it (exit 0); SIGHUP rereads the config."""
     from runner import alerts
@@ -551,6 +552,28 @@ def serve_cmd(ctx: click.Context, host: str, port: int) -> None:
         http.join(timeout=5)
         server.server_close()
         alerts.flush()
+
+
+@cli.command("report")
+@click.option("--html", "html_dir", required=True, metavar="DIR", type=click.Path(path_type=Path),
+              help="Write the dashboard's pages here as static files.")
+@range_options(required=False)
+@roaster_option
+@json_option
+@click.pass_context
+def report_cmd(ctx: click.Context, html_dir: Path, start: dt.datetime | None, end: dt.datetime | None,
+               roaster_ids: tuple[str, ...], as_json: bool) -> None:
+    """The dashboard as static files: the heatmap, a page per day that is not complete, each
+    roaster's prices, the backfills (default range: the last 90 days)."""
+    from runner.web.export import write_report
+    from runner.web.params import page_range
+
+    config = _config(ctx)
+    query = page_range(config, _day(start), _day(end), list(roaster_ids))
+    written = write_report(config, resolve_target(), html_dir, query)
+    emit(as_json, written, f"wrote {written['index']} ({written['day_pages']} day pages, "
+                           f"{written['roasters']} roasters, {written['backfill_pages']} backfills; "
+                           f"{written['start']}..{written['end']})")
 
 
 @cli.command("simulate")

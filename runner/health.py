@@ -1,8 +1,9 @@
-"""Health checks, Prometheus metrics, and a small HTTP server for both.
+"""Health checks, Prometheus metrics, and the HTTP server for both and the dashboard.
 
 `GET /health` answers 200 or 503 with the health JSON; `GET /metrics` answers the
-Prometheus text format. Under `--serve`, a background check every
-`monitoring.progress_check_interval` seconds alerts the webhook when health turns bad.
+Prometheus text format; every other path is the dashboard's (runner/web/routes.py).
+Under `--serve`, a background check every `monitoring.progress_check_interval` seconds
+alerts the webhook when health turns bad.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from runner.backfill import ledger
 from runner.config import Config
 from runner.db import Target, coffee_home, connect, pending_migrations
 from runner.errors import DatabaseUnavailable
+from runner.web import routes
 
 FAILURE_WINDOW = dt.timedelta(hours=24)
 
@@ -222,10 +224,12 @@ def bind(config: Config, target: Target, host: str, port: int, stop: threading.E
                 self._send(200, metrics(config, target, watch.check(), scheduler() if scheduler else None),
                            CONTENT_TYPE_LATEST)
             else:
-                self._send(404, '{"error": "not found"}', "application/json")
+                path, _, query = self.path.partition("?")
+                page = routes.handle(config, target, path, query)
+                self._send(page.status, page.body, page.content_type)
 
-        def _send(self, status: int, body: str, ctype: str) -> None:
-            data = body.encode()
+        def _send(self, status: int, body: str | bytes, ctype: str) -> None:
+            data = body.encode() if isinstance(body, str) else body
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
