@@ -37,12 +37,6 @@ STATUSES = (
 )
 BY_NAME = {s.name: s for s in STATUSES}
 BY_CODE = {s.code: s for s in STATUSES}
-# coverage_daily's reason when a status has no more to say: a cell whose reason differs names it
-DEFAULT_REASONS = {
-    "complete": "", "unprocessed": "marts lack the day's rows", "partial": "a run ended partial or lost raw artifacts",
-    "invalid": "every catalog page is invalid", "failed": "every run failed", "missing": "no run",
-}
-
 
 @dataclass(frozen=True)
 class Cell:

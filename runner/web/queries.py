@@ -29,15 +29,15 @@ def is_built(conn: psycopg.Connection) -> bool:
 COVERAGE_SQL = """
 with days as (
     select roaster_id, day, status, acknowledged, coalesce(acknowledged_reason, reason) as reason,
-           price_rows, valid_artifacts, is_open_gap
+           price_rows::int as price_rows, valid_artifacts::int as valid_artifacts, is_open_gap
       from ops.coverage_daily
      where day between %(start)s and %(end)s and roaster_id = any(%(roasters)s)
 ),
 usual as (
     -- a roaster's ordinary day on this page: the median of its complete days
     select roaster_id,
-           percentile_cont(0.5) within group (order by price_rows) as usual_rows,
-           percentile_cont(0.5) within group (order by valid_artifacts) as usual_pages
+           percentile_cont(0.5) within group (order by price_rows)::float as usual_rows,
+           percentile_cont(0.5) within group (order by valid_artifacts)::float as usual_pages
       from days
      where status = 'complete'
      group by roaster_id
