@@ -98,13 +98,18 @@ def history_template(templates, shared_sim, tmp_path_factory):
 
 
 @pytest.fixture
-def history(db_url, monkeypatch, tmp_path):
-    """This test's copy of the dashboard database, the clock at CLOCK: (config path, config)."""
+def history(db_url, shared_sim, monkeypatch, tmp_path):
+    """This test's copy of the dashboard database, the clock at CLOCK: (config path, config)
+    pointing at the worker's simulator (pages read no shop)."""
     monkeypatch.setenv("COFFEE_NOW", CLOCK.isoformat())
-    sim = Simulator(today=TODAY, archive_coverage=1.0)
-    sim.start()
-    yield (*dashboard_config(sim, tmp_path), sim)
-    sim.stop()
+    return dashboard_config(shared_sim, tmp_path)
+
+
+@pytest.fixture
+def archive_sim() -> Iterator[Simulator]:
+    """A simulator whose archive holds every past day, today TODAY: for repairs."""
+    with Simulator(today=TODAY, archive_coverage=1.0) as sim:
+        yield sim
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import pytest
 from runner.backfill import Options
 from runner.backfill.ledger import record_plan
 from runner.db import Target
-from runner.plan import build_plan
+from runner.plan import Plan, PlanItem, action_for
 from tests.runner.dashboard_state import D0, D1, D2, D3, D4, DAYS, EXPECTED, dashboard, history, history_template
 
 __all__ = ["history", "history_template"]  # fixtures
@@ -21,7 +21,7 @@ __all__ = ["history", "history_template"]  # fixtures
 
 @pytest.fixture
 def web(history, db_url):
-    _, config, _ = history
+    _, config = history
     with dashboard(config, db_url) as base, httpx.Client(base_url=base, timeout=30) as client:
         yield client
 
@@ -98,19 +98,27 @@ def test_a_day_page_lists_rejected_items(web, db):
     assert rejected and all(x["reason"] for x in rejected)
 
 
-def test_backfill_pages_show_progress(web, history, db_url):
-    _, config, _ = history
-    target = Target(url=db_url, embedded=False)
-    plan = build_plan(config, target, "incremental", D0, D4, list(config.roasters), materialize=False)
-    backfill_id = record_plan(target, plan, Options(max_failure_rate=0.25))
+def test_backfill_pages_show_progress(web, history, db_url, db):
+    _, config = history
+    gaps = db.execute("select roaster_id, day, status from ops.coverage_daily where is_open_gap").fetchall()
+    items = [PlanItem(r, d, s, action_for(s, d, config.roaster(r), "incremental")) for r, d, s in gaps]
+    plan = Plan("incremental", D0, D4, [r.id for r in config.roasters], items)
+    backfill_id = record_plan(Target(url=db_url, embedded=False), plan, Options(max_failure_rate=0.25))
     listed = _json(web, "/backfills")["backfills"]
     assert [b["id"] for b in listed] == [backfill_id] and listed[0]["status"] == "running"
     one = _json(web, f"/backfills/{backfill_id}")
-    assert one["backfill"]["progress"]["total"] == len(plan.items) > 0
+    assert one["backfill"]["progress"]["total"] == len(plan.items) == 9
     assert one["backfill"]["progress"]["finished"] == 0 and one["backfill"]["progress"]["max_failure_rate"] == 0.25
     assert {i["action"] for i in one["items"]} == set(plan.counts)
     page = web.get(f"/backfills/{backfill_id}").text
     assert 'data-live="1"' in page and 'role="progressbar"' in page
+    db.execute("""update control.backfill_items set state = 'failed' where backfill_id = %s
+                   and (roaster_id, day) in (select roaster_id, day from control.backfill_items
+                                              where backfill_id = %s order by day limit 4)""",
+               (backfill_id, backfill_id))
+    moved = _json(web, f"/backfills/{backfill_id}")["backfill"]["progress"]
+    assert (moved["finished"], moved["failure_rate"]) == (4, 1.0)
+    assert 'class="failure-rate over"' in web.get(f"/backfills/{backfill_id}").text
 
 
 def test_the_roaster_page_charts_prices_and_shades_gaps(web):
@@ -122,7 +130,7 @@ def test_the_roaster_page_charts_prices_and_shades_gaps(web):
     assert page.count('<rect class="gap"') == 2
 
 
-@pytest.mark.parametrize(("url", "status", "says"), [
+BAD_INPUT = [
     ("/?start=2026-13-01", 400, "start: '2026-13-01' is not a date"),
     ("/?start=2026-11-20&end=2026-11-01", 400, "is after --end"),
     ("/?start=2024-01-01&end=2026-01-01", 400, "longer than 366 days"),
@@ -142,17 +150,20 @@ def test_the_roaster_page_charts_prices_and_shades_gaps(web):
     ("/nothing/here", 404, "no page"),
     ("/static/%2e%2e%2fpasswd.js", 404, "no static file"),
     ("/static/nope.js", 404, "no static file"),
-])
-def test_bad_input_is_one_line_never_a_traceback(web, url, status, says):
-    sep = "&" if "?" in url else "?"
-    for asked in (url, f"{url}{sep}format=json" if status != 400 or "format" not in url else url):
-        answer = web.get(asked)
-        assert answer.status_code == status, (asked, answer.text)
+]
+
+
+def test_bad_input_is_one_line_never_a_traceback(web):
+    for url, status, says in BAD_INPUT:
+        answer = web.get(url)
         text = html.unescape(answer.text)
-        assert says in text and "Traceback" not in text and "select " not in text
-    if "format" not in url and not url.startswith("/static") and url != "/nothing/here":
-        error = web.get(f"{url}{sep}format=json").json()
-        assert list(error) == ["error"] and "\n" not in error["error"] and says in error["error"]
+        assert answer.status_code == status, (url, answer.text)
+        assert says in text and "Traceback" not in text and "select " not in text, url
+        if url.startswith(("/static", "/nothing")) or "format=" in url:
+            continue
+        error = web.get(url + ("&" if "?" in url else "?") + "format=json")
+        assert error.status_code == status and error.headers["content-type"] == "application/json"
+        assert list(error.json()) == ["error"] and "\n" not in error.json()["error"] and says in error.json()["error"]
 
 
 def test_static_assets_ship_in_the_package_and_health_still_answers(web):
