@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 FILL_LEVELS = 4  # shading steps of a cell (0..4 quarters of the day there)
+SOLID = str(FILL_LEVELS)
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ STATUSES = (
 BY_NAME = {s.name: s for s in STATUSES}
 BY_CODE = {s.code: s for s in STATUSES}
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Cell:
     roaster_id: str
     day: dt.date
@@ -47,17 +48,18 @@ class Cell:
     reason: str
     fill: float  # 0..1: how much of the day is there
     is_open_gap: bool
+    css: str = ""  # the page's class for it: the status's code and the shading step (set on creation)
 
-    @property
-    def level(self) -> int:
-        """The shading step: a shaded status shows its fill; the others are solid."""
-        if not BY_NAME[self.status].shaded:
-            return FILL_LEVELS
-        return max(0, min(FILL_LEVELS, round(self.fill * FILL_LEVELS)))
+    def __post_init__(self) -> None:
+        self.css = css_class(self.status, self.fill)
 
-    @property
-    def css(self) -> str:
-        return f"{BY_NAME[self.status].code}{self.level}"
+
+def css_class(status: str, fill: float) -> str:
+    """A shaded status shows its fill in FILL_LEVELS steps; the others are solid."""
+    found = BY_NAME[status]
+    if not found.shaded or fill >= 1.0:
+        return found.code + SOLID
+    return found.code + str(max(0, min(FILL_LEVELS, round(fill * FILL_LEVELS))))
 
 
 def display_status(status: str, acknowledged: bool, day: dt.date, paused_since: dt.date | None,

@@ -53,11 +53,13 @@ def heatmap(config: Config, conn: psycopg.Connection, q: Query) -> dict[str, Any
     rows = queries.coverage_rows(conn, q.start, q.end, [r.id for r in q.roasters]) if built else []
     paused = _paused_since(conn, q.roasters)
     last_ok = store.last_ok_run_at(conn)
+    roasters = {r.id: r for r in q.roasters}
+    todays = {r.id: r.today(now) for r in q.roasters}
     by_roaster: dict[str, dict[dt.date, Cell]] = defaultdict(dict)
     for rid, day, status, ack, reason, rows_, pages, open_gap, usual_rows, usual_pages in rows:
-        roaster = config.roaster(rid)
-        due = _due(config, roaster, day) if status == "missing" and day == roaster.today(now) else None
-        shown = display_status(status, ack, day, paused.get(rid, (None,))[0], due, now)
+        due = _due(config, roasters[rid], day) if status == "missing" and day == todays[rid] else None
+        shown = status if status == "complete" else display_status(status, ack, day, paused.get(rid, (None,))[0],
+                                                                     due, now)
         if shown == "paused":
             reason = paused[rid][1]
         elif shown == "not_yet_due" and due is not None:

@@ -30,11 +30,13 @@ def run_quick(name: str, admin_url: str, home: Path) -> dict:
     return doc
 
 
-@pytest.mark.parametrize("name", ["rebuild", "gaps", "fetch", "load", "backfill", "service"])
+@pytest.mark.parametrize("name", ["rebuild", "gaps", "fetch", "load", "backfill", "service", "dashboard"])
 def test_quick_mode_prints_one_json_document(name, pg_admin_url, tmp_path):
     doc = run_quick(name, pg_admin_url, tmp_path)
     results = doc["results"]
     assert 0 < results["runner_peak_mb"] < 1000
+    if name == "dashboard":  # the quick map is 100 roasters x 90 days, every cell drawn
+        assert results["cells"] == 9000 and 9000 * 16 < results["page_bytes"] < 9000 * 40
     if name == "rebuild":  # every strategy wrote the same rows
         assert results["same_rows"]["microbatch"] and results["same_rows"]["hand_written"]
         assert results["same_rows"]["rows_in_longest_range"] > 0
