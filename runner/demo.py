@@ -31,6 +31,8 @@ from runner.fetch import fetch_live, prepare
 from runner.ops import acknowledge, assess, verify
 from runner.plan import build_plan
 from runner.simulator import Fault, Simulator
+from runner.web.export import write_report
+from runner.web.params import page_range
 
 HISTORY_DAYS = 30
 DEMO_SEED = 42
@@ -76,6 +78,9 @@ def run_demo() -> Demo:
         report = _verify(demo, config, target, start, end, summary)
         matched, checked = _against_truth(sim, target, start, end)
     demo.say(f"truth: {matched}/{checked} complete shop-days equal the simulator's own catalog")
+    demo.data["dashboard"]["after"] = _dashboard(config, target, start, end, "report-after")
+    demo.say(f"dashboard after the repair: {demo.data['dashboard']['after']} "
+             "(live: coffee-runner serve, then http://localhost:8000/)")
     scene = _service_scene(demo, target, today - dt.timedelta(days=SCENE_DAYS_BACK))
     demo.ok = (report["ok"] and summary.status == "done" and matched == checked and checked > 0
                and scene["ok"])
@@ -102,6 +107,12 @@ def _service_scene(demo: Demo, target: Target, first_day: dt.date) -> dict[str, 
              f"SIGTERM exit {scene['sigterm_exit']} ({scene['elapsed_seconds']:.0f} s; database {scene['database']})")
     demo.data["service_scene"] = scene
     return scene
+
+
+def _dashboard(config: Config, target: Target, start: dt.date, end: dt.date, name: str) -> str:
+    """The dashboard's pages of the range as files (`report --html`): the index's path."""
+    written = write_report(config, target, coffee_home() / "demo" / name, page_range(config, start, end, []))
+    return written["index"]
 
 
 def _config(sim: Simulator) -> Config:
@@ -162,6 +173,9 @@ def _recover(demo: Demo, config: Config, target: Target, start: dt.date, end: dt
     report = assess(config, target, start, end, roasters)
     demo.say(f"4. assess {start}..{end}: {report['gaps']} gaps; "
              + "; ".join(f"{rid} {info['coverage']}" for rid, info in report["per_roaster"].items()))
+    before = _dashboard(config, target, start, end, "report-before")
+    demo.data["dashboard"] = {"before": before}
+    demo.say(f"   the disasters as holes on the dashboard: {before}")
     plan = build_plan(config, target, "incremental", start, end, roasters, materialize=False)
     demo.say(f"   plan: {plan.counts}, estimate {plan.estimate_seconds:.0f} s")
     summary = start_backfill(config, target, "incremental", start, end, roasters, Options(concurrency=8))

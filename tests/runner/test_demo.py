@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
@@ -35,3 +36,9 @@ def test_demo_recovers_every_recoverable_day(db_url, db, pg_admin_url):
                                                                                 "cedar-roast", "dune-coffee"))
     assert all(scene["runs"][f"{shop} {last}"] == ["live ok"] for shop in ("aurora-beans", "blue-peak"))
     assert report["elapsed_seconds"] < 240
+    shown = {}
+    for moment in ("before", "after"):  # the dashboard's export: the disasters as holes, then none open
+        heat = json.loads(Path(report["dashboard"][moment]).with_suffix(".json").read_text())
+        shown[moment] = {c["status"] for r in heat["roasters"] for c in r["cells"] if c is not None}
+    assert {"unprocessed", "missing", "failed"} <= shown["before"]
+    assert shown["after"] <= {"complete", "acknowledged"}
