@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, cre
 from runner import __version__, clock
 from runner.errors import InputError
 from runner.project import currency_re, slug_re
-from runner.schedule import DEFAULT_SCHEDULE, cron_expression
+from runner.schedule import DEFAULT_SCHEDULE, cron_expression, due_at
 
 DEFAULT_CONFIG_PATH = "roasters.yml"
 DEFAULT_USER_AGENT = f"coffee-runner/{__version__} (+https://github.com/coffee-runner)"
@@ -115,6 +115,11 @@ class Config:
 
     def schedule_of(self, roaster: Roaster) -> str:
         return roaster.schedule or self.schedule
+
+    def due_at(self, roaster: Roaster, day: dt.date) -> dt.datetime:
+        """The moment (UTC) the scheduled scrape of the roaster's local `day` is due: its
+        schedule in its timezone, plus its seeded jitter."""
+        return due_at(self.schedule_of(roaster), roaster.timezone, day, roaster.id, self.service.jitter_seconds)
 
     def roaster(self, roaster_id: str) -> Roaster:
         for r in self.roasters:

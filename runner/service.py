@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner import clock, dbt_worker, pauses, schedule, store
+from runner import clock, dbt_worker, pauses, store
 from runner.backfill import engine, ledger
 from runner.backfill.ledger import Options
 from runner.config import Config, Roaster, load_config
@@ -78,7 +78,7 @@ def _decide_one(config: Config, roaster: Roaster, day: dt.date, now: dt.datetime
         return Decision(roaster.id, day, "done")
     if runs.running:
         return Decision(roaster.id, day, "running", detail="a run of this day is in progress")
-    due = schedule.due_at(config.schedule_of(roaster), roaster.timezone, day, roaster.id, settings.jitter_seconds)
+    due = config.due_at(roaster, day)
     if now < due:
         return Decision(roaster.id, day, "scheduled", due)
     if runs.failures and runs.seconds_since_failure is not None:

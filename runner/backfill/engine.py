@@ -17,7 +17,7 @@ import psycopg
 from runner import alerts, clock
 from runner.archive import Archive
 from runner.backfill import ledger
-from runner.backfill.events import TERMINAL_STATES, EventLog, Progress, ProgressHandler, event_log
+from runner.backfill.events import EventLog, Progress, ProgressHandler, event_log, finished_count
 from runner.backfill.ledger import Options, Summary
 from runner.backfill.worker import DB_CONNECT_TIMEOUT_SECONDS, Worker
 from runner.budget import ARCHIVE_KEY, SharedBudget
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 def abort_reason(counts: dict[str, int], elapsed_seconds: float, options: Options) -> str | None:
     """Why a backfill must stop (resumably) now, if it must: too many failed items, or time is up."""
     failed = counts.get("failed", 0)
-    finished = sum(counts.get(s, 0) for s in TERMINAL_STATES)
+    finished = finished_count(counts)
     if finished >= MIN_ITEMS_FOR_FAILURE_RATE and failed / finished > options.max_failure_rate:
         return f"failure rate {failed}/{finished} is over {options.max_failure_rate:.0%}"
     if elapsed_seconds > options.timeout_seconds:

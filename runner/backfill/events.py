@@ -33,6 +33,11 @@ def event_log() -> EventLog:
     return EventLog(coffee_home() / "logs" / "backfill.log")
 
 
+
+def finished_count(counts: dict[str, int]) -> int:
+    """Items in a terminal state, from a count per state."""
+    return sum(counts.get(s, 0) for s in TERMINAL_STATES)
+
 @dataclass(frozen=True)
 class Progress:
     """Item counts over every process working a backfill, as one process sees them."""
@@ -47,7 +52,7 @@ class Progress:
 
     @property
     def finished(self) -> int:
-        return sum(self.counts.get(s, 0) for s in TERMINAL_STATES)
+        return finished_count(self.counts)
 
     @property
     def rate(self) -> float:

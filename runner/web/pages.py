@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from runner import clock, pauses, schedule, store
-from runner.backfill.events import TERMINAL_STATES
+from runner import clock, pauses, store
+from runner.backfill.events import finished_count
 from runner.config import Config, Roaster
 from runner.plan import action_for
 from runner.web import queries
@@ -38,11 +38,6 @@ def _paused_since(conn: psycopg.Connection, roasters: list[Roaster]) -> dict[str
     return found
 
 
-def _due(config: Config, roaster: Roaster, day: dt.date) -> dt.datetime:
-    return schedule.due_at(config.schedule_of(roaster), roaster.timezone, day, roaster.id,
-                           config.service.jitter_seconds)
-
-
 def heatmap(config: Config, conn: psycopg.Connection, q: Query) -> dict[str, Any]:
     """`/`: every (roaster, day) cell of the range, totals per status, per roaster its open
     gaps and last ok run. A day outside a roaster's calendar (before its first day, after
@@ -57,7 +52,7 @@ def heatmap(config: Config, conn: psycopg.Connection, q: Query) -> dict[str, Any
     todays = {r.id: r.today(now) for r in q.roasters}
     by_roaster: dict[str, dict[dt.date, Cell]] = defaultdict(dict)
     for rid, day, status, ack, reason, rows_, pages, open_gap, usual_rows, usual_pages in rows:
-        due = _due(config, roasters[rid], day) if status == "missing" and day == todays[rid] else None
+        due = config.due_at(roasters[rid], day) if status == "missing" and day == todays[rid] else None
         shown = status if status == "complete" else display_status(status, ack, day, paused.get(rid, (None,))[0],
                                                                      due, now)
         if shown == "paused":
@@ -96,7 +91,7 @@ def day_page(config: Config, conn: psycopg.Connection, roaster: Roaster, day: dt
         raise NotFound(f"no coverage row for {roaster.id} on {day} (outside its calendar, or not built yet)")
     now = clock.now()
     paused = _paused_since(conn, [roaster]).get(roaster.id)
-    due = _due(config, roaster, day) if day == roaster.today(now) else None
+    due = config.due_at(roaster, day) if day == roaster.today(now) else None
     shown = display_status(coverage["status"], coverage["acknowledged"], day, paused[0] if paused else None,
                            due, now)
     action = None if coverage["acknowledged"] else action_for(coverage["status"], day, roaster, "incremental", now)
@@ -116,7 +111,7 @@ def progress(b: dict[str, Any]) -> dict[str, Any]:
     """A backfill's progress: share finished, rate, ETA, failure rate against its threshold
     (the engine's counting: failed over finished items)."""
     items, total = b["items"], b["total"]
-    finished = sum(items.get(s, 0) for s in TERMINAL_STATES)
+    finished = finished_count(items)
     ended = b["finished_at"] or b["read_at"]
     elapsed = max(0.0, (ended - b["created_at"]).total_seconds())
     rate = finished / elapsed if elapsed > 0 else 0.0

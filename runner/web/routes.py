@@ -64,10 +64,11 @@ def static_file(name: str) -> Response:
 
 
 def _roaster(config: Config, roaster_id: str) -> Roaster:
-    for r in config.roasters:
-        if r.id == roaster_id:
-            return r
-    raise pages.NotFound(f"unknown roaster {roaster_id!r}")
+    """The roaster a path names; one the config lacks is a page that does not exist."""
+    try:
+        return config.roaster(roaster_id)
+    except InputError:
+        raise pages.NotFound(f"unknown roaster {roaster_id!r}") from None
 
 
 def page_data(config: Config, conn: Any, name: str, args: dict[str, str], query: str) -> tuple[dict[str, Any], str]:
