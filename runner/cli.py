@@ -24,7 +24,7 @@ import psycopg
 from runner import __version__
 from runner.backfill import DEFAULT_CONCURRENCY, DEFAULT_MAX_FAILURE_RATE, DEFAULT_TIMEOUT_SECONDS, Summary
 from runner.config import Config, load_config
-from runner.db import connect, env_exports, migrate, resolve_target
+from runner.db import Target, connect, env_exports, migrate, resolve_target
 from runner.errors import EXIT_FAILED, EXIT_INPUT, DatabaseUnavailable, InputError
 from runner.fetch import fetch_scheduled, prepare
 from runner.progress import ProgressDrawer, resume_hint
@@ -284,36 +284,80 @@ def gaps_cmd(ctx: click.Context, start: dt.datetime, end: dt.datetime, roaster_i
 STRATEGY = click.Choice(["incremental", "full", "validation"])
 
 
+def version_options(func: Any) -> Any:
+    func = click.option("--since-version", metavar="V",
+                        help="Only days built by code version V or any version first recorded after it.")(func)
+    return click.option("--built-by", metavar="V",
+                         help="Only days built by code version V (or dbt invocation V): a rollback's repair.")(func)
+
+
+def _version_filter(built_by: str | None, since_version: str | None):
+    from runner.provenance import VersionFilter
+
+    if built_by and since_version:
+        raise InputError("--built-by and --since-version go separately")
+    if built_by or since_version:
+        return VersionFilter(built_by or since_version or "", since=bool(since_version))
+    return None
+
+
 @cli.command("plan")
-@range_options(required=True)
+@range_options(required=False)
 @roaster_option
 @click.option("--strategy", type=STRATEGY, default="incremental", show_default=True)
 @click.option("--concurrency", type=int, default=DEFAULT_CONCURRENCY, show_default=True,
               help="Workers assumed by the estimate.")
+@version_options
 @json_option
 @click.pass_context
-def plan_cmd(ctx: click.Context, start: dt.datetime, end: dt.datetime, roaster_ids: tuple[str, ...],
-             strategy: str, concurrency: int, as_json: bool) -> None:
-    """What a backfill would do for each (roaster, day), and how long. Writes nothing."""
+def plan_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime | None, roaster_ids: tuple[str, ...],
+             strategy: str, concurrency: int, built_by: str | None, since_version: str | None,
+             as_json: bool) -> None:
+    """What a backfill would do for each (roaster, day), and how long. Writes nothing.
+
+    Without --start/--end: every day of the roasters' calendars (or of the version's days)."""
     from runner.report import plan_text
 
     config = _config(ctx)
-    plan = _plan(config, strategy, _day(start), _day(end), roaster_ids, concurrency)
+    wanted = _version_filter(built_by, since_version)
+    plan = _plan(config, strategy, _day(start), _day(end), roaster_ids, concurrency, wanted)
     emit(as_json, plan.as_dict(), plan_text(plan))
 
 
 def _plan(config: Config, strategy: str, start: dt.date | None, end: dt.date | None,
-          roaster_ids: tuple[str, ...], concurrency: int):
-    from runner.plan import build_plan, check_range, estimate_seconds
+          roaster_ids: tuple[str, ...], concurrency: int, wanted: Any = None):
+    from runner.plan import build_plan, estimate_seconds
 
-    assert start is not None and end is not None
-    check_range(start, end)
     roasters = _roasters(config, roaster_ids)
     target = resolve_target()
-    plan = build_plan(config, target, strategy, start, end, roasters, materialize=False)
+    first, last, only = _planned_days(config, target, roasters, start, end, wanted)
+    plan = build_plan(config, target, strategy, first, last, roasters, materialize=False, only=only)
     with connect(target) as conn:
         plan.estimate_seconds = estimate_seconds(conn, plan.items, concurrency)
     return plan
+
+
+def _planned_days(config: Config, target: Target, roasters: list, start: dt.date | None, end: dt.date | None,
+                  wanted: Any) -> tuple[dt.date, dt.date, Any]:
+    """The range and, with a version filter, the (roaster, day)s a plan covers. No range:
+    the version's days, else every day of the roasters' calendars."""
+    from runner import provenance
+    from runner.plan import check_range
+
+    if (start is None) != (end is None):
+        raise InputError("give both --start and --end, or neither")
+    with connect(target, autocommit=True) as conn:
+        prepare(conn, config)
+        only = None
+        if wanted is not None:
+            only = provenance.days_built(conn, provenance.resolve(conn, wanted), [r.id for r in roasters])
+        if start is None or end is None:
+            if only:
+                start, end = min(day for _, day in only), max(day for _, day in only)
+            else:
+                start, end = provenance.calendar_range(conn, roasters)
+    check_range(start, end)
+    return start, end, only
 
 
 @cli.command("backfill")
@@ -331,12 +375,13 @@ def _plan(config: Config, strategy: str, start: dt.date | None, end: dt.date | N
                    f"[default: monitoring.timeout_threshold, {DEFAULT_TIMEOUT_SECONDS:g}].")
 @click.option("--resume", "resume", is_flag=False, flag_value="latest", default=None, metavar="[ID]",
               help="Continue (or join) a backfill: the given one, else the latest unfinished.")
+@version_options
 @json_option
 @click.pass_context
 def backfill_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime | None,
                  roaster_ids: tuple[str, ...], strategy: str, dry_run: bool, concurrency: int,
                  max_failure_rate: float | None, timeout_seconds: float | None, resume: str | None,
-                 as_json: bool) -> None:
+                 built_by: str | None, since_version: str | None, as_json: bool) -> None:
     """Run a backfill: record the plan, fetch what is missing, rebuild, verify.
 
     Exit 0 done; 1 items or tests failed; 3 aborted by --max-failure-rate or --timeout.
@@ -352,8 +397,8 @@ def backfill_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime
     options.check()
     target = resolve_target()
     if resume is not None:
-        if start or end or roaster_ids or dry_run:
-            raise InputError("--resume takes no --start, --end, --roaster or --dry-run")
+        if start or end or roaster_ids or dry_run or built_by or since_version:
+            raise InputError("--resume takes no --start, --end, --roaster, --dry-run or version option")
         # The backfill's stored options, except those given again on this command line.
         given = {name: value for name, value in (("concurrency", concurrency),
                                                  ("max_failure_rate", max_failure_rate),
@@ -362,20 +407,17 @@ def backfill_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime
         summary = _drawn(lambda draw: resume_backfill(config, target, None if resume == "latest" else resume,
                                                       given, draw, draw.seconds))
     else:
-        if start is None or end is None:
-            raise InputError("backfill needs --start and --end (or --resume)")
+        wanted = _version_filter(built_by, since_version)
+        if wanted is None and (start is None or end is None):
+            raise InputError("backfill needs --start and --end, --built-by or --since-version (or --resume)")
         if dry_run:
-            plan = _plan(config, strategy, _day(start), _day(end), roaster_ids, concurrency)
+            plan = _plan(config, strategy, _day(start), _day(end), roaster_ids, concurrency, wanted)
             emit(as_json, {"dry_run": True, **plan.as_dict()}, plan_text(plan))
             return
-        first, last = _day(start), _day(end)
-        assert first is not None and last is not None
-        from runner.plan import check_range
-
-        check_range(first, last)
         roasters = _roasters(config, roaster_ids)
+        first, last, only = _planned_days(config, target, roasters, _day(start), _day(end), wanted)
         summary = _drawn(lambda draw: start_backfill(config, target, strategy, first, last, roasters, options,
-                                                     draw, draw.seconds))
+                                                     draw, draw.seconds, only=only))
     emit(as_json, summary.as_dict(), backfill_text(summary))
     if summary.resumable:
         click.echo(resume_hint(summary.backfill_id), err=True)

@@ -165,6 +165,35 @@ FAILED_RUNS = "select id from raw.scrape_runs where status = 'fail'"
 SUPERSEDED = f"""
     select artifact_id as id from staging.stg_raw__scrape_artifacts
      where not is_final_attempt and run_id not in ({FAILED_RUNS})"""
+# The runbook's "clear failed artifacts" (DELETE ... WHERE validation_status = 'invalid'),
+# as a move: every other artifact the last dbt build judged invalid, final pages included
+# (an HTML maintenance page answered with 200 on every retry). A final catalog page
+# answered with 200, the kind ops.coverage_daily counts as an invalid page, gets a reason
+# starting with INVALID_PAGE, which coverage reads: a run that lost a page that way is
+# partial, and the plan refetches its day. Others (a 404 from a route the fetcher then
+# left for another) get INVALID_RESPONSE and change no day.
+INVALID_PAGE = "invalid page"
+INVALID_RESPONSE = "invalid response"
+INVALID = f"""
+    select id,
+           case when is_catalog_page and is_final_attempt and http_status = 200 then '{INVALID_PAGE}'
+                else '{INVALID_RESPONSE}' end
+           || ': ' || coalesce(validation_errors ->> 0, 'invalid') as reason
+      from marts.scrape_artifacts
+     where validation_status = 'invalid' and run_id not in ({FAILED_RUNS})
+       and id not in ({SUPERSEDED}) and id in (select id from raw.scrape_artifacts)"""
+# The days whose derived rows a move changes: each run's day as dbt computed it, else
+# (a run the marts have not seen) its target day or its start's local day.
+RUN_DAYS = """
+    select min(d.day), max(d.day), array_agg(distinct d.roaster_id) from (
+        select r.roaster_id, coalesce(m.day, r.target_day, (r.started_at at time zone ro.timezone)::date) as day
+          from raw.scrape_runs r join raw.roasters ro on ro.id = r.roaster_id
+          left join marts.scrape_runs m on m.id = r.id
+         where r.id in ({runs})) as d"""
+MOVED_DAYS = RUN_DAYS.format(runs="""select id from move_runs union
+    select run_id from raw.scrape_artifacts where id in (select id from move_artifacts)""")
+RESTORED_DAYS = RUN_DAYS.format(runs="""select run_id from quarantine.scrape_artifacts where batch_id = %(b)s
+    union select id from quarantine.scrape_runs where batch_id = %(b)s""")
 
 
 def cleanup_preview(conn: psycopg.Connection) -> dict[str, int]:
@@ -176,6 +205,7 @@ def cleanup_preview(conn: psycopg.Connection) -> dict[str, int]:
         "failed_run_artifacts": _count(conn, "select count(*) from raw.scrape_artifacts "
                                              f"where run_id in ({FAILED_RUNS})"),
         "superseded_attempts": _count(conn, f"select count(*) from ({SUPERSEDED}) as s"),
+        "invalid_artifacts": _count(conn, f"select count(*) from ({INVALID}) as i"),
         "stale_running_runs": stale,
     }
     return counts
@@ -197,11 +227,10 @@ def cleanup_apply(target: Target, take_backup: bool = True) -> dict[str, Any]:
                              select id, 'failed run' as reason from raw.scrape_artifacts
                               where run_id in (select id from move_runs)
                              union all
-                             select id, 'superseded attempt' from ({SUPERSEDED}) as s""")
-            days = conn.execute("""select min(target_day), max(target_day), array_agg(distinct roaster_id)
-                                     from raw.scrape_runs where id in (select id from move_runs)
-                                        or id in (select run_id from raw.scrape_artifacts
-                                                   where id in (select id from move_artifacts))""").fetchone()
+                             select id, 'superseded attempt' from ({SUPERSEDED}) as s
+                             union all
+                             select id, reason from ({INVALID}) as i""")
+            days = conn.execute(MOVED_DAYS).fetchone()
             counts = {"runs": _count(conn, "select count(*) from move_runs"),
                       "artifacts": _count(conn, "select count(*) from move_artifacts"), "stale_runs_reaped": reaped}
             conn.execute("insert into quarantine.batches (id, counts, backup_file) values (%s, %s, %s)",
@@ -240,11 +269,7 @@ def cleanup_undo(target: Target, batch_id: str) -> dict[str, Any]:
         conn.execute("""update control.backfill_items i set run_id = r.run_id from quarantine.backfill_item_refs r
                          where r.batch_id = %s and i.backfill_id = r.backfill_id and i.roaster_id = r.roaster_id
                            and i.day = r.day""", (batch,))
-        days = conn.execute("""select min(target_day), max(target_day), array_agg(distinct roaster_id)
-                                 from raw.scrape_runs where id in (select run_id from quarantine.scrape_artifacts
-                                                                    where batch_id = %s
-                                                                   union select id from quarantine.scrape_runs
-                                                                    where batch_id = %s)""", (batch, batch)).fetchone()
+        days = conn.execute(RESTORED_DAYS, {"b": batch}).fetchone()
         restored = {t: conn.execute(sql.SQL("delete from {} where batch_id = %s").format(
             sql.Identifier("quarantine", t)), (batch,)).rowcount
             for t in ("scrape_artifacts", "scrape_runs", "backfill_item_refs")}

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from runner import clock, store
+from runner import alerts, clock, store
 from runner.config import Config, Roaster
 from runner.db import Target, coffee_home, connect
 from runner.dbt import DbtResult, range_vars, run_dbt
@@ -113,15 +113,32 @@ def verify(config: Config, target: Target, start: dt.date, end: dt.date, roaster
     check_range(start, end)
     ids = [r.id for r in roasters]
     days = coverage(target, start, end, roasters, materialize=True)
-    result = run_dbt(target, ["test"], range_vars(start.isoformat(), end.isoformat(), ids))
+    variables = range_vars(start.isoformat(), end.isoformat(), ids)
+    shapes = run_dbt(target, ["run", "--select", "page_shapes", "shape_drift"], variables)
+    result = run_dbt(target, ["test"], variables)
     integrity = integrity_counts(result)
+    drift = shape_drift(target, start, end, ids) if shapes.ok else []
+    for row in drift:
+        alerts.alert(config, "shape_drift", **row)
     gaps = [{"roaster_id": d.roaster_id, "day": d.day.isoformat(), "status": d.status}
             for d in days if d.is_open_gap]
     acknowledged = sum(1 for d in days if d.status != "complete" and d.acknowledged)
-    ok = result.ok and not any(integrity.values()) and not gaps
+    ok = result.ok and shapes.ok and not any(integrity.values()) and not gaps
     return {"start": start.isoformat(), "end": end.isoformat(), "ok": ok, "dbt": result.as_dict(),
+            "shape_drift": drift,
             "integrity": integrity, "coverage": dict(Counter(d.status for d in days)), "gaps": gaps,
             "acknowledged_gaps": acknowledged, "rejected_items": rejected_summary(target, start, end, ids, result)}
+
+
+def shape_drift(target: Target, start: dt.date, end: dt.date, ids: list[str]) -> list[dict[str, Any]]:
+    """The (roaster, day)s whose pages changed shape (ops.shape_drift, warned by the dbt test
+    assert_no_shape_drift): which usual keys they lost, which top-level keys they gained."""
+    with connect(target) as conn:
+        rows = conn.execute("""select roaster_id, day, lost_keys, gained_keys from ops.shape_drift
+                                where day between %s and %s and roaster_id = any(%s)
+                                order by roaster_id, day""", (start, end, ids)).fetchall()
+    return [{"roaster_id": r, "day": d.isoformat(), "lost_keys": lost, "gained_keys": gained}
+            for r, d, lost, gained in rows]
 
 
 def rejected_summary(target: Target, start: dt.date, end: dt.date, ids: list[str], result: DbtResult) -> dict[str, Any]:

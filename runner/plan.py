@@ -33,6 +33,8 @@ MAX_RANGE_DAYS = 3660  # ten years: a typo guard, not a limit anyone should meet
 
 log = logging.getLogger(__name__)
 
+Only = set[tuple[str, dt.date]]  # (roaster_id, day)s a plan is limited to
+
 
 @dataclass(frozen=True)
 class DayStatus:
@@ -50,6 +52,7 @@ class PlanItem:
     day: dt.date
     status: str
     action: str
+    reason: str | None = None  # coverage_daily.reason (a stale day: which code built it)
 
 
 @dataclass
@@ -159,7 +162,7 @@ def action_for(status: str, day: dt.date, roaster: Roaster, strategy: str,
         return "reparse"  # re-validate and test: rebuild from raw, never fetch
     if status == "complete":
         return "reparse" if strategy == "full" else None
-    if status == "unprocessed":
+    if status in ("unprocessed", "stale"):
         return "reparse"  # raw is enough
     today = roaster.today(now)
     if day == today:
@@ -170,21 +173,27 @@ def action_for(status: str, day: dt.date, roaster: Roaster, strategy: str,
 
 
 def build_plan(config: Config, target: Target, strategy: str, start: dt.date, end: dt.date,
-               roasters: list[Roaster], *, materialize: bool) -> Plan:
+               roasters: list[Roaster], *, materialize: bool, only: Only | None = None) -> Plan:
+    """The plan for [start, end]. `only`: just these (roaster, day)s (the days a code version
+    built: `--built-by`), each reparsed at least, even when it is complete."""
     if strategy not in STRATEGIES:
         raise InputError(f"--strategy must be one of {', '.join(STRATEGIES)} (got {strategy!r})")
     check_range(start, end)
     by_id = {r.id: r for r in roasters}
+    plan = Plan(strategy, start, end, [r.id for r in roasters])
     days = coverage(target, start, end, roasters, materialize=materialize,
                     preview=None if materialize else config)
-    plan = Plan(strategy, start, end, [r.id for r in roasters])
     plan.gaps = sum(1 for d in days if d.is_open_gap)
     for d in days:
+        if only is not None and (d.roaster_id, d.day) not in only:
+            continue
         if d.acknowledged and d.status != "complete" and strategy != "validation":
             continue  # an operator said nothing can fill it
         action = action_for(d.status, d.day, by_id[d.roaster_id], strategy)
+        if action is None and only is not None:
+            action = "reparse"  # complete now, but the operator named the code that built it
         if action is not None:
-            plan.items.append(PlanItem(d.roaster_id, d.day, d.status, action))
+            plan.items.append(PlanItem(d.roaster_id, d.day, d.status, action, d.reason))
     with connect(target) as conn:
         plan.estimate_seconds = estimate_seconds(conn, plan.items, concurrency=1)
     return plan

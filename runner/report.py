@@ -40,7 +40,8 @@ def assess_text(r: dict[str, Any]) -> str:
 def plan_text(plan: Plan) -> str:
     out = [f"plan ({plan.strategy}) {plan.start}..{plan.end}: {len(plan.items)} item(s), "
            f"{plan.gaps} gap(s) now"]
-    out += _listed([f"  {i.roaster_id:<22} {i.day} {i.status:<12} -> {i.action}" for i in plan.items])
+    out += _listed([f"  {i.roaster_id:<22} {i.day} {i.status:<12} -> {i.action}"
+                    + (f"  ({i.reason})" if i.status == "stale" and i.reason else "") for i in plan.items])
     counts = ", ".join(f"{k} {v}" for k, v in sorted(plan.counts.items())) or "nothing to do"
     out += [f"actions: {counts}", f"estimate: {plan.estimate_seconds:.0f} s"]
     return "\n".join(out)
@@ -67,6 +68,10 @@ def verify_text(r: dict[str, Any]) -> str:
     out += [f"  {f['status']}: {f['node']} ({f['failures']} rows)" for f in r["dbt"]["failures"]]
     out.append("integrity: " + ", ".join(f"{k} {v}" for k, v in r["integrity"].items()))
     out.append("coverage: " + ", ".join(f"{k} {v}" for k, v in sorted(r["coverage"].items())))
+    for d in r.get("shape_drift", []):
+        changed = [f"lost {', '.join(d['lost_keys'])}"] if d["lost_keys"] else []
+        changed += [f"gained {', '.join(d['gained_keys'])}"] if d["gained_keys"] else []
+        out.append(f"shape drift: {d['roaster_id']} {d['day']}: {'; '.join(changed)}")
     if r["gaps"]:
         out.append("gaps not acknowledged:")
         out += _listed([f"  {g['roaster_id']:<22} {g['day']} {g['status']}" for g in r["gaps"]])

@@ -15,7 +15,7 @@ scope as (
 scope_runs as (
     select
         runs.roaster_id,
-        coalesce(runs.target_day, {{ local_day('runs.started_at', 'bounds.timezone') }}) as day,
+        {{ run_day('runs', 'bounds.timezone') }} as day,
         runs.run_id,
         runs.status,
         runs.artifacts as recorded_artifacts
@@ -25,11 +25,14 @@ scope_runs as (
 
 price_days as (
     select
-        roaster_id,
-        day,
-        count(*) as price_rows
+        prices.roaster_id,
+        prices.day,
+        count(*) as price_rows,
+        count({{ stale_reason('prices', 'bounds', 'scraped_at', settings=false) }}) as stale_price_rows,
+        min({{ stale_reason('prices', 'bounds', 'scraped_at', settings=false) }}) as stale_reason
     from prices
-    group by roaster_id, day
+    inner join bounds on prices.roaster_id = bounds.roaster_id
+    group by prices.roaster_id, prices.day
 ),
 
 rejected_days as (

@@ -21,7 +21,7 @@ changed_runs as (
 changed_days as (
     select
         runs.roaster_id,
-        coalesce(runs.target_day, {{ local_day('runs.started_at', 'bounds.timezone') }}) as day
+        {{ run_day('runs', 'bounds.timezone') }} as day
     from runs
     inner join bounds on runs.roaster_id = bounds.roaster_id
     where runs.run_id = any(array(select changed_runs.run_id from changed_runs))
@@ -128,13 +128,18 @@ scope_runs as (
         where
             runs.roaster_id = scope.roaster_id
             and (
-                runs.target_day = scope.day
+                -- a run's day is its first capture's (run_day): the day it targeted, unless
+                -- the roaster's timezone changed since, which moves it a day or two at most
+                (
+                    runs.target_day between scope.day - 2 and scope.day + 2
+                    and {{ run_day('runs', 'bounds.timezone') }} = scope.day
+                )
                 or (
                     runs.target_day is null
                     -- any timezone's day lies within two days of the session's
                     and runs.started_at >= scope.day - interval '2 days'
                     and runs.started_at < scope.day + interval '3 days'
-                    and {{ local_day('runs.started_at', 'bounds.timezone') }} = scope.day
+                    and {{ run_day('runs', 'bounds.timezone') }} = scope.day
                 )
             )
         -- OFFSET 0 keeps the planner from pulling this subquery up into a join over all
@@ -147,10 +152,16 @@ price_days as (
     select
         scope.roaster_id,
         scope.day,
-        day_prices.price_rows
+        day_prices.price_rows,
+        day_prices.stale_price_rows,
+        day_prices.stale_reason
     from scope
+    inner join bounds on scope.roaster_id = bounds.roaster_id
     cross join lateral (
-        select count(*) as price_rows
+        select
+            count(*) as price_rows,
+            count({{ stale_reason('prices', 'bounds', 'scraped_at', settings=false) }}) as stale_price_rows,
+            min({{ stale_reason('prices', 'bounds', 'scraped_at', settings=false) }}) as stale_reason
         from prices
         where prices.roaster_id = scope.roaster_id and prices.day = scope.day
     ) as day_prices

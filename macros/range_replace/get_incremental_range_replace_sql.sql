@@ -6,6 +6,7 @@
     data disappear.
 
     Every replacement is also written to control.mart_rebuilds, in the same transaction,
+    with the code version and invocation that wrote them,
     so the scheduled coverage check (ops.coverage_daily) recomputes exactly those days:
     with a range, the range itself (one row per roaster, or one for all); without one,
     the (roaster, day)s of the new raw it rebuilt, which also tells the next build without
@@ -16,15 +17,17 @@
     {%- set names = arg_dict["dest_columns"] | map(attribute="name") | list -%}
     {%- set r = replaced_range() -%}
     {%- set model = target.identifier -%}
+    {%- set version = "'" ~ code_version() ~ "', '" ~ invocation_id ~ "'" -%}
     delete from {{ target }}
     where {{ range_predicate(r) }};
 
     {% if r.start is not none -%}
-        insert into {{ source("control", "mart_rebuilds") }} (model, kind, roaster_id, start_day, end_day)
+        insert into {{ source("control", "mart_rebuilds") }}
+            (model, kind, roaster_id, start_day, end_day, code_version, invocation_id)
         {%- if r.listed is not none %}
         values
             {%- for key in r.listed %}
-            ('{{ model }}', '{{ r.kind }}', '{{ key[0] }}', date '{{ key[1] }}', date '{{ key[1] }}'){{ "," if not loop.last else ";" }}
+            ('{{ model }}', '{{ r.kind }}', '{{ key[0] }}', date '{{ key[1] }}', date '{{ key[1] }}', {{ version }}){{ "," if not loop.last else ";" }}
             {%- endfor %}
         {%- elif r.roasters is not none %}
         select
@@ -32,10 +35,11 @@
             '{{ r.kind }}' as kind,
             listed.roaster_id,
             date '{{ r.start }}' as start_day,
-            date '{{ r.end }}' as end_day
+            date '{{ r.end }}' as end_day,
+            {{ version }}
         from unnest(array['{{ r.roasters | join("', '") }}']) as listed (roaster_id);
         {%- else %}
-        values ('{{ model }}', '{{ r.kind }}', null, date '{{ r.start }}', date '{{ r.end }}');
+        values ('{{ model }}', '{{ r.kind }}', null, date '{{ r.start }}', date '{{ r.end }}', {{ version }});
         {%- endif %}
     {%- endif %}
 

@@ -41,6 +41,7 @@ joined as (
         artifacts.*,
         artifact_days.day,
         roasters.platform,
+        {{ roaster_settings('roasters') }} as settings_read,
         artifacts.is_catalog_page and artifacts.body_type = 'object'
         and jsonb_typeof(artifacts.body -> 'products') = 'array' as is_shopify_listing,
         -- Shopify's list JSON has no currency: meta.json of the same run, else the newest.

@@ -1,9 +1,11 @@
 -- depends_on: {{ ref('int_artifact_days') }}
+{#- append_new_columns: rows built before a column existed hold null there (no
+    code_version: stale, so the next reparse rewrites them) -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='range_replace',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         pre_hook="{{ mark_full_rebuild() }}",
         post_hook="{{ log_full_rebuild() }}",
         indexes=[
@@ -72,7 +74,8 @@ final as (
         option_facts.brew_methods,
         option_facts.weight_g,
         option_facts.pack_count,
-        deduped.artifact_created_at
+        deduped.artifact_created_at,
+        {{ provenance_columns() }}
     from deduped
     inner join option_facts
         on

@@ -32,7 +32,8 @@ final as (
         latest.product_type,
         seen.first_seen_at,
         seen.last_seen_at,
-        seen.variants_seen
+        seen.variants_seen,
+        {{ provenance_columns() }}
     from latest
     inner join seen on latest.product_id = seen.product_id
 )

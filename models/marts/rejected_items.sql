@@ -1,9 +1,11 @@
 -- depends_on: {{ ref('int_artifact_days') }}
+{#- append_new_columns: rows built before a column existed hold null there (no
+    code_version: stale, so the next reparse rewrites them) -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='range_replace',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         pre_hook="{{ mark_full_rebuild() }}",
         post_hook="{{ log_full_rebuild() }}",
         indexes=[
@@ -79,7 +81,8 @@ final as (
         variant_title,
         rejection_reason as reason,
         jsonb_build_object('price', raw_price, 'currency', currency) as raw_value,
-        created_at as artifact_created_at
+        created_at as artifact_created_at,
+        {{ provenance_columns() }}
     from checked
     where rejection_reason is not null
 )

@@ -14,7 +14,8 @@ final as (
         timezone,
         since,
         active,
-        archive
+        archive,
+        {{ provenance_columns() }}
     from roasters
 )
 

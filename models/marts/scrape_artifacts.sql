@@ -1,9 +1,11 @@
 -- depends_on: {{ ref('int_artifact_days') }}
+{#- append_new_columns: rows built before a column existed hold null there (no
+    code_version: stale, so the next reparse rewrites them) -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='range_replace',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         pre_hook="{{ mark_full_rebuild() }}",
         post_hook="{{ log_full_rebuild() }}",
         indexes=[
@@ -61,7 +63,9 @@ final as (
         day,
         captured_at,
         created_at,
-        created_at as artifact_created_at
+        created_at as artifact_created_at,
+        settings_read,
+        {{ provenance_columns() }}
     from in_range
 )
 

@@ -14,14 +14,15 @@ final as (
         runs.roaster_id,
         runs.kind,
         runs.status,
-        coalesce(runs.target_day, {{ local_day('runs.started_at', 'roasters.timezone') }}) as day,
+        {{ run_day('runs', 'roasters.timezone') }} as day,
         runs.target_day,
         runs.started_at,
         runs.finished_at,
         runs.pages,
         runs.artifacts,
         runs.error,
-        runs.created_at
+        runs.created_at,
+        {{ provenance_columns() }}
     from runs
     inner join roasters on runs.roaster_id = roasters.roaster_id
 )

@@ -50,7 +50,8 @@ final as (
         latest.is_on_backorder,
         seen.first_seen_at,
         seen.last_seen_at,
-        seen.observations
+        seen.observations,
+        {{ provenance_columns() }}
     from latest
     inner join seen on latest.variant_id = seen.variant_id
 )

@@ -2,6 +2,10 @@
     today in the roaster's timezone, with the day's status:
       complete     a run whose artifacts cover the whole catalog, all valid, and the
                    marts hold its prices
+      stale        complete, but its mart rows were derived by another code version, or
+                   under roaster settings that have changed since (macros/provenance/
+                   stale_reason.sql); also a day no run belongs to that still holds
+                   rows a timezone change moved away
       unprocessed  raw is complete but the marts lack its rows
       partial      some pages missing or invalid
       invalid      fetched, but nothing valid
@@ -175,10 +179,33 @@ missing_counts as (
     group by run_id
 ),
 
+stale_artifacts as (
+    -- mart artifacts another code version built, or built under roaster settings that
+    -- have changed since (read from the marts as built, also in a ranged build)
+    select
+        built_artifacts.run_id,
+        {{ stale_reason('built_artifacts', 'roasters', 'captured_at') }} as stale_reason
+    from built_artifacts
+    inner join roasters on built_artifacts.roaster_id = roasters.roaster_id
+    where {{ in_scope | replace('run_id', 'built_artifacts.run_id', 1) }}
+),
+
+stale_runs as (
+    select
+        run_id,
+        min(stale_reason) as stale_reason
+    from stale_artifacts
+    where stale_reason is not null
+    group by run_id
+),
+
 quarantine_counts as (
     select
         run_id,
-        count(*) as quarantined
+        count(*) as quarantined,
+        -- pages `cleanup --apply` moved because they were invalid (runner/maintenance.py
+        -- INVALID_PAGE): the run lacks them, as it would lack a page it never fetched
+        count(*) filter (where starts_with(reason, 'invalid page')) as invalid_pages_moved
     from quarantined_artifacts
     where {{ in_scope }}
     group by run_id
@@ -188,14 +215,15 @@ run_facts as (
     select
         scope_runs.*,
         coalesce(mart_counts.valid_pages, 0) as valid_pages,
-        coalesce(mart_counts.invalid_pages, 0) as invalid_pages,
+        coalesce(mart_counts.invalid_pages, 0) + coalesce(quarantine_counts.invalid_pages_moved, 0) as invalid_pages,
         coalesce(missing_counts.missing_variations, 0) as missing_variations,
+        stale_runs.stale_reason,
         scope_runs.status = 'ok'
         -- raw still holds every artifact the run stored, and the marts have seen them all
         and coalesce(raw_counts.raw_artifacts, 0) = scope_runs.recorded_artifacts
         and coalesce(mart_counts.mart_artifacts, 0) + coalesce(quarantine_counts.quarantined, 0)
         = coalesce(raw_counts.raw_artifacts, 0)
-        and coalesce(mart_counts.invalid_pages, 0) = 0
+        and coalesce(mart_counts.invalid_pages, 0) + coalesce(quarantine_counts.invalid_pages_moved, 0) = 0
         and coalesce(missing_counts.missing_variations, 0) = 0
         and coalesce(mart_counts.valid_pages, 0) > 0 as is_complete_raw,
         -- raw rows the marts have not seen (derived data lost, or not built yet)
@@ -210,6 +238,7 @@ run_facts as (
     left join mart_counts on scope_runs.run_id = mart_counts.run_id
     left join quarantine_counts on scope_runs.run_id = quarantine_counts.run_id
     left join missing_counts on scope_runs.run_id = missing_counts.run_id
+    left join stale_runs on scope_runs.run_id = stale_runs.run_id
 ),
 
 day_facts as (
@@ -223,7 +252,8 @@ day_facts as (
         -- the fewest variations any run of the day missed (0 when one returned them all)
         min(missing_variations) as missing_variations,
         sum(valid_pages) as valid_pages,
-        sum(valid_pages + invalid_pages) as fetched_pages
+        sum(valid_pages + invalid_pages) as fetched_pages,
+        min(stale_reason) as stale_reason
     from run_facts
     group by roaster_id, day
 ),
@@ -250,8 +280,14 @@ classified as (
         scope.roaster_id,
         scope.day,
         case
+            when
+                day_facts.has_complete_run and price_days.price_rows > 0
+                and coalesce(day_facts.stale_reason, price_days.stale_reason) is not null
+                then 'stale'
             when day_facts.has_complete_run and price_days.price_rows > 0 then 'complete'
             when day_facts.has_complete_run or day_facts.has_unvalidated_run then 'unprocessed'
+            -- rows left on a day no run belongs to any more (its timezone changed)
+            when day_facts.runs is null and price_days.stale_price_rows > 0 then 'stale'
             when day_facts.valid_pages > 0 or day_facts.has_partial_run then 'partial'
             when day_facts.fetched_pages > 0 then 'invalid'
             when day_facts.runs > 0 then 'failed'
@@ -263,8 +299,10 @@ classified as (
         coalesce(rejected_days.rejected_items, 0) as rejected_items,
         coalesce(day_facts.missing_variations, 0) as missing_variations,
         case
-            when day_facts.has_complete_run and price_days.price_rows > 0 then null
+            when day_facts.has_complete_run and price_days.price_rows > 0
+                then coalesce(day_facts.stale_reason, price_days.stale_reason)
             when day_facts.has_complete_run or day_facts.has_unvalidated_run then 'marts lack the day''s rows'
+            when day_facts.runs is null and price_days.stale_price_rows > 0 then price_days.stale_reason
             when day_facts.missing_variations > 0
                 then day_facts.missing_variations || ' variations listed by their parents were not returned'
             when day_facts.has_partial_run then 'a run ended partial or lost raw artifacts'

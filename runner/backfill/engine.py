@@ -27,7 +27,7 @@ from runner.dbt import range_vars, run_dbt
 from runner.errors import DatabaseUnavailable
 from runner.fetch import prepare
 from runner.http import PoliteClient
-from runner.plan import Plan, build_plan, coverage
+from runner.plan import Only, Plan, build_plan, coverage
 
 MIN_ITEMS_FOR_FAILURE_RATE = 10  # a rate over fewer items is noise
 MIN_PROGRESS_SECONDS = 0.5
@@ -60,12 +60,13 @@ def abort_reason(counts: dict[str, int], elapsed_seconds: float, options: Option
 
 def start_backfill(config: Config, target: Target, strategy: str, start: dt.date, end: dt.date,
                    roasters: list[Roaster], options: Options, on_progress: ProgressHandler | None = None,
-                   progress_seconds: float | None = None) -> Summary:
+                   progress_seconds: float | None = None, only: Only | None = None) -> Summary:
+    """Plan [start, end] (only the `only` days, when given), record the plan and work it."""
     options.check()
     with connect(target, autocommit=True) as conn:
         prepare(conn, config)
         planned_at = conn.execute("select now()").fetchone()[0]  # the database's clock, as runs use
-    plan = build_plan(config, target, strategy, start, end, roasters, materialize=True)
+    plan = build_plan(config, target, strategy, start, end, roasters, materialize=True, only=only)
     return run_plan(config, target, plan, options, planned_at, on_progress, progress_seconds)
 
 

@@ -27,6 +27,8 @@ class Status:
 # In the order of the legend and the totals: from done to nothing there.
 STATUSES = (
     Status("complete", "c", "#009E73", "every catalog page valid and its prices in the marts", True),
+    Status("stale", "s", "#A6DBC9", "complete, but built by other code or under changed roaster settings "
+           "(a reparse fixes it)", True),
     Status("unprocessed", "u", "#56B4E9", "raw is complete, the marts lack its rows (a reparse fixes it)", True),
     Status("partial", "p", "#E69F00", "some pages missing or invalid", True),
     Status("invalid", "i", "#D55E00", "fetched, but nothing valid", False),
@@ -85,8 +87,8 @@ def fill(status: str, price_rows: int, valid_pages: int, usual_rows: float | Non
     """How much of the day is there, 0..1: its price rows against the roaster's usual
     (the median of its complete days on the page), or its valid pages against the usual
     when the marts hold none of the day (unprocessed, partial). Nothing usual: all or nothing."""
-    if status == "complete" and usual_rows:
+    if status in ("complete", "stale") and usual_rows:
         return min(1.0, price_rows / usual_rows)
     if status in ("unprocessed", "partial") and usual_pages:
         return min(1.0, valid_pages / usual_pages)
-    return 1.0 if status in ("complete", "unprocessed") else 0.0
+    return 1.0 if status in ("complete", "stale", "unprocessed") else 0.0

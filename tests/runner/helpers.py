@@ -119,7 +119,17 @@ MART_KEYS = {
 
 
 def snapshot_tables(db, tables=tuple(MART_KEYS)) -> dict[str, list[tuple]]:
-    return {t: db.execute(f"select * from {t} order by {MART_KEYS[t]}").fetchall() for t in tables}
+    """Every column but invocation_id, which names the build that wrote a row: the rest
+    is what a rebuild must reproduce (code_version included)."""
+    return {t: db.execute(f"select {', '.join(_columns(db, t))} from {t} order by {MART_KEYS[t]}").fetchall()
+            for t in tables}
+
+
+def _columns(db, table: str) -> list[str]:
+    schema, name = table.split(".")
+    return [r[0] for r in db.execute("""select column_name from information_schema.columns
+                                         where table_schema = %s and table_name = %s and column_name <> 'invocation_id'
+                                         order by ordinal_position""", (schema, name))]
 
 
 def spawn_backfill(config_path, db_url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:

@@ -1,0 +1,106 @@
+"""The runbook's twelve scenarios (runner/scenario_book.py), one test each: staged on the
+simulator, detected and repaired with only the README's commands (real processes), and
+ending with every day complete and every run equal to what the shops served."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from runner.scenario_book import BY_NAME, SCENARIOS, run
+from runner.scenarios import World, build_world, write_config
+from runner.simulator import Simulator
+from tests.runner.helpers import TODAY
+
+pytestmark = pytest.mark.xdist_group("scenarios")  # one world template, built once
+
+
+@pytest.fixture(scope="session")
+def scenario_sim():
+    """Every past day is in the archive."""
+    with Simulator(today=TODAY, archive_coverage=1.0) as sim:
+        yield sim
+
+
+@pytest.fixture(scope="session")
+def history_template(templates, scenario_sim, tmp_path_factory):
+    def build(target, env):
+        home = tmp_path_factory.mktemp("scenario-world")
+        world = World(scenario_sim, home / "unused.yml", target, TODAY, home)
+        env.setenv("COFFEE_NOW", world.now().isoformat())
+        scenario_sim.reset()
+        build_world(scenario_sim, home, target, TODAY)
+
+    return templates("scenario_world", build)
+
+
+@pytest.fixture
+def history(db_url, scenario_sim, tmp_path, target, monkeypatch):
+    """The world, on this test's copy of the template."""
+    scenario_sim.reset()
+    scenario_sim.state.today = TODAY
+    path = write_config(scenario_sim, tmp_path, TODAY - dt.timedelta(days=3))
+    world = World(scenario_sim, path, target, TODAY, tmp_path)
+    monkeypatch.setenv("COFFEE_NOW", world.now().isoformat())
+    return world
+
+
+def _repaired(world: World, name: str, **kwargs) -> None:
+    outcome = run(world, BY_NAME[name], **kwargs)
+    assert outcome.detected is None, outcome.detected
+    assert [c["exit"] for c in outcome.commands] == [0] * len(outcome.commands), outcome.commands
+    assert outcome.mismatches == []
+
+
+def _plan(world: World, *args: str) -> dict[tuple[str, str], tuple[str, str]]:
+    ran = world.cli("plan", *args, "--json")
+    assert ran.code == 0, ran.stderr[-2000:]
+    return {(i["roaster_id"], i["day"]): (i["status"], i["action"]) for i in ran.json["items"]}
+
+
+def test_the_book_has_the_runbooks_twelve_scenarios():
+    assert len(SCENARIOS) == 12 and len(BY_NAME) == 12
+
+
+@pytest.mark.parametrize("name", ["partial_data_loss", "complete_data_loss", "corrupted_data", "schema_change",
+                                  "system_failure", "service_restart", "validation_failures", "external_api_issues",
+                                  "rate_limits"])
+def test_scenario(history, name):
+    _repaired(history, name)
+
+
+def test_parsing_errors_a_fixed_parser_makes_exactly_the_old_days_stale(history):
+    BY_NAME["parsing_errors"].stage(history)
+    buggy = history.values["buggy"]
+    plan = _plan(history)
+    assert plan and {s for s, _ in plan.values()} == {"stale"}
+    assert _plan(history, "--built-by", buggy) == plan
+    _repaired(history, "parsing_errors", staged=True)
+    assert _plan(history) == {}
+
+
+def test_deployment_rollback_repairs_exactly_what_the_bad_release_built(history):
+    BY_NAME["deployment_rollback"].stage(history)
+    today = TODAY.isoformat()
+    stale = _plan(history)
+    assert stale == {(shop, today): ("stale", "reparse") for shop in ("aurora-beans", "blue-peak",
+                                                                       "cedar-roast", "dune-coffee")}
+    _repaired(history, "deployment_rollback", staged=True)
+    assert _plan(history) == {}
+
+
+def test_configuration_change_makes_exactly_the_moved_days_stale(history):
+    BY_NAME["configuration_change"].stage(history)
+    plan = _plan(history)
+    assert {r for r, _ in plan} == {"dune-coffee"}
+    _repaired(history, "configuration_change", staged=True)
+    assert _plan(history) == {}
+
+
+def test_a_comment_or_a_reformat_makes_nothing_stale(history):
+    from runner.scenarios import deploy
+
+    deploy(history, "comments", "models/marts/prices.sql", "        deduped.is_sale,\n",
+           "        -- a new comment\n        deduped.is_sale ,   {# and a Jinja one #}\n\n")
+    assert _plan(history) == {}
