@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
+pytestmark = pytest.mark.bench
 QUICK_TIMEOUT_SECONDS = 240  # --quick promises under 2 minutes; a loaded CI machine gets slack
 
 

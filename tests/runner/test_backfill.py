@@ -82,68 +82,6 @@ def test_backfill_from_the_archive_equals_the_truth(archived, db):
     assert again.exit_code == 0 and sum(summary2["items"].values()) == 0 and summary2["gaps_before"] == 0
 
 
-def _bypass(db, *statements):
-    """Stage a storage accident: go around the raw store's append-only guard."""
-    with db.transaction():
-        db.execute("set local session_replication_role = replica")
-        for sql, params in statements:
-            db.execute(sql, params)
-
-
-def test_every_runbook_scenario_recovers_to_the_truth(archived, db, target):
-    sim, path, _ = archived
-    assert _backfill(path)[0].exit_code == 0
-    d = [START + dt.timedelta(days=i) for i in range(4)]
-    run_of = lambda shop, day: db.execute(  # noqa: E731
-        "select id from raw.scrape_runs where roaster_id = %s and target_day = %s", (shop, day)).fetchone()[0]
-    # partial loss: one page of a WooCommerce day; complete loss: a roaster's two days;
-    # corruption: a Shopify page; derived rows lost: prices of a day
-    partial = run_of("cedar-roast", d[0])
-    lost = [run_of("dune-coffee", d[1]), run_of("dune-coffee", d[2])]
-    corrupt = run_of("blue-peak", d[3])
-    _bypass(db,
-            ("delete from raw.scrape_artifacts where run_id = %s and resource = 'variations'", (partial,)),
-            ("update control.backfill_items set run_id = null where run_id = any(%s)", (lost,)),
-            ("delete from raw.scrape_artifacts where run_id = any(%s)", (lost,)),
-            ("delete from raw.scrape_runs where id = any(%s)", (lost,)),
-            ("update raw.scrape_artifacts set body = '{\"products\": [{\"id\": 1}]}' where run_id = %s "
-             "and resource = 'products'", (corrupt,)))
-    db.execute("delete from marts.prices where roaster_id = 'aurora-beans' and day = %s", (d[2],))
-    plan = run_cli("--config", str(path), "plan", "--start", str(START), "--end", str(END), "--json")
-    assert plan.exit_code == 0, plan.output[-2000:]
-    items = {(i["roaster_id"], i["day"]): (i["status"], i["action"]) for i in json.loads(plan.stdout)["items"]}
-    assert items == {
-        ("cedar-roast", str(d[0])): ("partial", "refetch_archive"),
-        ("dune-coffee", str(d[1])): ("missing", "refetch_archive"),
-        ("dune-coffee", str(d[2])): ("missing", "refetch_archive"),
-        ("blue-peak", str(d[3])): ("invalid", "refetch_archive"),
-        ("aurora-beans", str(d[2])): ("unprocessed", "reparse"),
-    }
-    result, summary = _backfill(path)
-    assert result.exit_code == 0, result.output[-2000:]
-    assert summary["items"]["done"] == 5 and summary["gaps_after"] == 0
-    assert set(_statuses(db).values()) == {"complete"}
-    assert _truth_mismatches(db, sim, d) == []
-    assert db.execute("""select count(*) from (select variant_id, scraped_at from marts.prices
-                          group by 1, 2 having count(*) > 1) as dup""").fetchone()[0] == 0
-
-
-def test_failed_live_run_today_is_refetched_live(tmp_path, db):
-    with Simulator(archive_coverage=1.0, faults=[Fault("429", shop="blue-peak")]) as sim:
-        path, config = sim_config(sim, tmp_path)
-        today = config.roaster("blue-peak").today()
-        fetched = run_cli("--config", str(path), "fetch", "--roaster", "blue-peak", "--json")
-        assert json.loads(fetched.stdout)["runs"][0]["status"] == "fail"
-        sim.set_faults([])
-        result = run_cli("--config", str(path), "backfill", "--start", str(today), "--end", str(today),
-                         "--roaster", "blue-peak", "--json")
-        summary = json.loads(result.stdout)
-    assert result.exit_code == 0, result.output[-2000:]
-    item = db.execute("select status_before, action, state from control.backfill_items").fetchone()
-    assert item == ("failed", "refetch_live", "done")
-    assert summary["gaps_after"] == 0
-
-
 def test_days_without_captures_are_unrecoverable_and_can_be_acknowledged(tmp_path, db):
     with Simulator(archive_coverage=0.0) as sim:
         path, _ = sim_config(sim, tmp_path, since=START)

@@ -17,6 +17,8 @@ import pytest
 
 from tests.runner.helpers import CLOCK, TODAY, days_from, dbt, fetch_days, last_second_of, sim_config
 
+pytestmark = pytest.mark.xdist_group("coverage_history")  # one worker builds the module's history template once
+
 DAYS = days_from(dt.date(2026, 3, 2), 3)
 SHOPS = ("aurora-beans", "blue-peak", "cedar-roast", "dune-coffee")
 COLUMNS = "roaster_id, day, status, runs, valid_artifacts, price_rows, acknowledged, acknowledged_reason"

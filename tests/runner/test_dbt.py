@@ -15,6 +15,8 @@ import pytest
 from runner.simulator import Simulator
 from tests.runner.helpers import CLOCK, days_from, dbt, fetch_days, sim_config, snapshot_tables
 
+pytestmark = pytest.mark.xdist_group("dbt_history")  # one worker builds the module's history template once
+
 DAYS = days_from(dt.date(2026, 3, 2), 4)
 
 

@@ -30,6 +30,8 @@ from tests.runner.dashboard_state import (
     history_template,
 )
 
+pytestmark = pytest.mark.xdist_group("dashboard")  # one worker builds the module's history template once
+
 __all__ = ["archive_sim", "history", "history_template"]  # fixtures
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; .ci/run installs it

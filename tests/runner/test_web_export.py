@@ -6,8 +6,12 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.runner.dashboard_state import D0, D4, EXPECTED, history, history_template
 from tests.runner.helpers import run_cli
+
+pytestmark = pytest.mark.xdist_group("dashboard")  # one worker builds the module's history template once
 
 __all__ = ["history", "history_template"]  # fixtures
 

@@ -16,6 +16,8 @@ from runner.db import Target
 from runner.plan import Plan, PlanItem, action_for
 from tests.runner.dashboard_state import D0, D1, D2, D3, D4, DAYS, EXPECTED, dashboard, history, history_template
 
+pytestmark = pytest.mark.xdist_group("dashboard")  # one worker builds the module's history template once
+
 __all__ = ["history", "history_template"]  # fixtures
 
 
