@@ -651,12 +651,19 @@ def simulate_cmd(port: int, seed: int, today: dt.datetime | None, latency: float
 
 
 @cli.command("demo")
+@click.option("--scenario", metavar="NAME", default=None,
+              help="Stage and repair one of the runbook's twelve scenarios on its own (README: scenarios).")
 @json_option
-def demo_cmd(as_json: bool) -> None:
+def demo_cmd(scenario: str | None, as_json: bool) -> None:
     """The whole story on the embedded database and the simulator."""
-    from runner.demo import run_demo
+    from runner.demo import run_demo, run_scenario_demo
 
-    report = run_demo()
+    if scenario is not None:
+        from runner.scenario_book import BY_NAME
+
+        if scenario not in BY_NAME:
+            raise click.BadParameter(f"{scenario!r} is not one of {', '.join(BY_NAME)}", param_hint="--scenario")
+    report = run_demo() if scenario is None else run_scenario_demo(scenario)
     emit(as_json, report.as_dict(), report.text())
     if not report.ok:
         sys.exit(EXIT_FAILED)

@@ -26,7 +26,7 @@ import psycopg
 from runner.backfill import Options, start_backfill
 from runner.config import Config, parse_config
 from runner.db import Target, coffee_home, connect, resolve_target
-from runner.demo_service import SCENE_RATE, THROTTLED_SHOP, run_scene
+from runner.demo_service import SCENE_RATE, THROTTLED_SHOP, environment, run_scene, scratch_database
 from runner.fetch import fetch_live, prepare
 from runner.ops import acknowledge, assess, verify
 from runner.plan import build_plan
@@ -223,3 +223,33 @@ def day_matches(conn: psycopg.Connection, sim: Simulator, roaster_id: str, day: 
                             where roaster_id = %s and day = %s order by variant_id, scraped_at desc""",
                         (roaster_id, day)).fetchall()
     return {r[0]: (r[1], r[2]) for r in rows} == truth
+
+
+def run_scenario_demo(name: str) -> Demo:
+    """`demo --scenario NAME`: one of the runbook's scenarios (runner/scenario_book.py),
+    staged, detected and repaired in its own database beside the demo's, its commands run
+    as real processes; ok when every day ends complete and equal to the simulator's truth."""
+    from runner.scenario_book import BY_NAME, run
+    from runner.scenarios import World, build_world
+
+    demo = Demo()
+    scenario = BY_NAME[name]
+    started = time.monotonic()
+    target = Target(url=scratch_database(resolve_target(), f"scenario_{name}"), embedded=False)
+    home = coffee_home() / "demo" / "scenarios" / name
+    today = dt.datetime.now(dt.timezone.utc).date()
+    with Simulator(seed=DEMO_SEED, today=today, archive_coverage=1.0) as sim:
+        world = World(sim, home / "roasters.yml", target, today, home)
+        demo.say(f"scenario {name}: {scenario.runbook}")
+        demo.say(f"database: {target.safe_url}; simulator: {sim.url}; "
+                 f"the clock held at {world.now():%Y-%m-%d %H:%M} UTC")
+        with environment({"COFFEE_NOW": world.now().isoformat()}):
+            world = build_world(sim, home, target, today)
+            demo.say(f"world: 4 shops scraped on {world.days[0]}..{world.today}, built")
+            outcome = run(world, scenario, lambda line: demo.say("  " + line))
+    demo.ok = outcome.ok
+    demo.data = {"scenario": name, "database": target.safe_url, "detected_by": scenario.how,
+                 "missed": outcome.detected, "commands": outcome.commands, "mismatches": outcome.mismatches,
+                 "elapsed_seconds": round(time.monotonic() - started, 1)}
+    demo.say(f"{'OK' if demo.ok else 'FAILED'}: {scenario.how} ({demo.data['elapsed_seconds']:.0f} s)")
+    return demo

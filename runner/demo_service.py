@@ -47,7 +47,7 @@ SCENE_SERVICE = {"tick_seconds": 300, "jitter_seconds": 0, "catch_up_days": 3, "
 def run_scene(target: Target, first_day: dt.date, seed: int) -> dict[str, Any]:
     """Stage and check the scene; a dict for the demo's report (`ok` and what was seen)."""
     started = time.monotonic()
-    url = _scene_database(target)
+    url = scratch_database(target, "service")
     days = [first_day + dt.timedelta(days=i) for i in range(3)]
     home = coffee_home() / "demo" / "service"
     home.mkdir(parents=True, exist_ok=True)
@@ -86,10 +86,10 @@ def _count(url: str, query: str, days: list[dt.date]) -> int:
             return 0
 
 
-def _scene_database(target: Target) -> str:
-    """A fresh `<database>_service` beside the demo's database; its URL."""
+def scratch_database(target: Target, suffix: str) -> str:
+    """A fresh `<database>_<suffix>` beside the demo's database (dropped first if there); its URL."""
     parts = urlsplit(target.url)
-    name = f"{parts.path.lstrip('/') or 'coffee_scraper'}_service"
+    name = f"{parts.path.lstrip('/') or 'coffee_scraper'}_{suffix}"
     with psycopg.connect(target.url, autocommit=True) as admin:
         admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
@@ -99,7 +99,7 @@ def _scene_database(target: Target) -> str:
 def _prepare(url: str, config_path: Path, home: Path) -> None:
     """Migrations, roasters and the derived tables of the scene's database (the wall clock)."""
     target = Target(url=url, embedded=False)
-    with _environment({"COFFEE_HOME": str(home)}), connect(target, autocommit=True) as conn:
+    with environment({"COFFEE_HOME": str(home)}), connect(target, autocommit=True) as conn:
         prepare(conn, load_config(str(config_path)))
         ensure_built(target)
 
@@ -110,12 +110,12 @@ def _moving_clock(day: dt.date) -> Iterator[dict[str, str]]:
     simulator reads it) and for the service processes (the returned variables)."""
     env = {clock.NOW_ENV: dt.datetime.combine(day, SCENE_START, dt.timezone.utc).isoformat(),
            clock.RATE_ENV: str(SCENE_RATE), clock.ANCHOR_ENV: str(time.time())}
-    with _environment(env):
+    with environment(env):
         yield env
 
 
 @contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
+def environment(values: dict[str, str]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:

@@ -265,10 +265,12 @@ def _rate_limited(world: World) -> None:
 
 
 def _drift_named(world: World, doc: Any) -> str | None:
+    """Exactly blue-peak's day is flagged, naming the key it lost (no other day drifts)."""
     drift = {(d["roaster_id"], d["day"]): d for d in doc["shape_drift"]}
     found = drift.get(("blue-peak", world.today.isoformat()))
-    if found is None or "$.products[].variants[].price" not in found["lost_keys"]:
-        return f"shape drift {sorted(drift)} does not name blue-peak's lost price key"
+    named = found is not None and "$.products[].variants[].price" in found["lost_keys"]
+    if set(drift) != {("blue-peak", world.today.isoformat())} or not named:
+        return f"shape drift {sorted(drift.items())} is not exactly blue-peak's lost price key"
     return None
 
 

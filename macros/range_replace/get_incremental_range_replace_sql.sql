@@ -36,7 +36,8 @@
             listed.roaster_id,
             date '{{ r.start }}' as start_day,
             date '{{ r.end }}' as end_day,
-            {{ version }}
+            '{{ code_version() }}' as code_version,
+            '{{ invocation_id }}' as invocation_id
         from unnest(array['{{ r.roasters | join("', '") }}']) as listed (roaster_id);
         {%- else %}
         values ('{{ model }}', '{{ r.kind }}', null, date '{{ r.start }}', date '{{ r.end }}', {{ version }});

@@ -42,6 +42,27 @@ _session_servers: list[Path] = []  # data folders of servers this session starte
 Builder = Callable[[Target, pytest.MonkeyPatch], None]  # build(target, env)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`--dist loadgroup`: the tests of an `xdist_group` (the modules that share a history
+    template) go to one worker, and go first, so the longest units start before the short
+    ones and do not finish last. pytest-xdist 3.8 names a grouped test `<id>@<group>` by
+    writing `item._nodeid`, which pytest 9 no longer reads (a node's id is `item._id`):
+    without this, the groups were spread over every worker and each built its template."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    grouped = []
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid and hasattr(item, "_id"):
+            from _pytest.nodeid import NodeId  # pytest >= 9
+
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
+        grouped.append(bool(names))
+    items[:] = [item for item, g in zip(items, grouped, strict=True) if g] + \
+               [item for item, g in zip(items, grouped, strict=True) if not g]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def leaves_nothing_running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Set up first, torn down last: what the session started must be gone by then."""

@@ -45,6 +45,9 @@ def _hostile(tmp_path: Path) -> list[str]:
     ["fetch", "--roaster", "{v}"],
     ["backfill", "--resume", "{v}"],
     ["restore", "{v}"],
+    ["plan", "--built-by", "{v}"],
+    ["backfill", "--since-version", "{v}"],
+    ["demo", "--scenario", "{v}"],
 ])
 def test_hostile_values_exit_2_with_one_line_and_change_nothing(command, configured, tmp_path, db):
     before = _state(db)
@@ -128,3 +131,21 @@ def test_environment_is_not_a_shell(configured, tmp_path):
     assert result.returncode == 0, result.stderr
     subprocess.run(["bash", "-c", 'eval "$1"', "_", result.stdout], cwd=tmp_path, capture_output=True, check=True)
     assert not (tmp_path / SENTINEL).exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["plan", "--built-by", "abc"], "at least 4 characters"),
+    (["plan", "--built-by", "0123abcd"], "no build recorded that version"),
+    (["plan", "--built-by", "0123abcd", "--since-version", "0123abcd"], "go separately"),
+    (["plan", "--start", "2026-03-01"], "both --start and --end"),
+    (["backfill"], "--built-by or --since-version"),
+    (["backfill", "--resume", "--built-by", "0123abcd"], "--resume takes no"),
+    (["demo", "--scenario", "no_such_scenario"], "is not one of partial_data_loss"),
+])
+def test_version_and_scenario_options_refuse_bad_input_with_one_line(args, message, configured, db):
+    before = _state(db)
+    result = run_cli("--config", str(configured), *args)
+    assert result.exit_code == 2, (args, result.output)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and message in errors[0], (args, result.stderr)
+    assert _state(db) == before

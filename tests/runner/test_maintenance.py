@@ -60,22 +60,31 @@ def test_retention_removes_old_backups_but_never_the_newest(tmp_path):
 
 def test_cleanup_dry_run_changes_nothing_and_apply_then_undo_restores_exactly(tmp_path, target, db):
     faults = [Fault("429", shop="dune-coffee"),                          # a failed run
-              Fault("503", shop="cedar-roast", resource="products", times=1)]  # a retried attempt
+              Fault("503", shop="cedar-roast", resource="products", times=1),  # a retried attempt
+              Fault("html200", shop="aurora-beans", resource="products", page=2)]  # an invalid final page
     with Simulator(faults=faults) as sim:
         path, config = sim_config(sim, tmp_path, since=DAYS[0], max_attempts=2)
         fetch_days(sim, config, target, DAYS[:1])
+    with db.transaction():  # blue-peak's run is ok, but its end-of-listing page no longer parses
+        db.execute("set local session_replication_role = replica")
+        db.execute("""update raw.scrape_artifacts set body = '{"products": [{"id": "garbage"}]}'
+                       where roaster_id = 'blue-peak' and resource = 'products' and page = 2""")
     assert dbt(target, "build").ok
     before = _raw(db)
     dry = run_cli("--config", str(path), "cleanup", "--json")
     assert dry.exit_code == 0
     counts = json.loads(dry.stdout)["would_move"]
     assert counts["failed_runs"] == 1 and counts["failed_run_artifacts"] > 0
-    assert counts["superseded_attempts"] == 1 and counts["stale_running_runs"] == 0
+    # the 503 that a retry replaced, and the first of aurora-beans' two HTML answers
+    assert counts["superseded_attempts"] == 2 and counts["stale_running_runs"] == 0
+    assert counts["invalid_artifacts"] >= 1
     assert _raw(db) == before
     applied = run_cli("--config", str(path), "cleanup", "--apply", "--json")
     assert applied.exit_code == 0, applied.output[-3000:]
     result = json.loads(applied.stdout)
-    assert result["moved"]["runs"] == 1 and result["moved"]["artifacts"] == counts["failed_run_artifacts"] + 1
+    assert result["moved"]["runs"] == 1
+    assert result["moved"]["artifacts"] == (counts["failed_run_artifacts"] + counts["superseded_attempts"]
+                                            + counts["invalid_artifacts"])
     assert result["backup"] and os.path.exists(result["backup"])
     assert db.execute("select count(*) from raw.scrape_runs where status = 'fail'").fetchone()[0] == 0
     assert db.execute("select count(*) from quarantine.scrape_artifacts").fetchone()[0] == result["moved"]["artifacts"]
@@ -83,6 +92,16 @@ def test_cleanup_dry_run_changes_nothing_and_apply_then_undo_restores_exactly(tm
     status = db.execute("select status from ops.coverage_daily where roaster_id = 'cedar-roast' and day = %s",
                         (DAYS[0],)).fetchone()[0]
     assert status == "complete"
+    # aurora-beans' HTML page and blue-peak's broken end page moved with their reasons:
+    # each day is a gap the plan refetches (blue-peak's run is ok: without its end page
+    # nothing says the catalog ended there)
+    for shop in ("aurora-beans", "blue-peak"):
+        reasons = [r[0] for r in db.execute(
+            "select reason from quarantine.scrape_artifacts where roaster_id = %s", (shop,))]
+        assert any(r.startswith("invalid page: ") for r in reasons), (shop, reasons)
+        status = db.execute("select status from ops.coverage_daily where roaster_id = %s and day = %s",
+                            (shop, DAYS[0])).fetchone()[0]
+        assert status == "partial", shop
     undo = run_cli("--config", str(path), "cleanup", "--undo", result["batch_id"], "--json")
     assert undo.exit_code == 0, undo.output[-2000:]
     assert _raw(db) == before

@@ -76,6 +76,7 @@ def test_parsing_errors_a_fixed_parser_makes_exactly_the_old_days_stale(history)
     plan = _plan(history)
     assert plan and {s for s, _ in plan.values()} == {"stale"}
     assert _plan(history, "--built-by", buggy) == plan
+    assert _plan(history, "--since-version", buggy[:6]) == plan  # the buggy version and the fix after it
     _repaired(history, "parsing_errors", staged=True)
     assert _plan(history) == {}
 
@@ -104,3 +105,37 @@ def test_a_comment_or_a_reformat_makes_nothing_stale(history):
     deploy(history, "comments", "models/marts/prices.sql", "        deduped.is_sale,\n",
            "        -- a new comment\n        deduped.is_sale ,   {# and a Jinja one #}\n\n")
     assert _plan(history) == {}
+
+
+def test_the_readme_table_gives_each_scenarios_commands():
+    """The README's scenarios table is what the tests run: each scenario's repair commands,
+    with FIRST, LAST, TODAY... for the world's values."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("### The runbook's scenarios"):readme.index("## The simulator")]
+    names = {"first": "FIRST", "last": "LAST", "today": "TODAY", "tomorrow": "TOMORROW", "bad": "V",
+             "backup": "BACKUP"}
+    for scenario in SCENARIOS:
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{scenario.name}` |"))
+        for command in scenario.repair:
+            shown = " ".join(a.format(**names) for a in command if a != "--json")
+            assert f"`coffee-runner {shown}`" in row, (scenario.name, shown)
+
+
+def test_demo_scenario_stages_and_repairs_one_on_its_own_database(db_url, tmp_path):
+    """`coffee-runner demo --scenario NAME`: its own database beside the configured one, its
+    own simulator and clock; exit 0 and every check passed."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "runner", "demo", "--scenario", "corrupted_data", "--json"],
+                          capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "COFFEE_DATABASE_URL": db_url, "COFFEE_HOME": str(tmp_path / "home")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    doc = json.loads(done.stdout)
+    assert doc["ok"] and doc["scenario"] == "corrupted_data" and doc["missed"] is None and doc["mismatches"] == []
+    assert doc["database"].split("?")[0].endswith("_scenario_corrupted_data")
+    assert [c["exit"] for c in doc["commands"]] == [0]

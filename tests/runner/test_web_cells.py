@@ -58,3 +58,9 @@ def test_a_row_costs_about_sixteen_bytes_per_cell_and_names_only_unusual_reasons
     assert html.count("<i class=c4></i>") == 88 and html.endswith("<i></i>")
     assert html.count("data-w=") == 1  # a tie between missing's two reasons: one is the default
     assert len(html) < 17 * len(cells)
+
+
+def test_a_stale_day_is_its_own_colour_and_shaded_like_a_complete_one():
+    assert css_class("stale", 1.0) == "s4" and css_class("stale", 0.5) == "s2"
+    assert fill("stale", 50, 3, usual_rows=100.0, usual_pages=3.0) == 0.5
+    assert BY_CODE["s"].name == "stale" and BY_CODE["s"].colour not in {s.colour for s in STATUSES if s.code != "s"}
