@@ -260,7 +260,8 @@ final as (
     select
         d.variant_id, d.product_id, d.roaster_id, d.day, d.scraped_at, d.price, d.currency, d.compare_at_price,
         d.is_sale, d.in_stock, d.is_on_backorder, d.artifact_id, d.run_id, d.product_title, d.product_type,
-        d.variant_title, d.listing_type, f.grind, f.brew_methods, f.weight_g, f.pack_count, d.artifact_created_at
+        d.variant_title, d.listing_type, f.grind, f.brew_methods, f.weight_g, f.pack_count, d.artifact_created_at,
+        {{ provenance_columns() }}
     from deduped as d
     inner join option_facts as f
         on coalesce(d.options, '[]'::jsonb) = f.options and coalesce(d.sibling_options, '[]'::jsonb) = f.sibling_options

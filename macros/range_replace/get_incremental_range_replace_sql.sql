@@ -10,7 +10,8 @@
     so the scheduled coverage check (ops.coverage_daily) recomputes exactly those days:
     with a range, the range itself (one row per roaster, or one for all); without one,
     the (roaster, day)s of the new raw it rebuilt, which also tells the next build without
-    a range where to start. The models need roaster_id and day columns. -#}
+    a range where to start. The models need roaster_id and day columns;
+    a model with a unique_key also loses the rows the build writes again on another day. -#}
 {% macro get_incremental_range_replace_sql(arg_dict) -%}
     {%- set target = arg_dict["target_relation"] -%}
     {%- set source_rel = arg_dict["temp_relation"] -%}
@@ -18,8 +19,20 @@
     {%- set r = replaced_range() -%}
     {%- set model = target.identifier -%}
     {%- set version = "'" ~ code_version() ~ "', '" ~ invocation_id ~ "'" -%}
+    {%- set keys = arg_dict["unique_key"] if arg_dict["unique_key"] is not string else [arg_dict["unique_key"]] -%}
     delete from {{ target }}
     where {{ range_predicate(r) }};
+
+    {% if keys -%}
+        -- the rows the build writes again that sit on another day (the roaster's timezone
+        -- changed since): replaced, not duplicated; by key, one index probe per new row
+        delete from {{ target }} as old_rows
+        using {{ source_rel }} as new_rows
+        where
+            {%- for key in keys %}
+                old_rows.{{ key }} = new_rows.{{ key }}{{ " and" if not loop.last }}
+            {%- endfor %};
+    {%- endif %}
 
     {% if r.start is not none -%}
         insert into {{ source("control", "mart_rebuilds") }}

@@ -5,6 +5,7 @@
     config(
         materialized='incremental',
         incremental_strategy='range_replace',
+        unique_key=['variant_id', 'scraped_at'],
         on_schema_change='append_new_columns',
         pre_hook="{{ mark_full_rebuild() }}",
         post_hook="{{ log_full_rebuild() }}",

@@ -5,6 +5,7 @@
     config(
         materialized='incremental',
         incremental_strategy='range_replace',
+        unique_key=['artifact_id', 'listing_position'],
         on_schema_change='append_new_columns',
         pre_hook="{{ mark_full_rebuild() }}",
         post_hook="{{ log_full_rebuild() }}",

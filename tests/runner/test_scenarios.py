@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from runner.scenario_book import BY_NAME, SCENARIOS, run
-from runner.scenarios import World, build_world, write_config
+from runner.scenarios import World, build_world, mismatches, write_config
 from runner.simulator import Simulator
 from tests.runner.helpers import TODAY
 
@@ -92,11 +92,28 @@ def test_deployment_rollback_repairs_exactly_what_the_bad_release_built(history)
 
 
 def test_configuration_change_makes_exactly_the_moved_days_stale(history):
-    BY_NAME["configuration_change"].stage(history)
-    plan = _plan(history)
-    assert {r for r, _ in plan} == {"dune-coffee"}
-    _repaired(history, "configuration_change", staged=True)
+    scenario = BY_NAME["configuration_change"]
+    scenario.stage(history)
+    found = history.cli(*history.fill(scenario.detect))
+    assert scenario.detected(history, found.json) is None  # exactly dune-coffee's moved days
+    # one moved day repaired alone (the dashboard's command): its rows leave their old day
+    tomorrow = (TODAY + dt.timedelta(days=1)).isoformat()
+    alone = history.cli("backfill", "--start", tomorrow, "--end", tomorrow, "--roaster", "dune-coffee", "--json")
+    assert alone.code == 0, alone.stderr[-2000:]
+    assert ("dune-coffee", tomorrow) not in _plan(history)
+    for command in scenario.repair:  # then the README's commands
+        ran = history.cli(*history.fill(command))
+        assert ran.code == 0, ran.stderr[-2000:]
+    assert mismatches(history) == []
     assert _plan(history) == {}
+
+
+def test_a_currency_makes_a_shopify_roasters_days_stale_and_a_woocommerce_roasters_none(history):
+    """roasters.yml's currency is read for Shopify pages only (WooCommerce pages carry their own)."""
+    history.edit_config("aurora-beans", currency="CAD")  # Shopify: its prices are read in CAD now
+    history.edit_config("cedar-roast", currency="CHF")  # WooCommerce: its pages say EUR
+    plan = _plan(history)
+    assert plan == {("aurora-beans", d.isoformat()): ("stale", "reparse") for d in history.days}
 
 
 def test_a_comment_or_a_reformat_makes_nothing_stale(history):
