@@ -460,6 +460,9 @@ def verify_cmd(ctx: click.Context, start: dt.datetime, end: dt.datetime, roaster
         prepare(conn, config)
     report = verify(config, target, first, last, _roasters(config, roaster_ids))
     emit(as_json, report, verify_text(report))
+    from runner import alerts
+
+    alerts.flush()  # shape drift alerts leave before the process exits
     if not report["ok"]:
         ctx.exit(EXIT_FAILED)
 

@@ -229,7 +229,7 @@ def _validation_failure(world: World) -> None:
     second listing page with an HTML maintenance page and status 200, on every retry."""
     lose_raw(world, ["aurora-beans"], [world.today])
     world.sim.set_faults([Fault("html200", shop="aurora-beans", resource="products", page=2)])
-    world.cli("fetch", "--roaster", "aurora-beans", "--json")
+    world.scrape("aurora-beans")
     world.sim.set_faults([])
 
 
@@ -252,7 +252,7 @@ def _format_change(world: World) -> None:
             variant["amount"] = variant.pop("price")
     world.sim.set_body(json.dumps(page).encode())
     world.sim.set_faults([Fault("body", shop="blue-peak", resource="products", page=1)])
-    world.cli("fetch", "--roaster", "blue-peak", "--json")
+    world.scrape("blue-peak")
     world.sim.set_faults([])
 
 
@@ -260,7 +260,7 @@ def _rate_limited(world: World) -> None:
     """dune-coffee answers 429 (Retry-After: 1) to today's scrape, all day long."""
     lose_raw(world, ["dune-coffee"], [world.today])
     world.sim.set_faults([Fault("429", shop="dune-coffee", arg=1)])
-    world.cli("fetch", "--roaster", "dune-coffee", "--json")
+    world.scrape("dune-coffee")
     world.sim.set_faults([])
 
 
@@ -268,7 +268,7 @@ def _drift_named(world: World, doc: Any) -> str | None:
     """Exactly blue-peak's day is flagged, naming the key it lost (no other day drifts)."""
     drift = {(d["roaster_id"], d["day"]): d for d in doc["shape_drift"]}
     found = drift.get(("blue-peak", world.today.isoformat()))
-    named = found is not None and "$.products[].variants[].price" in found["lost_keys"]
+    named = found is not None and found["lost_keys"] == ["$.products[].variants[].price"]
     if set(drift) != {("blue-peak", world.today.isoformat())} or not named:
         return f"shape drift {sorted(drift.items())} is not exactly blue-peak's lost price key"
     return None

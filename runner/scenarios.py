@@ -40,6 +40,7 @@ from runner.simulator import Simulator
 WORLD_DAYS = 4  # today and the three days before
 CAPTURE_HOUR = 12  # UTC: the same calendar day in every simulator timezone
 CLOCK_AFTER_CAPTURE = dt.timedelta(minutes=30)  # "now" in a scenario: after today's scrape
+RESCRAPE_MINUTE = 20  # a scenario's own scrape of today: 12:20 UTC, between the world's and "now"
 COMMAND_TIMEOUT_SECONDS = 600
 KILL_WAIT_SECONDS = 120
 SCENARIO_LATENCY_SECONDS = 0.3  # service_restart: slow enough to kill a backfill mid-work
@@ -100,6 +101,19 @@ class World:
                   "today": self.today.isoformat(), **self.values}
         return [a.format(**values) for a in args]
 
+    def scrape(self, roaster_id: str) -> None:
+        """Today's scheduled scrape of one shop again, a little before "now" (after the
+        world's own scrape of today): the captures must carry the world's clock, which a
+        `fetch` process does not read (it stamps live captures with the wall clock)."""
+        config = self.config
+        fetch_live(config, self.target, [config.roaster(roaster_id)],
+                   clock=_ticking(self.today, CAPTURE_HOUR * 60 + RESCRAPE_MINUTE))
+
+    def edit_monitoring(self, **changes: Any) -> None:
+        doc = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
+        doc.setdefault("monitoring", {}).update(changes)
+        self.config_path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+
     def edit_config(self, roaster_id: str, **changes: Any) -> None:
         doc = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
         for roaster in doc["roasters"]:
@@ -135,9 +149,9 @@ def build_world(sim: Simulator, home: Path, target: Target, today: dt.date) -> W
     return world
 
 
-def _ticking(day: dt.date) -> Callable[[], dt.datetime]:
-    """A clock from noon UTC on `day`, a second on per reading."""
-    moment = [dt.datetime.combine(day, dt.time(CAPTURE_HOUR), dt.timezone.utc)]
+def _ticking(day: dt.date, minute: int = CAPTURE_HOUR * 60) -> Callable[[], dt.datetime]:
+    """A clock from `minute` (of the day, UTC) on `day`, a second on per reading."""
+    moment = [dt.datetime.combine(day, dt.time(0), dt.timezone.utc) + dt.timedelta(minutes=minute)]
 
     def now() -> dt.datetime:
         moment[0] += dt.timedelta(seconds=1)

@@ -19,22 +19,30 @@ raw_artifacts as not materialized (
     select * from {{ ref('stg_raw__scrape_artifacts') }}
 ),
 
-artifacts as not materialized (
+artifact_days as not materialized (
+    select * from {{ ref('int_artifact_days') }}
+),
+
+built_artifacts as not materialized (
+    -- verdicts as last built; a page not built yet counts as not valid (no baseline)
     select * from {{ ref('scrape_artifacts') }}
 ),
 
 first_pages as (
-    -- each run's first listing page, as its final attempt answered with 200
+    -- each run's first listing page, as its final attempt answered with 200, read from
+    -- raw (a page scraped since the last build has a shape already)
     select
-        artifacts.id,
-        artifacts.roaster_id,
-        artifacts.day,
-        artifacts.validation_status,
-        artifacts.artifact_created_at
-    from artifacts
+        raw_artifacts.artifact_id as id,
+        raw_artifacts.roaster_id,
+        artifact_days.day,
+        coalesce(built_artifacts.validation_status, 'not built') as validation_status,
+        raw_artifacts.created_at as artifact_created_at
+    from raw_artifacts
+    inner join artifact_days on raw_artifacts.artifact_id = artifact_days.artifact_id
+    left join built_artifacts on raw_artifacts.artifact_id = built_artifacts.id
     where
-        artifacts.resource = 'products' and artifacts.page = 1
-        and artifacts.is_final_attempt and artifacts.http_status = 200
+        raw_artifacts.resource = 'products' and raw_artifacts.page = 1
+        and raw_artifacts.is_final_attempt and raw_artifacts.http_status = 200
 ),
 
 in_scope as (

@@ -116,6 +116,24 @@ def test_a_currency_makes_a_shopify_roasters_days_stale_and_a_woocommerce_roaste
     assert plan == {("aurora-beans", d.isoformat()): ("stale", "reparse") for d in history.days}
 
 
+def test_a_format_change_is_named_by_verify_and_sent_as_an_alert(history):
+    """Shape drift: the key blue-peak's pages lost, in verify's text and as a webhook alert."""
+    from tests.runner.test_health import Webhook
+
+    hook = Webhook()
+    try:
+        history.edit_monitoring(alert_webhook=hook.url)
+        BY_NAME["external_api_issues"].stage(history)
+        ran = history.cli("verify", "--start", history.days[0].isoformat(), "--end", TODAY.isoformat())
+        drift = [line for line in ran.stdout.splitlines() if line.startswith("shape drift:")]
+        assert drift == [f"shape drift: blue-peak {TODAY}: lost $.products[].variants[].price"], ran.stdout
+        events = [e for e in hook.received if e["event"] == "shape_drift"]
+        assert [(e["roaster_id"], e["day"], e["lost_keys"]) for e in events] == [
+            ("blue-peak", TODAY.isoformat(), ["$.products[].variants[].price"])]
+    finally:
+        hook.close()
+
+
 def test_a_comment_or_a_reformat_makes_nothing_stale(history):
     from runner.scenarios import deploy
 
