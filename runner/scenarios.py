@@ -110,17 +110,16 @@ class World:
                    clock=_ticking(self.today, CAPTURE_HOUR * 60 + RESCRAPE_MINUTE))
 
     def edit_monitoring(self, **changes: Any) -> None:
-        doc = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
-        doc.setdefault("monitoring", {}).update(changes)
-        self.config_path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        self._edit(lambda doc: doc.setdefault("monitoring", {}).update(changes))
 
     def edit_config(self, roaster_id: str, **changes: Any) -> None:
-        doc = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
-        for roaster in doc["roasters"]:
-            if roaster["id"] == roaster_id:
-                roaster.update(changes)
-        self.config_path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        self._edit(lambda doc: [r.update(changes) for r in doc["roasters"] if r["id"] == roaster_id])
 
+    def _edit(self, change: Callable[[dict], Any]) -> None:
+        """Rewrite roasters.yml with one change, as an operator would edit it."""
+        doc = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
+        change(doc)
+        self.config_path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
 
 def write_config(sim: Simulator, folder: Path, since: dt.date) -> Path:
     doc = yaml.safe_load(sim.roasters_yaml())

@@ -23,16 +23,25 @@ scope_runs as (
     inner join bounds on runs.roaster_id = bounds.roaster_id
 ),
 
-price_days as (
+judged_prices as (
+    -- each price's stale reason, judged once (a million prices at 1,000 roasters x 3 years)
     select
         prices.roaster_id,
         prices.day,
-        count(*) as price_rows,
-        count({{ stale_reason('prices', 'bounds', 'scraped_at', settings=false) }}) as stale_price_rows,
-        min({{ stale_reason('prices', 'bounds', 'scraped_at', settings=false) }}) as stale_reason
+        {{ stale_reason('prices', 'bounds', 'scraped_at', settings=false) }} as stale_reason
     from prices
     inner join bounds on prices.roaster_id = bounds.roaster_id
-    group by prices.roaster_id, prices.day
+),
+
+price_days as (
+    select
+        roaster_id,
+        day,
+        count(*) as price_rows,
+        count(stale_reason) as stale_price_rows,
+        min(stale_reason) as stale_reason
+    from judged_prices
+    group by roaster_id, day
 ),
 
 rejected_days as (

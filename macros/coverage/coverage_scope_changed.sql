@@ -160,10 +160,14 @@ price_days as (
     cross join lateral (
         select
             count(*) as price_rows,
-            count({{ stale_reason('prices', 'bounds', 'scraped_at', settings=false) }}) as stale_price_rows,
-            min({{ stale_reason('prices', 'bounds', 'scraped_at', settings=false) }}) as stale_reason
-        from prices
-        where prices.roaster_id = scope.roaster_id and prices.day = scope.day
+            count(judged.stale_reason) as stale_price_rows,
+            min(judged.stale_reason) as stale_reason
+        from (
+            -- each price's stale reason, judged once
+            select {{ stale_reason('prices', 'bounds', 'scraped_at', settings=false) }} as stale_reason
+            from prices
+            where prices.roaster_id = scope.roaster_id and prices.day = scope.day
+        ) as judged
     ) as day_prices
 ),
 
