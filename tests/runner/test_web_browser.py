@@ -110,6 +110,7 @@ def test_the_map_shows_what_coverage_holds_and_a_click_opens_the_day(history, db
         assert page.inner_text("pre.command") == f"coffee-runner backfill --roaster blue-peak --start {D1} --end {D1}"
         _shot(page, tmp_path, "day")
         page.click("h1 a")  # the roaster's price chart
+        page.wait_for_url(f"{base}/roasters/blue-peak")  # a click does not wait for the page it opens
         assert page.locator("svg.chart polyline").count() >= 1 and page.locator("svg.chart rect.gap").count() >= 2
     assert page.errors == []
 
@@ -148,6 +149,7 @@ def test_an_operator_repairs_a_hole_and_watches_it_close(history, archive_sim, d
     with dashboard(config, db_url) as base:
         page.goto(f"{base}/?start={D0}&end={D4}")
         page.click(_cell(page, "dune-coffee", D1))
+        page.wait_for_url(f"{base}/day/dune-coffee/{D1}")
         command = shlex.split(page.inner_text("pre.command"))
         assert command[:2] == ["coffee-runner", "backfill"]
         child = subprocess.Popen([sys.executable, "-m", "runner", "--config", str(path), *command[1:]],
