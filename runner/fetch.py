@@ -16,10 +16,11 @@ import psycopg
 
 from runner import pauses
 from runner.budget import SharedBudget
+from runner.clock import now as clock_now
 from runner.config import Config, Roaster
 from runner.db import Target, connect, migrate, set_search_path
 from runner.errors import RobotsDisallowed
-from runner.http import Clock, PoliteClient, check_robots, read_robots, utc_now
+from runner.http import Clock, PoliteClient, check_robots, read_robots
 from runner.sources import SOURCES, CatalogResult, RunContext
 from runner.store import RawStore, reap_dead_runs, sync_roasters
 
@@ -54,14 +55,14 @@ def prepare(conn: psycopg.Connection, config: Config) -> dict[str, object]:
 
 
 def fetch_live(config: Config, target: Target, roasters: list[Roaster],
-               clock: Clock = utc_now) -> list[RunSummary]:
+               clock: Clock = clock_now) -> list[RunSummary]:
     with connect(target, autocommit=True) as conn:
         prepare(conn, config)
     return asyncio.run(_fetch_all(config, target, roasters, clock))
 
 
 def fetch_scheduled(config: Config, target: Target, roasters: list[Roaster],
-                    clock: Clock = utc_now) -> tuple[list[RunSummary], dict[str, str]]:
+                    clock: Clock = clock_now) -> tuple[list[RunSummary], dict[str, str]]:
     """Normal processing: a live run per roaster that is not paused.
 
     Returns the runs, and the paused roasters with their reasons (not fetched)."""

@@ -22,6 +22,7 @@ import httpx
 from protego import Protego
 
 from runner.budget import SharedBudget
+from runner.clock import now as clock_now
 from runner.config import HttpSettings
 from runner.errors import (
     BadBody,
@@ -73,10 +74,6 @@ class Exchange:
 
 Recorder = Callable[[Exchange], Awaitable[None]]
 Clock = Callable[[], dt.datetime]
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 GATE_MARGIN = 0.03  # 3% slower than the limit, so a shop's own clock never counts one too many
@@ -199,7 +196,7 @@ def retry_delay(error: RetryableFetchError, attempt: int, settings: HttpSettings
 
 class PoliteClient:
     def __init__(self, settings: HttpSettings, user_agent: str, *, seed: int | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None, clock: Clock = utc_now,
+                 transport: httpx.AsyncBaseTransport | None = None, clock: Clock = clock_now,
                  budget: SharedBudget | None = None) -> None:
         self.settings = settings
         self.budget = budget  # shared with every process on the database; None: this process only

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -43,6 +44,18 @@ def test_every_artifact_keeps_its_bytes_facts(tmp_path, db, sim):
     assert products[7]["x-wp-totalpages"] == "1"
     assert len(products[3]) == 64 and products[4] > 1000
     assert all(r[9] == "live" for r in rows)
+
+
+def test_a_fetch_stamps_captures_and_its_day_with_the_runners_clock(tmp_path, db, sim, monkeypatch):
+    """$COFFEE_NOW is the runner's "now" for a fetch too: its captures and its day are that moment's."""
+    path, config = sim_config(sim, tmp_path)
+    moment = dt.datetime(2026, 11, 20, 23, 30, tzinfo=dt.timezone.utc)
+    monkeypatch.setenv("COFFEE_NOW", moment.isoformat())
+    assert run_cli("--config", str(path), "fetch", "--roaster", "cedar-roast").exit_code == 0
+    captured = {r[0] for r in db.execute("select captured_at from raw.scrape_artifacts").fetchall()}
+    assert captured == {moment}
+    day = db.execute("select target_day from raw.scrape_runs").fetchone()[0]
+    assert day == config.roaster("cedar-roast").today(moment)
 
 
 def test_selective_fetch_and_unknown_roaster(tmp_path, db, sim):
