@@ -21,9 +21,10 @@ one parse). The manifest is reused while what it was parsed from is unchanged: t
 files (paths, sizes, mtimes), the working directory, the connection and profile, the
 `--vars`, and the values of every env_var() the parse read. A request with --vars or other
 parse-time env values runs as a fresh dbt process (dbt's partial parse keeps its parse
-short); when the project, connection or profile changed, that request does too, and the
-worker then re-executes itself, keeping its listening socket, so that its next request
-parses the new project in a clean process.
+short). When the project, connection or profile changed, the worker re-executes itself,
+keeping its listening socket and that request's connection, and the new image parses the
+new project in a clean process and answers the request with it (before, the request ran
+as a fresh dbt and the new image parsed again for the next one: two parses per change).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -154,9 +155,11 @@ def invoke(args: list[str], env: dict[str, str], cwd: str, manifest: Any = None)
     return code, out.getvalue()
 
 
-def serve(socket_path: str, listener_fd: int | None = None, parent: int | None = None) -> None:
+def serve(socket_path: str, listener_fd: int | None = None, parent: int | None = None,
+          pending: Path | None = None) -> None:
     """Answer requests on `socket_path`, one at a time, until killed (SIGTERM) or orphaned.
-    After a re-exec, `listener_fd` is the socket already listening and `parent` our parent."""
+    After a re-exec, `listener_fd` is the socket already listening, `parent` our parent and
+    `pending` the file holding the request that made us re-execute (answered first)."""
     import dbt.cli.main  # noqa: F401  the expensive part, paid once and shared by every fork
 
     parent = parent or os.getppid()
@@ -169,6 +172,8 @@ def serve(socket_path: str, listener_fd: int | None = None, parent: int | None =
     else:
         listener = socket.socket(fileno=listener_fd)
     with listener:
+        if pending is not None:
+            _answer_pending(pending)
         listener.settimeout(PARENT_CHECK_SECONDS)
         while os.getppid() == parent:  # a parent killed outright (SIGKILL) does not leave us behind
             try:
@@ -177,18 +182,41 @@ def serve(socket_path: str, listener_fd: int | None = None, parent: int | None =
                 continue
             conn.settimeout(None)
             with conn:
-                _serve_one(conn)
+                request = _read_request(conn)
+                if request is not None and _needs_new_parse(request):
+                    _reexec(socket_path, listener, parent, (conn, request))
+                if request is not None:
+                    _serve_one(conn, request)
             if _PARSED.stale:
                 _reexec(socket_path, listener, parent)
     _log("the process that started this worker is gone; exiting")
 
 
-def _reexec(socket_path: str, listener: socket.socket, parent: int) -> None:
-    """A fresh process image (dbt's globals clean for a new parse), keeping the socket."""
+def _reexec(socket_path: str, listener: socket.socket, parent: int,
+            pending: tuple[socket.socket, Request] | None = None) -> None:
+    """A fresh process image (dbt's globals clean for a new parse), keeping the socket; with
+    `pending`, the connection and request that need the new parse, answered by the new image."""
     _log("project or connection changed: restarting to parse afresh")
     os.set_inheritable(listener.fileno(), True)
+    extra: list[str] = []
+    if pending is not None:
+        conn, request = pending
+        fd, path = tempfile.mkstemp(prefix="request-", dir=os.path.dirname(socket_path))  # 0600: a password
+        with os.fdopen(fd, "w") as sink:
+            json.dump({**asdict(request), "fd": conn.fileno()}, sink)
+        os.set_inheritable(conn.fileno(), True)
+        extra = [path]
     os.execv(sys.executable, [sys.executable, "-m", "runner.dbt_worker", socket_path,
-                              str(listener.fileno()), str(parent)])
+                              str(listener.fileno()), str(parent), *extra])
+
+
+def _answer_pending(path: Path) -> None:
+    """The request the previous image handed over (see _reexec), on its still-open connection."""
+    doc = json.loads(path.read_text())
+    path.unlink(missing_ok=True)
+    with socket.socket(fileno=int(doc.pop("fd"))) as conn:
+        conn.settimeout(None)
+        _serve_one(conn, Request(**doc))
 
 
 # --- the one parse ---------------------------------------------------------------------------
@@ -247,19 +275,21 @@ def _env_vars_match(env: dict[str, str]) -> bool:
     return True
 
 
+def _takes_manifest(args: list[str]) -> bool:
+    """Commands that need no manifest, and requests with --vars of their own, parse for themselves."""
+    return bool(args) and args[0] not in NO_MANIFEST_COMMANDS and "--vars" not in args
+
+
 def _manifest_for(args: list[str], env: dict[str, str], cwd: str) -> Any:
     """The manifest for this request: the parent's own (parsed now if this process never
-    parsed), or None: the request runs as a fresh dbt, because it is a command that takes
+    parsed; a request for another project or connection made it re-execute first, see
+    serve), or None: the request runs as a fresh dbt, because it is a command that takes
     no manifest, or has --vars or parse-time env vars of its own (the manifest stays for
-    the others), or the project, connection or profile changed (the parent then
-    re-executes, to parse the new one)."""
-    if not args or args[0] in NO_MANIFEST_COMMANDS or "--vars" in args:
+    the others), or the parse failed (the parent then re-executes, to try again)."""
+    if not _takes_manifest(args):
         return None
     key = _key(env, cwd)
     if _PARSED.key is not None:
-        if key != _PARSED.key:
-            _PARSED.stale = True
-            return None
         return _PARSED.manifest if _env_vars_match(env) else None
     from dbt.cli.main import dbtRunner
 
@@ -281,18 +311,36 @@ def _manifest_for(args: list[str], env: dict[str, str], cwd: str) -> Any:
     return _PARSED.manifest
 
 
-def _serve_one(conn: socket.socket) -> None:
-    """Read the request, find its manifest, then fork: the child answers and exits, so no
-    invocation sees another's dbt state."""
+@dataclass(frozen=True)
+class Request:
+    args: list[str]
+    env: dict[str, str]
+    cwd: str
+
+
+def _read_request(conn: socket.socket) -> Request | None:
     try:
         raw = _read_line(conn)
         if not raw:
-            return  # a probe: connected, sent nothing
-        request = json.loads(raw)
-        args, env, cwd = list(request["args"]), dict(request["env"]), str(request["cwd"])
+            return None  # a probe: connected, sent nothing
+        doc = json.loads(raw)
+        return Request(list(doc["args"]), dict(doc["env"]), str(doc["cwd"]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         _log(f"request dropped: {exc}")  # a client that died mid-request, or a malformed one
-        return
+        return None
+
+
+def _needs_new_parse(request: Request) -> bool:
+    """This process parsed another project or connection than the one this request needs:
+    it must re-execute (dbt's globals are not clean for a second parse) and parse anew."""
+    return (_PARSED.key is not None and _takes_manifest(request.args)
+            and _key(request.env, request.cwd) != _PARSED.key)
+
+
+def _serve_one(conn: socket.socket, request: Request) -> None:
+    """Find the request's manifest, then fork: the child answers and exits, so no
+    invocation sees another's dbt state."""
+    args, env, cwd = request.args, request.env, request.cwd
     manifest = _manifest_for(args, env, cwd)
     # without the manifest, in a process that has parsed: a fresh dbt process, since a second
     # parse on top of dbt's globals from the first can hang
@@ -334,7 +382,7 @@ def _answer(conn: socket.socket, args: list[str], env: dict[str, str], cwd: str,
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 4):  # the two extra arguments are the worker's own, after a re-exec
+    if len(sys.argv) not in (2, 4, 5):  # the extra arguments are the worker's own, after a re-exec
         sys.stderr.write("usage: python -m runner.dbt_worker SOCKET_PATH\n")
         sys.exit(2)
-    serve(sys.argv[1], *(int(a) for a in sys.argv[2:]))
+    serve(sys.argv[1], *(int(a) for a in sys.argv[2:4]), *(Path(a) for a in sys.argv[4:]))

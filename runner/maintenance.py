@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from runner.db import Target, coffee_home, connect, libpq_env
-from runner.dbt import range_vars, run_dbt
+from runner.dbt import BUILD, range_vars, run_dbt
 from runner.errors import InputError
 from runner.store import dead_runs, reap_dead_runs
 
@@ -143,7 +143,7 @@ def restore(target: Target, file: Path) -> dict[str, Any]:
     if proc.returncode != 0:
         _put_back(target, aside, suffix)
         raise InputError(f"pg_restore failed, nothing changed: {_last_line(proc.stderr)}")
-    result = run_dbt(target, ["build", "--full-refresh"])
+    result = run_dbt(target, [*BUILD, "--full-refresh"])
     return {"file": str(file), "schemas": list(BACKUP_SCHEMAS), "set_aside": aside,
             "dbt": result.as_dict(), "ok": result.ok}
 
@@ -287,5 +287,5 @@ def _rebuild(target: Target, days: tuple) -> dict[str, Any]:
     """Rebuild the derived rows of the days whose raw rows moved."""
     if not days or days[0] is None:
         return {}
-    result = run_dbt(target, ["build"], range_vars(days[0].isoformat(), days[1].isoformat(), sorted(days[2])))
+    result = run_dbt(target, [*BUILD], range_vars(days[0].isoformat(), days[1].isoformat(), sorted(days[2])))
     return result.as_dict()

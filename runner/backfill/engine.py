@@ -23,7 +23,7 @@ from runner.backfill.worker import DB_CONNECT_TIMEOUT_SECONDS, Worker
 from runner.budget import ARCHIVE_KEY, SharedBudget
 from runner.config import Config, Roaster
 from runner.db import Target, connect
-from runner.dbt import range_vars, run_dbt
+from runner.dbt import BUILD, range_vars, run_dbt
 from runner.errors import DatabaseUnavailable
 from runner.fetch import prepare
 from runner.http import PoliteClient
@@ -288,7 +288,7 @@ def _final_build(target: Target, backfill_id: str, worked: tuple, events: EventL
     first, last, roasters = planned
     ids = sorted({r.id for r in roasters} | set(worked[2]))
     events.write("dbt_started", backfill_id=backfill_id, start=first, end=last, roasters=ids)
-    result = run_dbt(target, ["build"], range_vars(first.isoformat(), last.isoformat(), ids))
+    result = run_dbt(target, [*BUILD], range_vars(first.isoformat(), last.isoformat(), ids))
     events.write("dbt_finished", backfill_id=backfill_id, ok=result.ok, counts=result.counts,
                  elapsed_seconds=result.elapsed_seconds)
     return result.as_dict()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import signal
@@ -237,3 +238,9 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = SERVE_WAIT_SE
     raise AssertionError(f"timed out waiting for {what}")
 
 
+
+
+def last_dbt_nodes() -> list[str]:
+    """The unique ids of the nodes the last dbt invocation in this test's COFFEE_HOME ran."""
+    path = Path(os.environ["COFFEE_HOME"]) / "dbt" / "target" / "run_results.json"
+    return [r["unique_id"] for r in json.loads(path.read_text())["results"]]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runner.simulator import Fault, Simulator
-from tests.runner.helpers import run_cli, sim_config, spawn_backfill
+from tests.runner.helpers import last_dbt_nodes, run_cli, sim_config, spawn_backfill
 
 SHOPS = ("aurora-beans", "blue-peak", "cedar-roast", "dune-coffee")
 REFERENCE = f"coffee_reference_{os.getpid()}"  # unique when workers share one server
@@ -65,6 +65,8 @@ def test_backfill_from_the_archive_equals_the_truth(archived, db):
                                                                 "unrecoverable": 0}
     assert summary["gaps_before"] == 16 and summary["gaps_after"] == 0
     assert summary["dbt"]["ok"]
+    built = last_dbt_nodes()  # a production build: models and data tests, not dbt's unit tests
+    assert any(n.startswith("test.") for n in built) and not any(n.startswith("unit_test.") for n in built)
     days = [START + dt.timedelta(days=i) for i in range(4)]
     assert _truth_mismatches(db, sim, days) == []
     runs = db.execute("select kind, count(*), count(distinct (roaster_id, target_day)) from raw.scrape_runs "

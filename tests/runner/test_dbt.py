@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from runner.simulator import Simulator
-from tests.runner.helpers import CLOCK, days_from, dbt, fetch_days, sim_config, snapshot_tables
+from tests.runner.helpers import CLOCK, days_from, dbt, fetch_days, last_dbt_nodes, sim_config, snapshot_tables
 
 pytestmark = pytest.mark.xdist_group("dbt_history")  # one worker builds the module's history template once
 
@@ -331,6 +331,7 @@ def test_verify_reports_each_integrity_check_from_its_dbt_test(history, db, targ
     _, config = history
     clean = verify(config, target, DAYS[0], DAYS[-1], config.roasters)
     assert clean["ok"] and set(clean["integrity"].values()) == {0}
+    assert any(n.startswith("unit_test.") for n in last_dbt_nodes())  # verify runs dbt's unit tests too
     invalid_id, invalid_rows = db.execute("""select artifact_id, count(*) from marts.prices
                                               group by 1 order by 1 limit 1""").fetchone()
     with db.transaction():
