@@ -109,6 +109,8 @@ def pg_admin_url() -> Iterator[str]:
     _session_servers.extend([folder] if folder else [])
     try:
         admin = external or with_database(start_embedded(pgdata).url, "postgres")
+        if not external:
+            _throwaway_settings(admin)
         _create(admin, UNBUILT_TEMPLATE)
         with psycopg.connect(with_database(admin, UNBUILT_TEMPLATE), autocommit=True) as conn:
             migrate(conn)
@@ -122,6 +124,18 @@ def pg_admin_url() -> Iterator[str]:
         if pgdata is not None:
             stop_embedded(pgdata)
             shutil.rmtree(folder, ignore_errors=True)
+
+
+# The session's own server holds only copies that die with the session: it need not
+# survive a crash, so commits do not wait for the disk. An external server is left as it is.
+THROWAWAY_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+def _throwaway_settings(admin: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name, value in THROWAWAY_SETTINGS.items():
+            conn.execute(sql.SQL("alter system set {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+        conn.execute("select pg_reload_conf()")
 
 
 def _build_derived(url: str, home: Path) -> None:

@@ -56,9 +56,8 @@ def test_the_worker_builds_the_same_tables_as_a_fresh_dbt(worker, db, target, si
     _, config = sim_config(sim, tmp_path, since=DAY)
     fetch_days(sim, config, target, [DAY, DAY + dt.timedelta(days=1)])
     first = dbt(target, "build", "--full-refresh")
-    again = dbt(target, "build", "--full-refresh")
-    assert first.ok and again.ok, again.output[-2000:]
-    assert len(worker.lines("done")) == 2
+    assert first.ok, first.output[-2000:]
+    assert len(worker.lines("done")) == 1
     by_worker = snapshot_tables(db)
     assert any(by_worker.values())
     monkeypatch.delenv(dbt_worker.SOCKET_ENV)

@@ -54,11 +54,7 @@ def test_runbook_selects_dbt_build_freshness_docs_and_snapshots(embedded_home, t
     built = shell(embedded_home, "dbt build && dbt source freshness && dbt docs generate --no-compile")
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-2000:]
     assert "Catalog written" in built.stdout
-    answers = {}
-    for query in QUERIES:
-        run = shell(embedded_home, f'psql -X -A -t -d coffee_scraper -c "{query}"')
-        assert run.returncode == 0, (query, run.stderr)
-        answers[query] = run.stdout.strip()
+    answers = _answers(embedded_home, QUERIES)
     assert set(answers) == set(EXPECTED), "every runbook SELECT has its expected answer"
     facts = {"shops": sorted(priced), "served": served, "priced": priced, "probes": len(probed),
              "today": dt.datetime.now(dt.timezone.utc).date()}
@@ -66,6 +62,17 @@ def test_runbook_selects_dbt_build_freshness_docs_and_snapshots(embedded_home, t
         assert check(_rows(answers[query]), facts), (query, answers[query])
     snap = shell(embedded_home, 'psql -X -A -t -d coffee_scraper -c "select count(*) from snapshots.variants_snapshot"')
     assert int(snap.stdout.strip()) == sum(priced.values())
+
+
+def _answers(home: Path, queries: list[str]) -> dict[str, str]:
+    """Each query's output, as psql prints it run alone (`-A -t`); one shell for them all."""
+    separator = "-- next query --"
+    script = "\n".join(f'psql -X -A -t -d coffee_scraper -c "{q}"\necho "{separator}"' for q in queries)
+    run = shell(home, script)
+    assert run.returncode == 0, run.stderr
+    outputs = run.stdout.split(separator + "\n")
+    assert len(outputs) == len(queries) + 1 and outputs[-1] == "", run.stdout[-2000:]
+    return {q: out.strip() for q, out in zip(queries, outputs, strict=False)}
 
 
 def _rows(answer: str) -> list[list[str]]:
