@@ -8,12 +8,14 @@ import datetime as dt
 
 import pytest
 
-from runner.scenario_book import BY_NAME, SCENARIOS, run
+from runner.scenario_book import BY_NAME, run
 from runner.scenarios import World, build_world, mismatches, write_config
 from runner.simulator import Simulator
 from tests.runner.helpers import TODAY
 
-pytestmark = pytest.mark.xdist_group("scenarios")  # one world template, built once
+# Not in the default suite: `pytest -m scenarios` (about 5 CPU-minutes; .ci/run and the
+# README's test command run it after the default suite). Each worker builds the world once.
+pytestmark = pytest.mark.scenarios
 
 
 @pytest.fixture(scope="session")
@@ -57,10 +59,6 @@ def _plan(world: World, *args: str) -> dict[tuple[str, str], tuple[str, str]]:
     ran = world.cli("plan", *args, "--json")
     assert ran.code == 0, ran.stderr[-2000:]
     return {(i["roaster_id"], i["day"]): (i["status"], i["action"]) for i in ran.json["items"]}
-
-
-def test_the_book_has_the_runbooks_twelve_scenarios():
-    assert len(SCENARIOS) == 12 and len(BY_NAME) == 12
 
 
 @pytest.mark.parametrize("name", ["partial_data_loss", "complete_data_loss", "corrupted_data", "schema_change",
@@ -140,22 +138,6 @@ def test_a_comment_or_a_reformat_makes_nothing_stale(history):
     deploy(history, "comments", "models/marts/prices.sql", "        deduped.is_sale,\n",
            "        -- a new comment\n        deduped.is_sale ,   {# and a Jinja one #}\n\n")
     assert _plan(history) == {}
-
-
-def test_the_readme_table_gives_each_scenarios_commands():
-    """The README's scenarios table is what the tests run: each scenario's repair commands,
-    with FIRST, LAST, TODAY... for the world's values."""
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("### The runbook's scenarios"):readme.index("## The simulator")]
-    names = {"first": "FIRST", "last": "LAST", "today": "TODAY", "tomorrow": "TOMORROW", "bad": "V",
-             "backup": "BACKUP"}
-    for scenario in SCENARIOS:
-        row = next(line for line in table.splitlines() if line.startswith(f"| `{scenario.name}` |"))
-        for command in scenario.repair:
-            shown = " ".join(a.format(**names) for a in command if a != "--json")
-            assert f"`coffee-runner {shown}`" in row, (scenario.name, shown)
 
 
 def test_demo_scenario_stages_and_repairs_one_on_its_own_database(db_url, tmp_path):

@@ -1,0 +1,44 @@
+"""The scenario book (runner/scenario_book.py) itself: twelve scenarios, and the README's
+table that gives each one's commands. The scenarios run in tests/runner/test_scenarios.py."""
+
+from __future__ import annotations
+
+from runner.scenario_book import BY_NAME, SCENARIOS
+
+
+def test_the_book_has_the_runbooks_twelve_scenarios():
+    assert len(SCENARIOS) == 12 and len(BY_NAME) == 12
+
+
+def test_the_readme_table_gives_each_scenarios_commands():
+    """The README's scenarios table is what the tests run: each scenario's repair commands,
+    with FIRST, LAST, TODAY... for the world's values."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("### The runbook's scenarios"):readme.index("## The simulator")]
+    names = {"first": "FIRST", "last": "LAST", "today": "TODAY", "tomorrow": "TOMORROW", "bad": "V",
+             "backup": "BACKUP"}
+    for scenario in SCENARIOS:
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{scenario.name}` |"))
+        for command in scenario.repair:
+            shown = " ".join(a.format(**names) for a in command if a != "--json")
+            assert f"`coffee-runner {shown}`" in row, (scenario.name, shown)
+
+
+def test_each_scenario_of_the_readme_table_names_a_test_that_exists():
+    """The table's last column names the test that proves the row: it must be there."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    tests = (root / "tests" / "runner" / "test_scenarios.py").read_text(encoding="utf-8")
+    table = readme[readme.index("### The runbook's scenarios"):readme.index("## The simulator")]
+    for scenario in SCENARIOS:
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{scenario.name}` |"))
+        named = row.rstrip(" |").rsplit("|", 1)[1].strip().strip("`")
+        if named.startswith("test_scenario["):
+            assert named == f"test_scenario[{scenario.name}]" and f'"{scenario.name}"' in tests, row
+        else:
+            assert re.search(rf"^def {re.escape(named)}\(", tests, re.MULTILINE), row
