@@ -288,9 +288,9 @@ def _manifest_for(args: list[str], env: dict[str, str], cwd: str) -> Any:
     the others), or the parse failed (the parent then re-executes, to try again)."""
     if not _takes_manifest(args):
         return None
-    key = _key(env, cwd)
-    if _PARSED.key is not None:
+    if _PARSED.key is not None:  # the same key: serve re-executed for any other
         return _PARSED.manifest if _env_vars_match(env) else None
+    key = _key(env, cwd)
     from dbt.cli.main import dbtRunner
 
     started = time.monotonic()

@@ -36,7 +36,8 @@ from tests.runner.leftovers import child_processes, embedded_servers_under
 UNBUILT_TEMPLATE = f"coffee_tpl_{os.getpid()}_unbuilt"  # migrated only
 TEMPLATE = f"coffee_tpl_{os.getpid()}"  # migrated, then `dbt seed` and `dbt run` on no data
 WORKER_DATABASE = f"coffee_t{os.getpid()}"  # every test's database in this worker (see db_url)
-PARSE_FILE = "partial_parse.msgpack"  # dbt's saved parse, in its target path
+PARSE_FILE = "partial_parse.msgpack"
+RENAME_WAIT_MS = 10_000  # dbt's saved parse, in its target path
 _session_servers: list[Path] = []  # data folders of servers this session started outside its tmp root
 
 Builder = Callable[[Target, pytest.MonkeyPatch], None]  # build(target, env)
@@ -162,7 +163,8 @@ def _rename(admin: str, name: str, new_name: str) -> None:
     renamed: dbt's parse is keyed on the database name, so the dbt worker keeps one parse
     for the builds and the tests instead of parsing again at every switch (about 8 s each)."""
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("select pg_terminate_backend(pid) from pg_stat_activity where datname = %s", (name,))
+        conn.execute("select pg_terminate_backend(pid, %s) from pg_stat_activity where datname = %s",
+                     (RENAME_WAIT_MS, name))  # waits for each session to end: a rename needs none left
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(new_name)))
         conn.execute(sql.SQL("alter database {} rename to {}").format(sql.Identifier(name), sql.Identifier(new_name)))
 

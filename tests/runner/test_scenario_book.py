@@ -3,7 +3,19 @@ table that gives each one's commands. The scenarios run in tests/runner/test_sce
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from runner.scenario_book import BY_NAME, SCENARIOS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _table_row(name: str) -> str:
+    """The README scenarios table's row of scenario `name`."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("### The runbook's scenarios"):readme.index("## The simulator")]
+    return next(line for line in table.splitlines() if line.startswith(f"| `{name}` |"))
 
 
 def test_the_book_has_the_runbooks_twelve_scenarios():
@@ -13,14 +25,10 @@ def test_the_book_has_the_runbooks_twelve_scenarios():
 def test_the_readme_table_gives_each_scenarios_commands():
     """The README's scenarios table is what the tests run: each scenario's repair commands,
     with FIRST, LAST, TODAY... for the world's values."""
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("### The runbook's scenarios"):readme.index("## The simulator")]
     names = {"first": "FIRST", "last": "LAST", "today": "TODAY", "tomorrow": "TOMORROW", "bad": "V",
              "backup": "BACKUP"}
     for scenario in SCENARIOS:
-        row = next(line for line in table.splitlines() if line.startswith(f"| `{scenario.name}` |"))
+        row = _table_row(scenario.name)
         for command in scenario.repair:
             shown = " ".join(a.format(**names) for a in command if a != "--json")
             assert f"`coffee-runner {shown}`" in row, (scenario.name, shown)
@@ -28,15 +36,9 @@ def test_the_readme_table_gives_each_scenarios_commands():
 
 def test_each_scenario_of_the_readme_table_names_a_test_that_exists():
     """The table's last column names the test that proves the row: it must be there."""
-    import re
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    tests = (root / "tests" / "runner" / "test_scenarios.py").read_text(encoding="utf-8")
-    table = readme[readme.index("### The runbook's scenarios"):readme.index("## The simulator")]
+    tests = (ROOT / "tests" / "runner" / "test_scenarios.py").read_text(encoding="utf-8")
     for scenario in SCENARIOS:
-        row = next(line for line in table.splitlines() if line.startswith(f"| `{scenario.name}` |"))
+        row = _table_row(scenario.name)
         named = row.rstrip(" |").rsplit("|", 1)[1].strip().strip("`")
         if named.startswith("test_scenario["):
             assert named == f"test_scenario[{scenario.name}]" and f'"{scenario.name}"' in tests, row
