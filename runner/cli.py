@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import signal
 import sys
 import threading
@@ -21,9 +22,10 @@ from typing import Any
 import click
 import psycopg
 
-from runner import __version__
+from runner import __version__, clock
 from runner.backfill import DEFAULT_CONCURRENCY, DEFAULT_MAX_FAILURE_RATE, DEFAULT_TIMEOUT_SECONDS, Summary
-from runner.config import Config, load_config
+from runner.config import Config, check_timezones, load_config
+from runner.config_values import MAX_RATE_LIMIT_RPS
 from runner.db import Target, connect, env_exports, migrate, resolve_target
 from runner.errors import EXIT_FAILED, EXIT_INPUT, DatabaseUnavailable, InputError
 from runner.fetch import fetch_scheduled, prepare
@@ -124,7 +126,7 @@ def init_cmd(ctx: click.Context, as_json: bool) -> None:
     config = _config(ctx)
     target = resolve_target()
     with connect(target, autocommit=True) as conn:
-        result = prepare(conn, config)
+        result = prepare(conn, config, target)
     result["database"] = target.safe_url
     roasters = result["roasters"]
     applied = ", ".join(result["migrations_applied"]) or "none (already current)"
@@ -166,8 +168,9 @@ def pause_cmd(ctx: click.Context, roaster_ids: tuple[str, ...], reason: str, as_
     if not reason.strip():
         raise InputError("--reason: must not be empty")
     scopes = [r.id for r in _config(ctx).select(roaster_ids)] if roaster_ids else []
-    with connect(resolve_target(), autocommit=True) as conn:
-        prepare(conn, _config(ctx))
+    target = resolve_target()
+    with connect(target, autocommit=True) as conn:
+        prepare(conn, _config(ctx), target)
         now_paused = pauses.pause(conn, scopes, reason)
     emit(as_json, {"paused": [p.as_dict() for p in now_paused]},
          "\n".join(f"paused {p.scope}: {p.reason}" for p in now_paused))
@@ -183,8 +186,9 @@ def unpause_cmd(ctx: click.Context, roaster_ids: tuple[str, ...], as_json: bool)
     from runner import pauses
 
     scopes = [r.id for r in _config(ctx).select(roaster_ids)] if roaster_ids else []
-    with connect(resolve_target(), autocommit=True) as conn:
-        prepare(conn, _config(ctx))
+    target = resolve_target()
+    with connect(target, autocommit=True) as conn:
+        prepare(conn, _config(ctx), target)
         lifted = pauses.unpause(conn, scopes)
         left = pauses.active(conn)
     text = "\n".join([f"unpaused {scope}" for scope in lifted] or ["nothing was paused"])
@@ -192,11 +196,32 @@ def unpause_cmd(ctx: click.Context, roaster_ids: tuple[str, ...], as_json: bool)
     emit(as_json, {"unpaused": lifted, "paused": [p.as_dict() for p in left]}, text)
 
 
-DATE = click.DateTime(["%Y-%m-%d"])
+class Day(click.ParamType):
+    """YYYY-MM-DD within the days the runner handles (runner.clock.check_day)."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return clock.parse_day(str(value), param.get_error_hint(ctx) if param and ctx else "date")
+        except InputError as exc:
+            self.fail(str(exc).split(": ", 1)[1], param, ctx)
 
 
-def _day(value: dt.datetime | None) -> dt.date | None:
-    return value.date() if value is not None else None
+class Finite(click.FloatRange):
+    """A float range that also refuses nan and inf (click's FloatRange lets nan through)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+DATE = Day()
+PORT = click.IntRange(0, 65535)  # 0: any free port
 
 
 def roaster_option(func: Any) -> Any:
@@ -212,6 +237,13 @@ def range_options(required: bool) -> Any:
     return wrap
 
 
+def _check_against_database(config: Config, target: Target) -> None:
+    """What the config check cannot know without the server (its time zones), for the
+    commands that read without `prepare`: InputError, exit 2."""
+    with connect(target) as conn:
+        check_timezones(config, conn)
+
+
 def _roasters(config: Config, roaster_ids: tuple[str, ...]) -> list:
     roasters = config.select(roaster_ids)
     if not roasters:
@@ -224,17 +256,17 @@ def _roasters(config: Config, roaster_ids: tuple[str, ...]) -> list:
 @roaster_option
 @json_option
 @click.pass_context
-def assess_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime | None,
+def assess_cmd(ctx: click.Context, start: dt.date | None, end: dt.date | None,
                roaster_ids: tuple[str, ...], as_json: bool) -> None:
     """The pre-backfill assessment: counts, statuses, coverage per roaster, disk (default: last 30 days)."""
     from runner.ops import assess, default_range
     from runner.report import assess_text
 
     config = _config(ctx)
-    first, last = default_range(_day(start), _day(end))
+    first, last = default_range(start, end)
     target = resolve_target()
     with connect(target, autocommit=True) as conn:
-        prepare(conn, config)
+        prepare(conn, config, target)
     report = assess(config, target, first, last, _roasters(config, roaster_ids))
     emit(as_json, report, assess_text(report))
 
@@ -246,20 +278,20 @@ def assess_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime |
 @click.option("--reason", help="Why (with --acknowledge).")
 @json_option
 @click.pass_context
-def gaps_cmd(ctx: click.Context, start: dt.datetime, end: dt.datetime, roaster_ids: tuple[str, ...],
+def gaps_cmd(ctx: click.Context, start: dt.date, end: dt.date, roaster_ids: tuple[str, ...],
              acknowledge: bool, reason: str | None, as_json: bool) -> None:
     """Every (roaster, day) in the range that is not complete, with its status."""
     from runner.ops import acknowledge as ack
     from runner.plan import check_range, coverage
 
     config = _config(ctx)
-    first, last = _day(start), _day(end)
+    first, last = start, end
     assert first is not None and last is not None
     check_range(first, last)
     roasters = _roasters(config, roaster_ids)
     target = resolve_target()
     with connect(target, autocommit=True) as conn:
-        prepare(conn, config)
+        prepare(conn, config, target)
     if acknowledge:
         if len(roaster_ids) != 1 or reason is None:
             raise InputError("--acknowledge needs exactly one --roaster and a --reason")
@@ -294,6 +326,9 @@ def version_options(func: Any) -> Any:
 def _version_filter(built_by: str | None, since_version: str | None):
     from runner.provenance import VersionFilter
 
+    for name, value in (("--built-by", built_by), ("--since-version", since_version)):
+        if value is not None and not value.strip():
+            raise InputError(f"{name}: the version is empty")
     if built_by and since_version:
         raise InputError("--built-by and --since-version go separately")
     if built_by or since_version:
@@ -310,17 +345,19 @@ def _version_filter(built_by: str | None, since_version: str | None):
 @version_options
 @json_option
 @click.pass_context
-def plan_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime | None, roaster_ids: tuple[str, ...],
+def plan_cmd(ctx: click.Context, start: dt.date | None, end: dt.date | None, roaster_ids: tuple[str, ...],
              strategy: str, concurrency: int, built_by: str | None, since_version: str | None,
              as_json: bool) -> None:
     """What a backfill would do for each (roaster, day), and how long. Writes nothing.
 
     Without --start/--end: every day of the roasters' calendars (or of the version's days)."""
+    from runner.backfill import Options
     from runner.report import plan_text
 
+    Options(concurrency).check()
     config = _config(ctx)
     wanted = _version_filter(built_by, since_version)
-    plan = _plan(config, strategy, _day(start), _day(end), roaster_ids, concurrency, wanted)
+    plan = _plan(config, strategy, start, end, roaster_ids, concurrency, wanted)
     emit(as_json, plan.as_dict(), plan_text(plan))
 
 
@@ -347,7 +384,7 @@ def _planned_days(config: Config, target: Target, roasters: list, start: dt.date
     if (start is None) != (end is None):
         raise InputError("give both --start and --end, or neither")
     with connect(target, autocommit=True) as conn:
-        prepare(conn, config)
+        prepare(conn, config, target)
         only = None
         if wanted is not None:
             only = provenance.days_built(conn, provenance.resolve(conn, wanted), [r.id for r in roasters])
@@ -367,10 +404,10 @@ def _planned_days(config: Config, target: Target, roasters: list, start: dt.date
 @click.option("--dry-run", is_flag=True, help="Show the plan; do nothing.")
 @click.option("--concurrency", type=int, default=DEFAULT_CONCURRENCY, show_default=True,
               help="Workers in this process.")
-@click.option("--max-failure-rate", type=float, default=None,
+@click.option("--max-failure-rate", type=Finite(), default=None,
               help="Abort (exit 3, resumable) when more than this share of items fail "
                    f"[default: monitoring.failure_threshold, {DEFAULT_MAX_FAILURE_RATE:.2f}].")
-@click.option("--timeout", "timeout_seconds", type=float, default=None,
+@click.option("--timeout", "timeout_seconds", type=Finite(), default=None,
               help="Abort (exit 3, resumable) after this many seconds "
                    f"[default: monitoring.timeout_threshold, {DEFAULT_TIMEOUT_SECONDS:g}].")
 @click.option("--resume", "resume", is_flag=False, flag_value="latest", default=None, metavar="[ID]",
@@ -378,7 +415,7 @@ def _planned_days(config: Config, target: Target, roasters: list, start: dt.date
 @version_options
 @json_option
 @click.pass_context
-def backfill_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime | None,
+def backfill_cmd(ctx: click.Context, start: dt.date | None, end: dt.date | None,
                  roaster_ids: tuple[str, ...], strategy: str, dry_run: bool, concurrency: int,
                  max_failure_rate: float | None, timeout_seconds: float | None, resume: str | None,
                  built_by: str | None, since_version: str | None, as_json: bool) -> None:
@@ -397,6 +434,8 @@ def backfill_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime
     options.check()
     target = resolve_target()
     if resume is not None:
+        if not resume.strip():
+            raise InputError("--resume: the backfill id is empty (give an id, or --resume alone for the latest)")
         if start or end or roaster_ids or dry_run or built_by or since_version:
             raise InputError("--resume takes no --start, --end, --roaster, --dry-run or version option")
         # The backfill's stored options, except those given again on this command line.
@@ -411,11 +450,11 @@ def backfill_cmd(ctx: click.Context, start: dt.datetime | None, end: dt.datetime
         if wanted is None and (start is None or end is None):
             raise InputError("backfill needs --start and --end, --built-by or --since-version (or --resume)")
         if dry_run:
-            plan = _plan(config, strategy, _day(start), _day(end), roaster_ids, concurrency, wanted)
+            plan = _plan(config, strategy, start, end, roaster_ids, concurrency, wanted)
             emit(as_json, {"dry_run": True, **plan.as_dict()}, plan_text(plan))
             return
         roasters = _roasters(config, roaster_ids)
-        first, last, only = _planned_days(config, target, roasters, _day(start), _day(end), wanted)
+        first, last, only = _planned_days(config, target, roasters, start, end, wanted)
         summary = _drawn(lambda draw: start_backfill(config, target, strategy, first, last, roasters, options,
                                                      draw, draw.seconds, only=only))
     emit(as_json, summary.as_dict(), backfill_text(summary))
@@ -446,18 +485,18 @@ def _drawn(run: Callable[[ProgressDrawer], Summary]) -> Summary:
 @roaster_option
 @json_option
 @click.pass_context
-def verify_cmd(ctx: click.Context, start: dt.datetime, end: dt.datetime, roaster_ids: tuple[str, ...],
+def verify_cmd(ctx: click.Context, start: dt.date, end: dt.date, roaster_ids: tuple[str, ...],
                as_json: bool) -> None:
     """dbt tests for the range, the runbook's integrity queries, coverage. Exit 1 on any failure."""
     from runner.ops import verify
     from runner.report import verify_text
 
     config = _config(ctx)
-    first, last = _day(start), _day(end)
+    first, last = start, end
     assert first is not None and last is not None
     target = resolve_target()
     with connect(target, autocommit=True) as conn:
-        prepare(conn, config)
+        prepare(conn, config, target)
     report = verify(config, target, first, last, _roasters(config, roaster_ids))
     emit(as_json, report, verify_text(report))
     from runner import alerts
@@ -472,7 +511,7 @@ def verify_cmd(ctx: click.Context, start: dt.datetime, end: dt.datetime, roaster
 @json_option
 def backup_cmd(keep_days: int, as_json: bool) -> None:
     """pg_dump of raw, control and quarantine to $COFFEE_HOME/backups (derived data is rebuilt by dbt)."""
-    from runner.maintenance import backup
+    from runner.backup import backup
 
     result = backup(resolve_target(), keep_days)
     removed = f", removed {len(result['removed'])} old backup(s)" if result["removed"] else ""
@@ -480,21 +519,34 @@ def backup_cmd(keep_days: int, as_json: bool) -> None:
 
 
 @cli.command("restore")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--drop-set-aside", "drop_suffix", metavar="SUFFIX",
+              help="Instead of restoring: drop the schemas a restore set aside (*_SUFFIX, as health lists them), "
+                   "after dumping them to $COFFEE_HOME/backups/set_aside_SUFFIX.dump.")
 @json_option
-def restore_cmd(file: Path, yes: bool, as_json: bool) -> None:
+def restore_cmd(file: Path | None, yes: bool, drop_suffix: str | None, as_json: bool) -> None:
     """Restore raw, control and quarantine from FILE (the current ones are set aside), then rebuild."""
-    from runner.maintenance import restore
+    from runner.restore import drop_set_aside, restore
 
+    if (file is None) == (drop_suffix is None):
+        raise InputError("restore takes a backup FILE, or --drop-set-aside SUFFIX")
+    question = (f"Replace raw, control and quarantine with {file}? The current schemas are kept under "
+                "*_replaced_<time> names." if file is not None else
+                f"Drop the set-aside schemas *_{drop_suffix}? They are dumped to a file first.")
     if not yes:
         if not sys.stdin.isatty():
-            raise InputError("restore replaces the raw, control and quarantine schemas: add --yes to confirm")
-        click.confirm(f"Replace raw, control and quarantine with {file}? The current schemas are kept "
-                      "under *_replaced_<time> names.", abort=True, err=True)
+            what = "replaces the raw, control and quarantine schemas" if file else "drops schemas"
+            raise InputError(f"restore {what}: add --yes to confirm")
+        click.confirm(question, abort=True, err=True)
+    if drop_suffix is not None:
+        dropped = drop_set_aside(resolve_target(), drop_suffix)
+        emit(as_json, dropped, f"dropped {', '.join(dropped['dropped'])}; their dump: {dropped['dump']}")
+        return
+    assert file is not None
     result = restore(resolve_target(), file)
     emit(as_json, result, f"restored {file}; previous schemas kept as {', '.join(result['set_aside']) or 'none'}; "
-                          f"dbt rebuild {'ok' if result['ok'] else 'FAILED'}")
+                          f"dbt rebuild {'ok' if result['ok'] else 'FAILED (any writing command tries again)'}")
     if not result["ok"]:
         sys.exit(EXIT_FAILED)
 
@@ -527,7 +579,7 @@ def cleanup_cmd(ctx: click.Context, apply_: bool, no_backup: bool, undo: str | N
         emit(as_json, result, f"batch {undo} put back: {result['restored']}")
         return
     with connect(target, autocommit=True) as conn:
-        prepare(conn, config)
+        prepare(conn, config, target)
     ensure_built(target)
     result = cleanup_apply(target, take_backup=not no_backup)
     emit(as_json, result, f"moved to quarantine as batch {result['batch_id']}: {result['moved']}"
@@ -537,7 +589,7 @@ def cleanup_cmd(ctx: click.Context, apply_: bool, no_backup: bool, undo: str | N
 @cli.command("health")
 @click.option("--serve", is_flag=True, help="Answer GET /health, GET /metrics and the dashboard until interrupted.")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True)
+@click.option("--port", type=PORT, default=8000, show_default=True)
 @json_option
 @click.pass_context
 def health_cmd(ctx: click.Context, serve: bool, host: str, port: int, as_json: bool) -> None:
@@ -549,6 +601,7 @@ def health_cmd(ctx: click.Context, serve: bool, host: str, port: int, as_json: b
     config = _config(ctx)
     target = resolve_target()
     if serve:
+        _check_against_database(config, target)
         try:
             serve_http(config, target, host, port)
         except OSError as exc:
@@ -567,7 +620,7 @@ def health_cmd(ctx: click.Context, serve: bool, host: str, port: int, as_json: b
 
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True,
+@click.option("--port", type=PORT, default=8000, show_default=True,
               help="GET /health, /metrics and the dashboard (0: any free port).")
 @click.pass_context
 def serve_cmd(ctx: click.Context, host: str, port: int) -> None:
@@ -579,7 +632,9 @@ def serve_cmd(ctx: click.Context, host: str, port: int) -> None:
     from runner.service import Service
 
     config = _config(ctx)
-    service = Service(ctx.find_root().params.get("config_path"), config, resolve_target())
+    target = resolve_target()
+    _check_against_database(config, target)  # before the port is bound and the threads start
+    service = Service(ctx.find_root().params.get("config_path"), config, target)
     try:
         server = bind(config, service.target, host, port, service.stop, lambda: service.view.as_dict())
     except OSError as exc:
@@ -600,38 +655,43 @@ def serve_cmd(ctx: click.Context, host: str, port: int) -> None:
 
 
 @cli.command("report")
-@click.option("--html", "html_dir", required=True, metavar="DIR", type=click.Path(path_type=Path),
+@click.option("--html", "html_dir", required=True, metavar="DIR",
               help="Write the dashboard's pages here as static files.")
 @range_options(required=False)
 @roaster_option
 @json_option
 @click.pass_context
-def report_cmd(ctx: click.Context, html_dir: Path, start: dt.datetime | None, end: dt.datetime | None,
+def report_cmd(ctx: click.Context, html_dir: str, start: dt.date | None, end: dt.date | None,
                roaster_ids: tuple[str, ...], as_json: bool) -> None:
     """The dashboard as static files: the heatmap, a page per day that is not complete, each
     roaster's prices, the backfills (default range: the last 90 days)."""
-    from runner.web.export import write_report
+    from runner.web.export import check_output_dir, write_report
     from runner.web.params import page_range
 
     config = _config(ctx)
-    query = page_range(config, _day(start), _day(end), list(roaster_ids))
-    written = write_report(config, resolve_target(), html_dir, query)
+    query = page_range(config, start, end, list(roaster_ids))
+    target = resolve_target()
+    _check_against_database(config, target)
+    written = write_report(config, target, check_output_dir(html_dir), query)
     emit(as_json, written, f"wrote {written['index']} ({written['day_pages']} day pages, "
                            f"{written['roasters']} roasters, {written['backfill_pages']} backfills; "
                            f"{written['start']}..{written['end']})")
 
 
 @cli.command("simulate")
-@click.option("--port", default=8765, show_default=True, help="Port on 127.0.0.1 (0: any free port).")
-@click.option("--seed", default=42, show_default=True, help="Catalogs are a pure function of the seed.")
-@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Pretend today is this day.")
-@click.option("--latency", default=0.0, show_default=True, help="Seconds added to every answer.")
-@click.option("--history-days", default=30, show_default=True, help="`since` in the served config.")
-@click.option("--rps", default=20.0, show_default=True, help="rate_limit_rps in the served config.")
+@click.option("--port", type=PORT, default=8765, show_default=True, help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=42, show_default=True,
+              help="Catalogs are a pure function of the seed.")
+@click.option("--today", type=DATE, help="Pretend today is this day.")
+@click.option("--latency", type=Finite(0, 600), default=0.0, show_default=True, help="Seconds added to every answer.")
+@click.option("--history-days", type=click.IntRange(0, 3650), default=30, show_default=True,
+              help="`since` in the served config.")
+@click.option("--rps", type=Finite(0, MAX_RATE_LIMIT_RPS, min_open=True), default=20.0, show_default=True,
+              help="rate_limit_rps in the served config.")
 @click.option("--fault", "faults", multiple=True, metavar="SPEC",
               help="e.g. kind=429,shop=aurora-beans,times=2,arg=1 (repeatable).")
 @json_option
-def simulate_cmd(port: int, seed: int, today: dt.datetime | None, latency: float, history_days: int,
+def simulate_cmd(port: int, seed: int, today: dt.date | None, latency: float, history_days: int,
                  rps: float, faults: tuple[str, ...], as_json: bool) -> None:
     """Serve the local shop simulator until interrupted."""
     from runner.simulator import Simulator, parse_fault
@@ -641,7 +701,7 @@ def simulate_cmd(port: int, seed: int, today: dt.datetime | None, latency: float
     except ValueError as exc:
         raise InputError(f"--fault: {exc}") from None
     try:
-        sim = Simulator(seed=seed, faults=parsed, today=today.date() if today else None,
+        sim = Simulator(seed=seed, faults=parsed, today=today,
                         latency=latency, history_days=history_days, rate_limit_rps=rps, port=port)
     except OSError as exc:
         raise InputError(f"--port {port}: cannot listen ({exc.strerror})") from None

@@ -25,7 +25,30 @@ NOW_ENV = "COFFEE_NOW"
 RATE_ENV = "COFFEE_CLOCK_RATE"
 ANCHOR_ENV = "COFFEE_CLOCK_ANCHOR"
 MAX_RATE = 1_000_000.0
+# The days the runner accepts anywhere a day is given (options, URL parameters, the config,
+# $COFFEE_NOW): Python's dates end at years 1 and 9999 (PostgreSQL's reach much further),
+# and a day's arithmetic (its local midnight in any time zone, the day after, a week's
+# window) must stay inside them, so a year of headroom is kept at each end.
+FIRST_DAY = dt.date(2, 1, 1)
+LAST_DAY = dt.date(9998, 12, 31)
 _first_reading: list[float] = []
+
+
+def check_day(day: dt.date, label: str) -> dt.date:
+    """`day`, or InputError naming `label` when it is outside [FIRST_DAY, LAST_DAY]."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InputError(f"{label}: {day.isoformat()} is outside the days the runner handles "
+                         f"({FIRST_DAY.isoformat()}..{LAST_DAY.isoformat()})")
+    return day
+
+
+def parse_day(value: str, label: str) -> dt.date:
+    """A YYYY-MM-DD day within the runner's days, or InputError naming `label`."""
+    try:
+        day = dt.datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise InputError(f"{label}: {value!r} is not a date (YYYY-MM-DD)") from None
+    return check_day(day, label)
 
 
 def now() -> dt.datetime:
@@ -39,6 +62,7 @@ def now() -> dt.datetime:
         raise InputError(f"{NOW_ENV} must be an ISO 8601 timestamp with an offset (got {value!r})") from None
     if moment.tzinfo is None:
         raise InputError(f"{NOW_ENV} must carry a UTC offset, e.g. 2026-11-20T23:59:59+00:00 (got {value!r})")
+    check_day(moment.date(), NOW_ENV)
     rate = _number(RATE_ENV)
     if rate is None:
         return moment

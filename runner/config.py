@@ -14,23 +14,22 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, create_model, field_validator
 
 from runner import __version__, clock
+from runner.config_values import Loader, date_value, http_url, is_zone_name, rate_value, schedule_value
 from runner.errors import InputError
 from runner.project import currency_re, slug_re
-from runner.schedule import DEFAULT_SCHEDULE, cron_expression, due_at
+from runner.schedule import DEFAULT_SCHEDULE, due_at
 
 DEFAULT_CONFIG_PATH = "roasters.yml"
 DEFAULT_USER_AGENT = f"coffee-runner/{__version__} (+https://github.com/coffee-runner)"
 DEFAULT_ARCHIVE_URL = "https://web.archive.org"
 DEFAULT_RATE_LIMIT_RPS = 1.0
 DEFAULT_ARCHIVE_RPS = 0.4  # the Wayback CDX API asks for about one query per 2.5 s
-MAX_RATE_LIMIT_RPS = 100.0
 PLATFORMS = ("shopify", "woocommerce")
 
 
@@ -79,6 +78,7 @@ class ServiceSettings:
     retry_backoff_max: float = 3600.0  # ...up to this, until the roaster's day is over
     shutdown_grace: float = 30.0  # SIGTERM: in-flight items get this long, then roll back
     concurrency: int = 4  # items worked at once per batch
+    http_idle_timeout: float = 30.0  # an HTTP client (health, metrics, dashboard) idle this long is disconnected
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def load_config(cli_path: str | None = None) -> Config:
 
 def parse_config(text: str, path: Path) -> Config:
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -217,7 +217,7 @@ class RoasterSpec(_Section):
     @field_validator("base_url", mode="before")
     @classmethod
     def _base_url(cls, value: Any) -> str:
-        return _url(value).rstrip("/")
+        return http_url(value).rstrip("/")
 
     @field_validator("currency", mode="before")
     @classmethod
@@ -229,16 +229,16 @@ class RoasterSpec(_Section):
     @field_validator("timezone", mode="before")
     @classmethod
     def _timezone(cls, value: Any) -> str:
-        if not _valid_timezone(value):
+        if not is_zone_name(value):
             raise ValueError(f"unknown timezone {value!r}")
         return value
 
     @field_validator("since", mode="before")
     @classmethod
     def _since(cls, value: Any) -> dt.date | None:
-        day = _date(value)
+        day = date_value(value)
         if day is False:
-            raise ValueError("must be a date YYYY-MM-DD")
+            raise ValueError(f"must be a date YYYY-MM-DD from {clock.FIRST_DAY} to {clock.LAST_DAY}")
         return day
 
     @field_validator("active", "archive", mode="before")
@@ -251,12 +251,12 @@ class RoasterSpec(_Section):
     @field_validator("rate_limit_rps", mode="before")
     @classmethod
     def _rate(cls, value: Any) -> float:
-        return _rate(value)
+        return rate_value(value)
 
     @field_validator("schedule", mode="before")
     @classmethod
     def _schedule(cls, value: Any) -> str | None:
-        return None if value is None else _schedule(value)
+        return None if value is None else schedule_value(value)
 
     def build(self) -> Roaster:
         return Roaster(id=self.id, name=self.name or self.id, platform=self.platform, base_url=self.base_url,
@@ -271,7 +271,7 @@ def _settings_spec(defaults: Any, *, positive: bool, zero_ok: tuple[str, ...] = 
 
     def check(cls: type, value: Any, info: ValidationInfo) -> Any:
         if info.field_name == "alert_webhook":
-            return None if value is None else _url(value)
+            return None if value is None else http_url(value)
         kind = type(getattr(defaults, info.field_name))
         strict = positive and info.field_name not in zero_ok
         what = "a positive {}" if strict else "a number >= 0"
@@ -305,7 +305,7 @@ class ConfigSpec(_Section):
     @field_validator("schedule", mode="before")
     @classmethod
     def _schedule(cls, value: Any) -> str:
-        return _schedule(value)
+        return schedule_value(value)
 
     @field_validator("roasters", mode="before")
     @classmethod
@@ -317,12 +317,12 @@ class ConfigSpec(_Section):
     @field_validator("archive_url", mode="before")
     @classmethod
     def _archive_url(cls, value: Any) -> str:
-        return _url(value).rstrip("/")
+        return http_url(value).rstrip("/")
 
     @field_validator("archive_rate_limit_rps", mode="before")
     @classmethod
     def _archive_rate(cls, value: Any) -> float:
-        return _rate(value)
+        return rate_value(value)
 
     @field_validator("user_agent", mode="before")
     @classmethod
@@ -373,47 +373,14 @@ def _duplicate_ids(doc: Any) -> list[str]:
     return found
 
 
-def _rate(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_RATE_LIMIT_RPS:
-        raise ValueError(f"must be a number in (0, {MAX_RATE_LIMIT_RPS:g}]")
-    return float(value)
-
-
-def _schedule(value: Any) -> str:
-    cron_expression(value)  # raises ValueError with the message
-    return value.strip()
-
-
-def _url(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("must be an http(s) URL")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ValueError(f"must be an http(s) URL without query (got {value!r})")
-    return value
-
-
-def _date(value: Any) -> dt.date | bool | None:
-    """A YAML date or an ISO string; False when it is neither."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            return False
-    return False
-
-
-def _valid_timezone(name: Any) -> bool:
-    if not isinstance(name, str) or not name or ".." in name or name.startswith("/"):
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+def check_timezones(config: Config, conn: Any) -> None:
+    """InputError (one line per roaster) when PostgreSQL does not know a roaster's timezone:
+    its tz database may be older than Python's (a zone added since), and dbt and the
+    dashboard read days in the server's zones. Runs wherever a command first meets the database."""
+    names = sorted({r.timezone for r in config.roasters})
+    known = {row[0] for row in conn.execute("select name from pg_timezone_names where name = any(%s)", (names,))}
+    problems = [f"{config.path}: roaster '{r.id}': field 'timezone': PostgreSQL does not know {r.timezone!r} "
+                "(its time zone database is older): use a zone both know" for r in config.roasters
+                if r.timezone not in known]
+    if problems:
+        raise InputError("\n".join(problems))

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import shlex
 import sys
 import warnings
@@ -22,7 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import psycopg
 from psycopg import sql
 
-from runner.errors import DatabaseUnavailable, InputError
+from runner.errors import DatabaseUnavailable, InputError, SetAsideWithoutLive
 from runner.project import rules
 
 DATABASE_NAME = "coffee_scraper"
@@ -41,6 +42,17 @@ def coffee_home() -> Path:
     return Path(os.environ.get("COFFEE_HOME") or DEFAULT_HOME).resolve()
 
 
+def home_folder(*parts: str) -> Path:
+    """$COFFEE_HOME/<parts>, created if needed; InputError when it cannot be (a file in the
+    way, no permission): the variable is operator input."""
+    folder = coffee_home().joinpath(*parts)
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise InputError(f"COFFEE_HOME {coffee_home()}: cannot create {folder} ({exc.strerror or exc})") from None
+    return folder
+
+
 @dataclass(frozen=True)
 class Target:
     """Where the database is. `url` may hold a password: never print it, use `safe_url`."""
@@ -54,13 +66,16 @@ class Target:
         return redact(self.url)
 
 
+PASSWORD_PARAM = re.compile(r"(^|&)(password=)[^&]*")
+
+
 def redact(url: str) -> str:
-    """The URL with any password replaced by ***."""
+    """The URL with any password (in the user info or a `password=` parameter) replaced by ***."""
     parts = urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    netloc = parts.netloc
+    if parts.password:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc, query=PASSWORD_PARAM.sub(r"\1\2***", parts.query)).geturl()
 
 
 def resolve_target() -> Target:
@@ -70,7 +85,7 @@ def resolve_target() -> Target:
         if not url.startswith(URL_SCHEMES):
             raise InputError("COFFEE_DATABASE_URL must be a postgresql:// URL")
         return Target(url=url, embedded=False)
-    return start_embedded(coffee_home() / "pg")
+    return start_embedded(home_folder("pg"))
 
 
 def start_embedded(pgdata: Path) -> Target:
@@ -90,6 +105,15 @@ def start_embedded(pgdata: Path) -> Target:
     admin_url = server.get_uri("postgres")
     _ensure_database(admin_url, DATABASE_NAME)
     return Target(url=server.get_uri(DATABASE_NAME), embedded=True, bin_dir=Path(POSTGRES_BIN_PATH))
+
+
+def bundled_bin_dir() -> Path:
+    """pgserver's PostgreSQL binaries (server and client tools), imported without its
+    warnings (platformdirs warns about XDG_RUNTIME_DIR: noise on an operator's stderr)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
 
 
 def stop_embedded(pgdata: Path, timeout: float = EMBEDDED_STOP_SECONDS) -> bool:
@@ -164,8 +188,27 @@ def pending_migrations(conn: psycopg.Connection) -> list[Migration]:
     return [m for m in available_migrations() if m.version not in applied]
 
 
+LIVE_SCHEMAS = ("raw", "control", "quarantine")  # the non-derived schemas (backups hold exactly these)
+# a schema a restore set aside: the live schema's name, then the restore's suffix
+SET_ASIDE_RE = re.compile(r"^(raw|control|quarantine)_(replaced_\d{8}_\d{6})$")
+
+
+def refuse_beside_set_aside(conn: psycopg.Connection) -> None:
+    """SetAsideWithoutLive when a live schema is missing but a set-aside copy of it exists:
+    creating an empty one beside it would hide the data from every command."""
+    names = {r[0] for r in conn.execute("select nspname from pg_namespace")}
+    for schema in LIVE_SCHEMAS:
+        copies = sorted(n for n in names if (m := SET_ASIDE_RE.match(n)) and m.group(1) == schema)
+        if schema not in names and copies:
+            raise SetAsideWithoutLive(
+                f"schema {schema} is missing but {copies[-1]} exists (an interrupted restore?): put it back with "
+                f"psql -c 'alter schema {copies[-1]} rename to {schema}', or restore a backup with "
+                "coffee-runner restore FILE --yes")
+
+
 def migrate(conn: psycopg.Connection) -> list[str]:
     """Apply pending migrations, each in its own transaction. Returns the versions applied."""
+    refuse_beside_set_aside(conn)
     done: list[str] = []
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
@@ -266,7 +309,8 @@ def libpq_params(target: Target) -> tuple[dict[str, str], str | None]:
         "PGUSER": unquote(parts.username or query.get("user") or "postgres"),
         "PGDATABASE": unquote(parts.path.lstrip("/")) or DATABASE_NAME,
     }
-    password = unquote(parts.password or query.get("password") or "") or None
+    # the URL's user info, else its password= parameter, else the operator's PGPASSWORD
+    password = unquote(parts.password or "") or query.get("password") or os.environ.get("PGPASSWORD") or None
     return params, password
 
 
@@ -277,7 +321,7 @@ def libpq_env(target: Target) -> dict[str, str]:
     """
     params, password = libpq_params(target)
     env = {**os.environ, **params}
-    env.pop("PGPASSWORD", None)  # an outer one may belong to another server
+    env.pop("PGPASSWORD", None)  # set again below only when it belongs to the target
     if password:
         env["PGPASSWORD"] = password
     return env
@@ -309,8 +353,7 @@ def env_exports(target: Target, profiles_dir: Path | None) -> list[str]:
 
 def _write_pgpass(values: dict[str, str], password: str) -> Path:
     """The password goes to a 0600 file for libpq, never to stdout."""
-    path = coffee_home() / "pgpass"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = home_folder() / "pgpass"
     esc = [s.replace("\\", "\\\\").replace(":", "\\:") for s in
            (values["PGHOST"], values["PGPORT"], values["PGDATABASE"], values["PGUSER"], password)]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

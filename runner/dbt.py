@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 
 from runner import clock, dbt_worker
-from runner.db import Target, coffee_home, libpq_env
+from runner.db import Target, coffee_home, home_folder, libpq_env
 from runner.errors import InputError
 from runner.project import project_dir
 
@@ -45,8 +45,7 @@ def profiles_dir() -> Path | None:
         template = project_dir() / PROFILE_TEMPLATE
     except InputError:
         return None
-    folder = coffee_home() / "dbt"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = home_folder("dbt")
     target = folder / "profiles.yml"
     if not target.exists() or target.read_bytes() != template.read_bytes():
         shutil.copyfile(template, target)

@@ -31,7 +31,7 @@ from runner.fetch import fetch_live, prepare
 from runner.ops import acknowledge, assess, verify
 from runner.plan import build_plan
 from runner.simulator import Fault, Simulator
-from runner.web.export import write_report
+from runner.web.export import check_output_dir, write_report
 from runner.web.params import page_range
 
 HISTORY_DAYS = 30
@@ -99,19 +99,23 @@ def _service_scene(demo: Demo, target: Target, first_day: dt.date) -> dict[str, 
              f"{SCENE_RATE:g}x): day 1 scheduled, {THROTTLED_SHOP} throttles its first try; killed; started "
              "again on day 3")
     scene = run_scene(target, first_day, DEMO_SEED)
-    throttled = scene["runs"].get(f"{THROTTLED_SHOP} {first_day}")
-    demo.say(f"   {THROTTLED_SHOP} on day 1: {' then '.join(throttled or [])} (retried the same day)")
+    throttled = " then ".join(scene["runs"].get(f"{THROTTLED_SHOP} {first_day}") or ["no run"])
+    retried = "retried the same day" if scene["retried_same_day"] else "NOT retried the same day"
+    demo.say(f"   {THROTTLED_SHOP} on day 1: {throttled} ({retried})")
     healed = "healed from the archive on restart" if scene["healed_from_archive"] else "NOT healed"
     demo.say(f"   day 2, while the service was down: {healed}")
     demo.say(f"   days complete: {scene['complete']}; truth {scene['truth']['matched']}/{scene['truth']['checked']}; "
              f"SIGTERM exit {scene['sigterm_exit']} ({scene['elapsed_seconds']:.0f} s; database {scene['database']})")
+    if scene["failed_checks"]:
+        demo.say(f"   FAILED checks: {', '.join(scene['failed_checks'])}")
     demo.data["service_scene"] = scene
     return scene
 
 
 def _dashboard(config: Config, target: Target, start: dt.date, end: dt.date, name: str) -> str:
     """The dashboard's pages of the range as files (`report --html`): the index's path."""
-    written = write_report(config, target, coffee_home() / "demo" / name, page_range(config, start, end, []))
+    folder = check_output_dir(str(coffee_home() / "demo" / name))
+    written = write_report(config, target, folder, page_range(config, start, end, []))
     return written["index"]
 
 

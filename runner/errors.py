@@ -3,6 +3,7 @@
     CoffeeError
     ├── InputError            bad operator input (config, dates, ids): exit code 2
     ├── DatabaseUnavailable   the database cannot be reached or started: exit code 1
+    │   └── SetAsideWithoutLive  a schema is missing while a restore's set-aside copy of it exists
     └── FetchError            one HTTP exchange did not give a usable response
         ├── RetryableFetchError    worth another attempt after a pause
         │   ├── ConnectFailed      connection refused/reset, truncated body
@@ -39,6 +40,12 @@ class InputError(CoffeeError):
 
 class DatabaseUnavailable(CoffeeError):
     """The database could not be reached or started."""
+
+
+class SetAsideWithoutLive(DatabaseUnavailable):
+    """`raw`, `control` or `quarantine` is gone while a `*_replaced_*` copy of it exists
+    (an interrupted restore of an older release, or a hand-made rename): the runner
+    refuses to create an empty schema beside it and says how to put it back."""
 
 
 class FetchError(CoffeeError):

@@ -8,16 +8,17 @@ good, some failed), `fail` (nothing usable, or robots.txt said no).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import asdict, dataclass
 
 import psycopg
 
-from runner import pauses
+from runner import pauses, restore
 from runner.budget import SharedBudget
 from runner.clock import now as clock_now
-from runner.config import Config, Roaster
+from runner.config import Config, Roaster, check_timezones
 from runner.db import Target, connect, migrate, set_search_path
 from runner.errors import RobotsDisallowed
 from runner.http import Clock, PoliteClient, check_robots, read_robots
@@ -42,22 +43,31 @@ class RunSummary:
         return asdict(self)
 
 
-def prepare(conn: psycopg.Connection, config: Config) -> dict[str, object]:
-    """What every writing command does first: migrate, search_path, roasters, dead runs."""
+def prepare(conn: psycopg.Connection, config: Config, target: Target | None = None) -> dict[str, object]:
+    """What every writing command does first: migrate, search_path, roasters, dead runs, and
+    the rebuild of a restore that was killed before it finished (given the target). A config
+    the server cannot follow (a time zone it does not know) is refused before anything is written."""
+    check_timezones(config, conn)
     applied = migrate(conn)
     search_path_set = set_search_path(conn)
     roasters = sync_roasters(conn, config)
     reaped = reap_dead_runs(conn)
     if reaped:
         log.warning("marked %d interrupted run(s) as failed", reaped)
+    finished = None
+    if (found := restore.pending(conn)) is not None:
+        if target is None:
+            log.warning("the restore of %s still needs its rebuild: run `coffee-runner init`", found["file"])
+        else:
+            finished = restore.finish_pending(target)
     return {"migrations_applied": applied, "search_path_set": search_path_set, "roasters": roasters,
-            "runs_reaped": reaped}
+            "runs_reaped": reaped, "restore_finished": finished}
 
 
 def fetch_live(config: Config, target: Target, roasters: list[Roaster],
                clock: Clock = clock_now) -> list[RunSummary]:
     with connect(target, autocommit=True) as conn:
-        prepare(conn, config)
+        prepare(conn, config, target)
     return asyncio.run(_fetch_all(config, target, roasters, clock))
 
 
@@ -67,7 +77,7 @@ def fetch_scheduled(config: Config, target: Target, roasters: list[Roaster],
 
     Returns the runs, and the paused roasters with their reasons (not fetched)."""
     with connect(target, autocommit=True) as conn:
-        prepare(conn, config)
+        prepare(conn, config, target)
         current = pauses.active(conn)
     paused = {r.id: why for r in roasters if (why := pauses.reason_paused(current, r.id)) is not None}
     chosen = [r for r in roasters if r.id not in paused]
@@ -97,8 +107,13 @@ async def fetch_roaster(client: PoliteClient, store: RawStore, roaster: Roaster)
         return RunSummary("", roaster.id, "skipped", 0, 0, f"{day} is being fetched by another process")
     try:
         return await _fetch_unit(client, store, roaster, day)
+    except psycopg.OperationalError as exc:  # the database went away: this run cannot be recorded
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.error("%s: lost the database (%s); the next command marks the run failed", roaster.id, why)
+        return RunSummary("", roaster.id, "fail", 0, 0, f"database error: {why}")
     finally:
-        await store.unlock_unit(roaster.id, day)
+        with contextlib.suppress(psycopg.OperationalError):
+            await store.unlock_unit(roaster.id, day)
 
 
 async def _fetch_unit(client: PoliteClient, store: RawStore, roaster: Roaster, day: dt.date) -> RunSummary:
@@ -109,6 +124,8 @@ async def _fetch_unit(client: PoliteClient, store: RawStore, roaster: Roaster, d
         status, error = result.status, "; ".join(result.failures) or None
     except RobotsDisallowed as exc:
         result, status, error = CatalogResult(), "fail", f"robots: {exc}"
+    except psycopg.OperationalError:
+        raise  # the database, not the shop: fetch_roaster reports it
     except Exception as exc:  # one shop's surprise must not take the other shops down
         log.exception("%s: run %s crashed", roaster.id, run.id)
         result, status, error = CatalogResult(), "fail", f"internal: {type(exc).__name__}: {exc}"

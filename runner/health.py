@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import logging
 import shutil
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +22,7 @@ import psycopg
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from runner import alerts, pauses, store
+from runner import alerts, pauses, restore, store
 from runner.backfill import ledger
 from runner.config import Config
 from runner.db import Target, coffee_home, connect, pending_migrations
@@ -79,7 +80,15 @@ def _data_checks(config: Config, conn: psycopg.Connection) -> dict[str, Any]:
                          "failed_24h": failed, "threshold": m.failure_threshold},
         "backfills": {"ok": stale == 0, "stale": stale, "open": open_backfills},
         "pauses": {"ok": True, "paused": [p.as_dict() for p in current]},
+        "restore": _restore_check(conn),
     }
+
+
+def _restore_check(conn: psycopg.Connection) -> dict[str, Any]:
+    """Ok unless a restore's rebuild is pending (the marts do not show the restored data
+    yet); lists the schemas restores set aside either way."""
+    state = restore.state(conn)
+    return {"ok": state["pending_rebuild"] is None, **state}
 
 
 def _disk(config: Config) -> dict[str, Any]:
@@ -202,46 +211,83 @@ def serve(config: Config, target: Target, host: str, port: int, ready: threading
         server.server_close()
 
 
-def bind(config: Config, target: Target, host: str, port: int, stop: threading.Event,
-         scheduler: Callable[[], dict[str, Any]] | None = None) -> ThreadingHTTPServer:
-    """A server for /health and /metrics, listening, not yet serving; it shuts down on `stop`.
-    `scheduler` (the service's state) is added to both. Raises OSError when it cannot listen."""
-    watch = Watch(config, target)
+class App:
+    """What the server answers: /health, /metrics, else the dashboard's pages."""
 
-    def health_doc() -> dict[str, Any]:
-        report = watch.check()
-        return {**report, "scheduler": scheduler()} if scheduler else report
+    def __init__(self, config: Config, target: Target, scheduler: Callable[[], dict[str, Any]] | None) -> None:
+        self.config, self.target, self.scheduler = config, target, scheduler
+        self.watch = Watch(config, target)
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("%s %s", self.address_string(), format % args)
+    def answer(self, path: str, query: str) -> tuple[int, bytes, str]:
+        """(status, body, content type) of a GET."""
+        if path == "/health":
+            report = self.watch.check()
+            report = {**report, "scheduler": self.scheduler()} if self.scheduler else report
+            return 200 if report["healthy"] else 503, json.dumps(report, default=str).encode(), "application/json"
+        if path == "/metrics":
+            state = self.scheduler() if self.scheduler else None
+            return 200, metrics(self.config, self.target, self.watch.check(), state).encode(), CONTENT_TYPE_LATEST
+        page = routes.handle(self.config, self.target, path, query)
+        return page.status, page.body, page.content_type
 
-        def do_GET(self) -> None:
-            if self.path.split("?")[0] == "/health":
-                report = health_doc()
-                self._send(200 if report["healthy"] else 503, json.dumps(report, default=str), "application/json")
-            elif self.path.split("?")[0] == "/metrics":
-                self._send(200, metrics(config, target, watch.check(), scheduler() if scheduler else None),
-                           CONTENT_TYPE_LATEST)
-            else:
-                path, _, query = self.path.partition("?")
-                page = routes.handle(config, target, path, query)
-                self._send(page.status, page.body, page.content_type)
 
-        def _send(self, status: int, body: str | bytes, ctype: str) -> None:
-            data = body.encode() if isinstance(body, str) else body
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
+class Handler(BaseHTTPRequestHandler):
+    """GET and HEAD (the same answer, without its body) of the server's App."""
+
+    server: QuietServer
+
+    def setup(self) -> None:
+        self.timeout = self.server.idle_timeout  # an idle or slow client's connection is closed
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._answer(body=True)
+
+    def do_HEAD(self) -> None:
+        self._answer(body=False)
+
+    def _answer(self, body: bool) -> None:
+        path, _, query = self.path.partition("?")
+        status, data, ctype = self.server.app.answer(path, query)
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if body:
             self.wfile.write(data)
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+
+class QuietServer(ThreadingHTTPServer):
+    """A client that resets or disconnects mid-request costs one log line, not a traceback."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], app: App, idle_timeout: float) -> None:
+        self.app, self.idle_timeout = app, idle_timeout
+        super().__init__(address, Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.info("client %s went away: %s", client_address[0], type(exc).__name__)
+        else:
+            log.error("request from %s failed: %s: %s", client_address[0], type(exc).__name__, exc)
+
+
+def bind(config: Config, target: Target, host: str, port: int, stop: threading.Event,
+         scheduler: Callable[[], dict[str, Any]] | None = None) -> QuietServer:
+    """A server for /health, /metrics and the dashboard, listening, not yet serving; it shuts
+    down on `stop`. `scheduler` (the service's state) is added to both. Raises OSError when
+    it cannot listen."""
+    app = App(config, target, scheduler)
+    server = QuietServer((host, port), app, config.service.http_idle_timeout)
 
     def background() -> None:
         while not stop.wait(config.monitoring.progress_check_interval):
-            watch.check()
+            app.watch.check()
 
     threading.Thread(target=background, daemon=True).start()
     threading.Thread(target=lambda: (stop.wait(), server.shutdown()), daemon=True).start()

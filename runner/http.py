@@ -37,6 +37,7 @@ from runner.errors import (
     Throttled,
     TooManyRedirects,
 )
+from runner.redirects import UnfollowableRedirect, refuse_unfollowable_redirect
 
 THROTTLE_STATUSES = frozenset({403, 429, 430})
 HEADERS_OF_INTEREST = (
@@ -210,6 +211,7 @@ class PoliteClient:
             timeout=timeout,
             follow_redirects=True,
             max_redirects=settings.max_redirects,
+            event_hooks={"response": [refuse_unfollowable_redirect]},
             headers={"User-Agent": user_agent, "Accept": "application/json, text/plain;q=0.8, */*;q=0.5"},
             limits=httpx.Limits(max_connections=settings.global_concurrency * 2),
             transport=transport,  # unit tests of retry timing pass a MockTransport
@@ -286,7 +288,7 @@ class PoliteClient:
                     chunks.append(chunk)
         except httpx.TooManyRedirects:
             exchange.error = f"redirects: more than {self.settings.max_redirects} redirects"
-        except httpx.UnsupportedProtocol as exc:
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL, UnfollowableRedirect) as exc:
             exchange.error = f"redirects: unsupported redirect target ({exc})"
         except httpx.TimeoutException as exc:
             exchange.error = f"timeout: {type(exc).__name__}"

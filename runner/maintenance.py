@@ -1,161 +1,22 @@
-"""Backup and restore of the non-derived schemas, and cleanup to quarantine.
+"""Cleanup to quarantine, and its exact undo.
 
 Nothing here destroys raw data: cleanup moves rows to `quarantine` (restorable with
-`cleanup --undo`), and restore sets the schemas it replaces aside under new names.
+`cleanup --undo`). Backup and restore live in runner/backup.py and runner/restore.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-import shutil
-import subprocess
-import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from runner.db import Target, coffee_home, connect, libpq_env
+from runner.backup import backup
+from runner.db import Target, connect
 from runner.dbt import BUILD, range_vars, run_dbt
 from runner.errors import InputError
 from runner.store import dead_runs, reap_dead_runs
-
-BACKUP_SCHEMAS = ("raw", "control", "quarantine")  # derived schemas are rebuilt by dbt
-BACKUP_NAME = "backup_{:%Y%m%d_%H%M%S}.dump"
-BACKUP_RE = re.compile(r"^backup_\d{8}_\d{6}\.dump$")
-DEFAULT_KEEP_DAYS = 7
-PG_TOOL_TIMEOUT_SECONDS = 3600
-
-
-# --- libpq tools ------------------------------------------------------------------------------
-
-def pg_tool(target: Target, name: str, conn: psycopg.Connection) -> Path:
-    """A pg_dump/pg_restore whose major version matches the server's."""
-    server_major = conn.info.server_version // 10000
-    candidates = []
-    if target.bin_dir is not None:
-        candidates.append(target.bin_dir / name)
-    candidates.append(_bundled_bin() / name)  # pgserver's own tools serve any server of its major
-    if found := shutil.which(name):
-        candidates.append(Path(found))
-    candidates += sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
-    seen = []
-    for path in candidates:
-        major = _tool_major(path)
-        seen.append(f"{path} ({major})")
-        if major == server_major:
-            return path
-    raise InputError(f"no {name} for PostgreSQL {server_major} found (tried: {', '.join(seen) or 'none'}); "
-                     f"install the PostgreSQL {server_major} client tools")
-
-
-def _bundled_bin() -> Path:
-    from pgserver._commands import POSTGRES_BIN_PATH
-
-    return Path(POSTGRES_BIN_PATH)
-
-
-def _tool_major(path: Path) -> int | None:
-    try:
-        out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30).stdout
-    except OSError:
-        return None
-    match = re.search(r"\(PostgreSQL\)\s+(\d+)", out)
-    return int(match.group(1)) if match else None
-
-
-# --- backup and restore ------------------------------------------------------------------------
-
-def backups_dir() -> Path:
-    return coffee_home() / "backups"
-
-
-def backup(target: Target, keep_days: int = DEFAULT_KEEP_DAYS, now: dt.datetime | None = None) -> dict[str, Any]:
-    if keep_days < 0:
-        raise InputError("--keep-days must be 0 or more")
-    folder = backups_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    now = now or dt.datetime.now()
-    path = folder / BACKUP_NAME.format(now)
-    with connect(target) as conn:
-        tool = pg_tool(target, "pg_dump", conn)
-    args = [str(tool), "--format=custom", "--no-owner", "--file", str(path)]
-    for schema in BACKUP_SCHEMAS:
-        args += ["--schema", schema]
-    started = time.monotonic()
-    proc = subprocess.run(args, env=libpq_env(target), capture_output=True, text=True,
-                          timeout=PG_TOOL_TIMEOUT_SECONDS)
-    if proc.returncode != 0:
-        path.unlink(missing_ok=True)
-        raise InputError(f"pg_dump failed: {_last_line(proc.stderr) or proc.returncode}")
-    removed = prune_backups(folder, keep_days, now, keep=path)
-    return {"file": str(path), "bytes": path.stat().st_size, "schemas": list(BACKUP_SCHEMAS),
-            "pg_dump": str(tool), "removed": [str(p) for p in removed],
-            "elapsed_seconds": round(time.monotonic() - started, 2)}
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""
-
-
-def prune_backups(folder: Path, keep_days: int, now: dt.datetime, keep: Path | None = None) -> list[Path]:
-    """Remove backups older than keep_days, but never the newest one."""
-    files = sorted((p for p in folder.iterdir() if BACKUP_RE.match(p.name)), key=lambda p: p.stat().st_mtime)
-    if not files:
-        return []
-    newest = keep or files[-1]
-    cutoff = now.timestamp() - keep_days * 86400
-    removed = []
-    for path in files:
-        if path != newest and path != files[-1] and path.stat().st_mtime < cutoff:
-            path.unlink()
-            removed.append(path)
-    return removed
-
-
-def restore(target: Target, file: Path) -> dict[str, Any]:
-    """Set the current schemas aside, restore the backup's, rebuild everything derived."""
-    if not file.is_file():
-        raise InputError(f"{file}: no such backup file")
-    env = libpq_env(target)
-    with connect(target, autocommit=True) as conn:
-        tool = pg_tool(target, "pg_restore", conn)
-        listing = subprocess.run([str(tool), "--list", str(file)], env=env, capture_output=True, text=True,
-                                 timeout=PG_TOOL_TIMEOUT_SECONDS)
-        if listing.returncode != 0:
-            raise InputError(f"{file}: not a pg_dump archive ({_last_line(listing.stderr)})")
-        suffix = f"replaced_{dt.datetime.now():%Y%m%d_%H%M%S}"
-        aside = []
-        with conn.transaction():
-            for schema in BACKUP_SCHEMAS:
-                if conn.execute("select 1 from pg_namespace where nspname = %s", (schema,)).fetchone():
-                    new = f"{schema}_{suffix}"
-                    conn.execute(sql.SQL("alter schema {} rename to {}").format(sql.Identifier(schema),
-                                                                                sql.Identifier(new)))
-                    aside.append(new)
-    proc = subprocess.run([str(tool), "--no-owner", "--single-transaction", "--exit-on-error",
-                           "--dbname", env["PGDATABASE"], str(file)],
-                          env=env, capture_output=True, text=True, timeout=PG_TOOL_TIMEOUT_SECONDS)
-    if proc.returncode != 0:
-        _put_back(target, aside, suffix)
-        raise InputError(f"pg_restore failed, nothing changed: {_last_line(proc.stderr)}")
-    result = run_dbt(target, [*BUILD, "--full-refresh"])
-    return {"file": str(file), "schemas": list(BACKUP_SCHEMAS), "set_aside": aside,
-            "dbt": result.as_dict(), "ok": result.ok}
-
-
-def _put_back(target: Target, aside: list[str], suffix: str) -> None:
-    with connect(target, autocommit=True) as conn, conn.transaction():
-        for name in aside:
-            original = name.removesuffix(f"_{suffix}")
-            conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(original)))
-            conn.execute(sql.SQL("alter schema {} rename to {}").format(sql.Identifier(name),
-                                                                        sql.Identifier(original)))
-
 
 # --- cleanup to quarantine -----------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from runner import alerts, clock, store
+from runner import alerts, clock, restore, store
 from runner.config import Config, Roaster
 from runner.db import Target, coffee_home, connect
 from runner.dbt import DbtResult, range_vars, run_dbt
@@ -72,6 +72,7 @@ def assess(config: Config, target: Target, start: dt.date, end: dt.date, roaster
         ]
         first_last = store.run_day_span(conn, ids)
         report["disk"] = disk_report(target, conn)
+        report["restore"] = restore.state(conn)
     report["per_roaster"] = {}
     for r in roasters:
         statuses = Counter(d.status for d in days if d.roaster_id == r.id)

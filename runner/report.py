@@ -34,7 +34,20 @@ def assess_text(r: dict[str, Any]) -> str:
             out.append(f"  {name:<12} {info['free_bytes'] / 2**30:.1f} GiB free of "
                        f"{info['total_bytes'] / 2**30:.1f} GiB ({info['path']})")
     out.append(f"  database     {r['disk']['database_bytes'] / 2**20:.1f} MiB")
+    out += restore_lines(r["restore"])
     return "\n".join(out)
+
+
+def restore_lines(restore: dict[str, Any]) -> list[str]:
+    """What restores left: a rebuild still to do, and the schemas they set aside."""
+    out = []
+    if restore["pending_rebuild"]:
+        out.append(f"restore of {restore['pending_rebuild']['file']}: rebuild pending (any writing command, "
+                   "e.g. coffee-runner init, finishes it)")
+    for group in restore["set_aside"]:
+        out.append(f"set aside by a restore: {', '.join(group['schemas'])} "
+                   f"(drop with: coffee-runner restore --drop-set-aside {group['suffix']})")
+    return out
 
 
 def plan_text(plan: Plan) -> str:

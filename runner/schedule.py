@@ -16,10 +16,13 @@ import hashlib
 import re
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 TIME_OF_DAY = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 DEFAULT_SCHEDULE = "06:00"
+# A fixed moment to ask "does this expression ever fire?" from (never the wall clock):
+# croniter searches up to 50 years ahead, so a 29 February fires and a 30 February does not.
+FIRES_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def cron_expression(schedule: str) -> str:
@@ -33,6 +36,10 @@ def cron_expression(schedule: str) -> str:
     if len(text.split()) != 5 or not croniter.is_valid(text):
         raise ValueError(f"must be a time of day like '06:30' or a cron expression like '30 6 * * *' "
                          f"(got {schedule!r})")
+    try:
+        croniter(text, FIRES_FROM).get_next(dt.datetime)
+    except CroniterError:
+        raise ValueError(f"cron expression {schedule!r} never fires (no such day)") from None
     return text
 
 
@@ -49,8 +56,17 @@ def due_at(schedule: str, timezone: str, day: dt.date, roaster_id: str, jitter_s
     """The moment (UTC) the scrape of local `day` is due."""
     zone = ZoneInfo(timezone)
     midnight = dt.datetime.combine(day, dt.time(0), zone)
-    # croniter steps from the moment before; one second before midnight finds a 00:00 schedule
-    first = croniter(cron_expression(schedule), midnight - dt.timedelta(seconds=1)).get_next(dt.datetime)
-    moment = first if first.astimezone(zone).date() == day else midnight
+    moment = _first_on(schedule, zone, day, midnight)
     last = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), zone) - dt.timedelta(seconds=1)
     return min(moment + jitter(roaster_id, day, jitter_seconds), last).astimezone(dt.timezone.utc)
+
+
+def _first_on(schedule: str, zone: ZoneInfo, day: dt.date, midnight: dt.datetime) -> dt.datetime:
+    """The schedule's first moment on local `day`, else local midnight (also when no next moment
+    can be computed: the config check refuses such a schedule, and a tick must never crash on one)."""
+    try:
+        # croniter steps from the moment before; one second before midnight finds a 00:00 schedule
+        first = croniter(cron_expression(schedule), midnight - dt.timedelta(seconds=1)).get_next(dt.datetime)
+    except (CroniterError, ValueError):
+        return midnight
+    return first if first.astimezone(zone).date() == day else midnight

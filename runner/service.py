@@ -139,7 +139,7 @@ class Service:
         dbt runs in a worker this process keeps (runner/dbt_worker.py: no imports per build)."""
         with dbt_worker.running(), connect(self.target, autocommit=True) as owner:
             with connect(self.target, autocommit=True) as conn:
-                prepare(conn, self.config)
+                prepare(conn, self.config, self.target)
             ledger.hold_owner(owner, self.instance)
             log.info("service %s started", self.instance)
             while not self.stop.is_set():
@@ -230,10 +230,10 @@ class Service:
         self.reload.clear()
         try:
             config = load_config(self.config_path)
+            with connect(self.target, autocommit=True) as conn:
+                prepare(conn, config, self.target)
         except InputError as exc:
             log.error("reload refused, keeping the running config: %s", str(exc).splitlines()[0])
             return
-        with connect(self.target, autocommit=True) as conn:
-            prepare(conn, config)
         self.config = config
         log.info("config reloaded: %d roaster(s)", len(config.roasters))

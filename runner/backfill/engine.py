@@ -64,7 +64,7 @@ def start_backfill(config: Config, target: Target, strategy: str, start: dt.date
     """Plan [start, end] (only the `only` days, when given), record the plan and work it."""
     options.check()
     with connect(target, autocommit=True) as conn:
-        prepare(conn, config)
+        prepare(conn, config, target)
         planned_at = conn.execute("select now()").fetchone()[0]  # the database's clock, as runs use
     plan = build_plan(config, target, strategy, start, end, roasters, materialize=True, only=only)
     return run_plan(config, target, plan, options, planned_at, on_progress, progress_seconds)
@@ -87,7 +87,7 @@ def resume_backfill(config: Config, target: Target, backfill_id: str | None,
                     progress_seconds: float | None = None) -> Summary:
     """Continue (or join) a backfill with its stored options, except `overrides`."""
     with connect(target, autocommit=True) as conn:
-        prepare(conn, config)
+        prepare(conn, config, target)
         found_id, stored = ledger.find_backfill(conn, backfill_id)
         options = Options(**{**stored.__dict__, **(overrides or {})})
         options.check()

@@ -63,6 +63,9 @@ SIMPLE_ANSWERS: dict[str, tuple[int, bytes, str, dict[str, str]]] = {
     "html200": (200, b"<!DOCTYPE html><html><body>Checking your browser...</body></html>", "text/html", {}),
     "malformed": (200, b'{"products": [{"id": 1, "title": "Broken",, }', "application/json", {}),
     "redirect-scheme": (302, b"", "text/plain", {"Location": "file:///etc/passwd"}),
+    "redirect-javascript": (302, b"", "text/plain", {"Location": "javascript:alert(document.cookie)"}),
+    "redirect-malformed": (302, b"", "text/plain", {"Location": "http://[::1"}),
+    "redirect-port": (302, b"", "text/plain", {"Location": "http://127.0.0.1:99999/products.json"}),
 }
 
 

@@ -14,6 +14,7 @@ files): in the export, a complete cell is not a link.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,26 @@ def _assets(out: Path) -> None:
                 shutil.copyfile(source, folder / file.name)
 
 
-def write_report(config: Config, target: Target, out: Path, q: Query) -> dict[str, Any]:
-    """Write every page of the range under `out`; the counts of what was written."""
+def check_output_dir(given: str) -> Path:
+    """The folder `report --html` writes to, created if needed: InputError (one line) when the
+    name is empty, names a file, or the folder cannot be created or written to."""
+    if not given.strip():
+        raise InputError("--html: the folder name is empty")
+    out = Path(given)
     if out.exists() and not out.is_dir():
-        raise InputError(f"--html {out}: exists and is not a folder")
+        raise InputError(f"--html {given}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass  # writable (os.access says yes to root even where the kernel says no)
+    except OSError as exc:
+        raise InputError(f"--html {given}: cannot write there ({exc.strerror or exc})") from None
+    return out
+
+
+def write_report(config: Config, target: Target, out: Path, q: Query) -> dict[str, Any]:
+    """Write every page of the range under `out` (see `check_output_dir`); the counts of what was written."""
     links = Links(static=True)
-    out.mkdir(parents=True, exist_ok=True)
     with connect(target) as conn:
         heat = pages.heatmap(config, conn, q)
         _write(out, "index.html", heat, links, link_all=False)

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+from runner import clock
 from runner.config import Config, Roaster
 from runner.errors import InputError
 from runner.plan import check_range
@@ -28,10 +29,7 @@ class Query:
 
 
 def parse_day(name: str, value: str) -> dt.date:
-    try:
-        return dt.datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise InputError(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from None
+    return clock.parse_day(value, name)
 
 
 def parse_query(raw: str, allowed: tuple[str, ...]) -> dict[str, list[str]]:

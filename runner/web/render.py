@@ -41,6 +41,16 @@ def to_json(data: dict[str, Any], indent: int | None = None) -> str:
     return json.dumps(data, default=_plain, indent=indent)
 
 
+# JSON inside <script>: with < > & as \\u escapes no text can end the element (</script>)
+# or open a comment (<!--) that would swallow its end; JSON.parse reads them back.
+SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def script_json(data: dict[str, Any]) -> Markup:
+    """`data` as JSON safe to put inside a <script> element."""
+    return Markup(to_json(data).translate(SCRIPT_SAFE))
+
+
 def reasons_of(roasters: list[dict[str, Any]]) -> tuple[list[str], dict[str, int]]:
     """The page's distinct reasons, and each status's most common one (a cell with that
     reason says nothing more; another names its reason's index)."""
@@ -82,7 +92,7 @@ def render(data: dict[str, Any], links: Links, **extra: Any) -> str:
     if data["page"] == "heatmap":
         context.update(_heatmap_context(data))
         context["script"].update({"dayHref": links.day_pattern(), "linkAll": extra.get("link_all", True)})
-        context["page_json"] = Markup(to_json(context["script"]).replace("</", "<\\/"))
+        context["page_json"] = script_json(context["script"])
     if data["page"] == "roaster":
         context["chart"] = price_chart(data["series"], data["gaps"], data["start"], data["end"])
         context["colours"] = [colour(i) for i in range(len(data["series"]))]

@@ -274,3 +274,65 @@ def test_backfill_while_a_scheduled_fetch_runs(tmp_path, db_url, db):
     _assert_whole_and_once(db)
     live = db.execute("select count(*) from raw.scrape_runs where kind = 'live' and status = 'ok'").fetchone()[0]
     assert live == 4
+
+
+@pytest.fixture
+def stoppable_server(tmp_path, monkeypatch):
+    """The embedded PostgreSQL of this test's own COFFEE_HOME, which the test stops (and the
+    runner's next command starts again, as it starts a user's)."""
+    import pgserver
+    from pgserver._commands import pg_ctl
+
+    monkeypatch.setenv("COFFEE_HOME", str(tmp_path / "home"))
+    target = start_embedded(tmp_path / "home" / "pg")
+    server = pgserver.get_server(tmp_path / "home" / "pg", cleanup_mode=None)
+
+    def stop() -> None:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+
+    yield target, stop
+    if (server.pgdata / "postmaster.pid").exists():
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+
+
+def _one_line_each(stderr: str, marker: str) -> list[str]:
+    assert "Traceback" not in stderr, stderr[-3000:]
+    return [line for line in stderr.splitlines() if marker in line]
+
+
+def test_a_fetch_that_loses_the_database_says_one_line_per_run(tmp_path, stoppable_server):
+    target, stop = stoppable_server
+    with Simulator(latency=0.3) as sim:
+        path, config = sim_config(sim, tmp_path)
+        proc = subprocess.Popen([sys.executable, "-m", "runner", "--config", str(path), "fetch"],
+                                env={**os.environ, "COFFEE_DATABASE_URL": target.url},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with psycopg.connect(target.url, autocommit=True) as db:  # every shop's run has begun storing pages
+            _wait_for(db, "select count(distinct run_id) = 4 from raw.scrape_artifacts")
+        stop()  # PostgreSQL goes away mid-fetch
+        out, err = proc.communicate(timeout=WAIT_SECONDS)
+    assert proc.returncode == 1, err[-3000:]  # runs failed: the documented exit code
+    lost = _one_line_each(err, "lost the database")
+    assert sorted(line.split(":")[1].strip() for line in lost) == sorted(r.id for r in config.roasters)
+    assert all(" fail " in line for line in out.splitlines()), out
+    reaped = subprocess.run([sys.executable, "-m", "runner", "--config", str(path), "init"], capture_output=True,
+                            text=True, env={**os.environ, "COFFEE_DATABASE_URL": ""},  # starts the embedded one
+                            timeout=WAIT_SECONDS)
+    assert reaped.returncode == 0 and "marked 4 interrupted run(s) as failed" in reaped.stderr, reaped.stderr
+    with psycopg.connect(target.url) as db:
+        assert db.execute("select count(*) from raw.scrape_runs where status = 'running'").fetchone()[0] == 0
+
+
+def test_a_backfill_that_loses_the_database_stops_resumably(tmp_path, stoppable_server):
+    target, stop = stoppable_server
+    with Simulator(archive_coverage=1.0, latency=0.1) as sim:
+        path, _ = sim_config(sim, tmp_path, since=START)
+        proc = spawn_backfill(path, target.url, *WINDOW, "--concurrency", "2")
+        with psycopg.connect(target.url, autocommit=True) as db:
+            _wait_for(db, "select count(*) >= 1 from control.backfill_items where state = 'done'")
+        stop()  # and it stays away longer than the workers' reconnects
+        proc.wait(timeout=WAIT_SECONDS)
+    log = sorted(Path(path).parent.glob("backfill-*.log"))[-1].read_text()
+    assert proc.returncode == 1, log[-3000:]
+    assert len(_one_line_each(log, "lost its database connection")) <= 2  # one per worker
+    assert "resume with: coffee-runner backfill --resume" in log and log.strip().splitlines()[-1].startswith("Error:")

@@ -4,7 +4,10 @@ shell or SQL fragment is ever executed."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
+import zoneinfo
 from pathlib import Path
 
 import pytest
@@ -148,4 +151,93 @@ def test_version_and_scenario_options_refuse_bad_input_with_one_line(args, messa
     assert result.exit_code == 2, (args, result.output)
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
     assert len(errors) == 1 and message in errors[0], (args, result.stderr)
+    assert _state(db) == before
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["plan", "--start", "0001-01-01", "--end", "0001-01-02"], "outside the days the runner handles"),
+    (["backfill", "--start", "9999-12-31", "--end", "9999-12-31"], "outside the days the runner handles"),
+    (["gaps", "--start", "2026-02-30", "--end", "2026-03-01"], "is not a date"),
+    (["plan", "--concurrency", "0", "--start", "2026-03-01", "--end", "2026-03-01"], "--concurrency must be"),
+    (["backfill", "--resume="], "the backfill id is empty"),
+    (["backfill", "--start", "2026-03-01", "--end", "2026-03-01", "--timeout", "nan"], "not a finite number"),
+    (["backfill", "--start", "2026-03-01", "--end", "2026-03-01", "--max-failure-rate", "inf"], "not a finite"),
+    (["health", "--serve", "--port", "70000"], "0<=x<=65535"),
+    (["serve", "--port", "-1"], "0<=x<=65535"),
+    (["simulate", "--port", "65536"], "0<=x<=65535"),
+    (["simulate", "--rps", "nan"], "not a finite number"),
+    (["simulate", "--today", "0001-01-01"], "outside the days the runner handles"),
+    (["plan", "--built-by", ""], "the version is empty"),
+    (["plan", "--since-version", " "], "the version is empty"),
+    (["report", "--html", ""], "the folder name is empty"),
+    (["report", "--html", "/proc/self"], "cannot write there"),
+    (["report", "--html", "{file}"], "exists and is not a folder"),
+    (["restore"], "a backup FILE, or --drop-set-aside"),
+])
+def test_every_entry_point_refuses_out_of_range_and_empty_values(args, message, configured, db, tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    before = _state(db)
+    result = run_cli("--config", str(configured), *[a.replace("{file}", str(a_file)) for a in args])
+    assert result.exit_code == 2, (args, result.output)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and message in errors[0], (args, result.stderr)
+    assert _state(db) == before
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"COFFEE_NOW": "9999-12-31T23:00:00+00:00"}, "COFFEE_NOW: 9999-12-31 is outside the days"),
+    ({"COFFEE_HOME": "{file}"}, "cannot create"),
+    ({"COFFEE_HOME": "/proc/self/coffee"}, "cannot create"),
+])
+def test_unusable_environment_values_exit_2_with_one_line(env, message, configured, tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    env = {k: v.replace("{file}", str(a_file)) for k, v in env.items()}
+    if "COFFEE_HOME" in env:
+        env["COFFEE_DATABASE_URL"] = ""  # the embedded server lives in $COFFEE_HOME
+    result = run_process("--config", str(configured), "plan", "--start", "2026-03-01", "--end", "2026-03-01", env=env)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+NEVER_FIRES = "0 0 30 2 *"
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda text: text.replace("roasters:\n", f"schedule: '{NEVER_FIRES}'\nroasters:\n", 1), "never fires"),
+    (lambda text: re.sub(r"(?m)^  since: .*$", "  since: 2026-02-30", text, count=1), "field 'since'"),
+    (lambda text: re.sub(r"(?m)^  timezone: .*$", "  timezone: posix/Europe/Paris", text, count=1),
+     "field 'timezone'"),
+])
+def test_config_values_that_validate_would_run(edit, message, sim, tmp_path, db):
+    """The file's own check: a schedule that never fires, an unquoted impossible date,
+    a zone file name no server knows. One line naming file, roaster and field; exit 2."""
+    path, _ = sim_config(sim, tmp_path)
+    path.write_text(edit(path.read_text()))
+    for command in (["plan", "--start", "2026-03-01", "--end", "2026-03-01"], ["serve", "--port", "0"]):
+        result = run_process("--config", str(path), *command)
+        assert result.returncode == 2, (command, result.stderr[-2000:])
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and message in lines[0] and str(path) in lines[0], result.stderr
+
+
+def test_a_zone_python_knows_and_postgresql_does_not_is_refused_before_anything_is_written(sim, tmp_path, db):
+    """A zone added to Python's tz database (PYTHONTZPATH) that the server has never heard of."""
+    zones = tmp_path / "zoneinfo"
+    (zones / "Coffee").mkdir(parents=True)
+    (zones / "Coffee" / "Nowhere").write_bytes(Path(zoneinfo.TZPATH[0], "UTC").read_bytes())
+    path, _ = sim_config(sim, tmp_path)
+    doc = yaml.safe_load(path.read_text())
+    doc["roasters"][0]["timezone"] = "Coffee/Nowhere"
+    path.write_text(yaml.safe_dump(doc))
+    before = _state(db)
+    for command in (["init"], ["fetch"], ["serve", "--port", "0"], ["health", "--serve", "--port", "0"],
+                    ["report", "--html", str(tmp_path / "out")]):
+        tzpath = os.pathsep.join([str(zones), *zoneinfo.TZPATH])  # the system's zones, and one more
+        result = run_process("--config", str(path), *command, env={"PYTHONTZPATH": tzpath})
+        assert result.returncode == 2, (command, result.stderr[-2000:])
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "PostgreSQL does not know 'Coffee/Nowhere'" in lines[0], result.stderr
     assert _state(db) == before

@@ -35,7 +35,6 @@ def test_demo_recovers_every_recoverable_day(db_url, db, pg_admin_url):
     assert all(scene["runs"][f"{shop} {missed}"] == ["archive ok"] for shop in ("aurora-beans", "blue-peak",
                                                                                 "cedar-roast", "dune-coffee"))
     assert all(scene["runs"][f"{shop} {last}"] == ["live ok"] for shop in ("aurora-beans", "blue-peak"))
-    assert report["elapsed_seconds"] < 240
     shown = {}
     for moment in ("before", "after"):  # the dashboard's export: the disasters as holes, then none open
         heat = json.loads(Path(report["dashboard"][moment]).with_suffix(".json").read_text())

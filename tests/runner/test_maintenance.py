@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import os
 
-from runner.maintenance import prune_backups
+from runner.backup import prune_backups
 from runner.simulator import Fault, Simulator
 from tests.runner.helpers import days_from, dbt, fetch_days, run_cli, sim_config, snapshot_tables
 

@@ -104,3 +104,13 @@ roasters:
     assert any("field 'service.catch_up_days': must be a number >= 0" in line for line in lines)
     assert any("unknown key 'nope'" in line for line in lines)
     assert len(lines) == 5 and all(line.startswith("roasters.yml: ") for line in lines)
+
+
+def test_a_schedule_that_never_fires_is_refused_and_a_day_is_still_due():
+    with pytest.raises(ValueError, match="never fires"):
+        cron_expression("0 6 30 2 *")
+    assert cron_expression("0 6 29 2 *") == "0 6 29 2 *"  # a leap day fires
+    # past the config check (a config loaded by an older release): the day is due at its
+    # local midnight, the tick goes on
+    day = dt.date(2026, 3, 2)
+    assert due_at("0 6 30 2 *", "Asia/Tokyo", day, "a", 0) == local(day, 0, 0, "Asia/Tokyo").astimezone(UTC)

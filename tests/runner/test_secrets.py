@@ -23,9 +23,10 @@ PASSWORD = "Sekr1t:pw@/#?&x"
 USER = f"coffee_secret_{os.getpid()}"
 
 
-@pytest.fixture
-def secret_url(pg_admin_url, tmp_path, monkeypatch):
-    """A role with a password, owning a database of its own."""
+@pytest.fixture(params=["userinfo", "query", "PGPASSWORD"])
+def secret_url(request, pg_admin_url, tmp_path, monkeypatch):
+    """A role with a password, owning a database of its own; the password given in each of
+    the forms libpq reads: the URL's user info, its password= parameter, or PGPASSWORD."""
     name = f"coffee_secret_db_{os.getpid()}"
     with psycopg.connect(pg_admin_url, autocommit=True) as admin:
         admin.execute(f"drop database if exists {name} with (force)")
@@ -33,10 +34,16 @@ def secret_url(pg_admin_url, tmp_path, monkeypatch):
         admin.execute(f"create role {USER} login password %s".replace("%s", "'" + PASSWORD + "'"))
         admin.execute(f"create database {name} owner {USER}")
     parts = urllib.parse.urlsplit(with_database(pg_admin_url, name))
-    netloc = f"{USER}:{urllib.parse.quote(PASSWORD, safe='')}@{parts.hostname or ''}"
+    secret = f":{urllib.parse.quote(PASSWORD, safe='')}" if request.param == "userinfo" else ""
+    netloc = f"{USER}{secret}@{parts.hostname or ''}"
     if parts.port:
         netloc += f":{parts.port}"
-    url = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    query = parts.query
+    if request.param == "query":
+        query = "&".join(q for q in (query, urllib.parse.urlencode({"password": PASSWORD})) if q)
+    if request.param == "PGPASSWORD":
+        monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    url = urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
     monkeypatch.setenv("COFFEE_DATABASE_URL", url)
     monkeypatch.setenv("COFFEE_HOME", str(tmp_path / "home"))
     yield url

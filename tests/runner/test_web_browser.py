@@ -14,8 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from runner.db import Target
 from runner.simulator import Fault
 from tests.runner.dashboard_state import (
     D0,
@@ -168,4 +170,49 @@ def test_an_operator_repairs_a_hole_and_watches_it_close(history, archive_sim, d
         assert page.locator(".bar").get_attribute("style") == "width: 100.0%"
         page.goto(f"{base}/?start={D0}&end={D4}")
         assert page.evaluate(CELL_STATUSES_JS)["dune-coffee"][DAYS.index(D1)] == "complete"
+    assert page.errors == []
+
+
+HOSTILE = "<!--<script>window.pwned=1</script>]]></script><script>window.pwned=2</script>&amp;"
+
+
+def _hostile_texts(db, path: Path) -> None:
+    """An operator's reasons, a roaster's name and a shop's titles that try to end their element."""
+    db.execute("update control.acknowledged_gaps set reason = %s", (HOSTILE,))
+    db.execute("update control.pauses set reason = %s", (HOSTILE,))
+    db.execute("update ops.coverage_daily set acknowledged_reason = %s where acknowledged", (HOSTILE,))
+    db.execute("update marts.variants set title = %s", (HOSTILE,))
+    doc = yaml.safe_load(path.read_text())
+    for roaster in doc["roasters"]:
+        roaster["name"] = HOSTILE
+    path.write_text(yaml.safe_dump(doc))
+
+
+def _check_map(page: Page, url: str) -> None:
+    page.goto(url)
+    assert page.evaluate("window.pwned") is None
+    page.hover(_cell(page, "dune-coffee", D0))  # the acknowledged day: its reason is the hostile text
+    assert page.inner_text("#hover") == f"dune-coffee {D0}: acknowledged ({HOSTILE})"
+    assert page.evaluate(CELL_STATUSES_JS) == EXPECTED
+
+
+def test_hostile_text_renders_as_text_and_the_page_still_works(history, db_url, db, page, tmp_path):
+    from runner.config import load_config
+    from runner.web.export import check_output_dir, write_report
+    from runner.web.params import page_range
+
+    path, _ = history
+    _hostile_texts(db, path)
+    config = load_config(str(path))
+    with dashboard(config, db_url) as base:
+        _check_map(page, f"{base}/?start={D0}&end={D4}")
+        page.click(_cell(page, "blue-peak", D1))
+        page.wait_for_url(f"{base}/day/blue-peak/{D1}")
+        for route in ("/roasters/blue-peak", f"/day/dune-coffee/{D0}"):
+            page.goto(f"{base}{route}")
+            assert page.evaluate("window.pwned") is None
+            assert HOSTILE in page.inner_text("body")  # shown, as text
+    written = write_report(config, Target(db_url, False), check_output_dir(str(tmp_path / "export")),
+                           page_range(config, D0, D4, []))
+    _check_map(page, Path(written["index"]).as_uri())  # the same in report --html's files
     assert page.errors == []
