@@ -566,6 +566,7 @@ def cleanup_cmd(ctx: click.Context, apply_: bool, no_backup: bool, undo: str | N
     target = resolve_target()
     with connect(target, autocommit=True) as conn:
         if undo is None and not apply_:
+            check_timezones(config, conn)  # dbt may build: the server must know every zone
             migrate(conn)  # a dry run reads only: no roaster sync, no reaping
             ensure_built(target)  # "superseded" is read from dbt's staging view
             counts = cleanup_preview(conn)

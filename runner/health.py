@@ -237,8 +237,8 @@ class Handler(BaseHTTPRequestHandler):
     server: QuietServer
 
     def setup(self) -> None:
-        self.timeout = self.server.idle_timeout  # an idle or slow client's connection is closed
         super().setup()
+        self.connection.settimeout(self.server.idle_timeout)  # an idle or slow client is disconnected
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
@@ -290,6 +290,10 @@ def bind(config: Config, target: Target, host: str, port: int, stop: threading.E
             app.watch.check()
 
     threading.Thread(target=background, daemon=True).start()
-    threading.Thread(target=lambda: (stop.wait(), server.shutdown()), daemon=True).start()
+    def shutdown_on_stop() -> None:
+        stop.wait()
+        server.shutdown()
+
+    threading.Thread(target=shutdown_on_stop, daemon=True).start()
     log.info("health on http://%s:%d/health and /metrics", host, server.server_address[1])
     return server

@@ -157,7 +157,8 @@ def _tail(handle: IO[bytes]) -> str:
 
 def pending(conn: psycopg.Connection) -> dict[str, Any] | None:
     """The restore whose rebuild has not finished, if any."""
-    if conn.execute(f"select to_regclass('{PENDING}')").fetchone()[0] is None:
+    exists = conn.execute(f"select to_regclass('{PENDING}') is not null").fetchone()
+    if not exists or not exists[0]:
         return None
     row = conn.execute(f"select file, set_aside, swapped_at from {PENDING}").fetchone()
     if row is None:

@@ -234,7 +234,7 @@ def test_a_zone_python_knows_and_postgresql_does_not_is_refused_before_anything_
     path.write_text(yaml.safe_dump(doc))
     before = _state(db)
     for command in (["init"], ["fetch"], ["serve", "--port", "0"], ["health", "--serve", "--port", "0"],
-                    ["report", "--html", str(tmp_path / "out")]):
+                    ["report", "--html", str(tmp_path / "out")], ["cleanup"]):
         tzpath = os.pathsep.join([str(zones), *zoneinfo.TZPATH])  # the system's zones, and one more
         result = run_process("--config", str(path), *command, env={"PYTHONTZPATH": tzpath})
         assert result.returncode == 2, (command, result.stderr[-2000:])

@@ -6,7 +6,6 @@ In the scenarios suite (`pytest -m scenarios`): the scene runs alone for a minut
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,16 +24,18 @@ BURNERS = 5
 FIRST_DAY = dt.date(2026, 11, 10)
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _runnable_seconds(pid: int) -> float:
+    """Seconds the process spent on a CPU or waiting for one (/proc/PID/schedstat): what a
+    load average counts."""
+    on_cpu, waiting, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+    return (int(on_cpu) + int(waiting)) / 1e9
 
 
 def test_the_service_scene_passes_on_a_loaded_machine(db_url, pg_admin_url, tmp_path):
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(BURNERS)]
     try:
         scene = run_scene(Target(db_url, False), FIRST_DAY, seed=42)
-        burned = sum(_cpu_seconds(p.pid) for p in burners)
+        runnable = sum(_runnable_seconds(p.pid) for p in burners)
     finally:
         for proc in burners:
             proc.kill()
@@ -42,7 +43,7 @@ def test_the_service_scene_passes_on_a_loaded_machine(db_url, pg_admin_url, tmp_
         with psycopg.connect(pg_admin_url, autocommit=True) as admin:
             name = f"{urlsplit(db_url).path.lstrip('/')}_service"
             admin.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-    # the load was real: the burners held a share of both cores for the whole scene
-    assert burned >= scene["elapsed_seconds"], (burned, scene["elapsed_seconds"])
+    # the load was real: the burners were runnable for the whole scene, a load of BURNERS on top of the rest
+    assert runnable >= 0.9 * BURNERS * scene["elapsed_seconds"], (runnable, scene["elapsed_seconds"])
     assert scene["failed_checks"] == [] and scene["ok"], scene
     assert scene["runs"][f"dune-coffee {FIRST_DAY}"] == ["live fail", "live ok"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -20,9 +21,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runner.backup import BACKUP_RE, pg_tool
+from runner.backup import BACKUP_RE, BACKUP_SCHEMAS, dump_schemas, pg_tool
 from runner.db import Target
-from runner.simulator import Simulator
 from tests.runner.helpers import (
     days_from,
     dbt,
@@ -48,20 +48,51 @@ def _schemas(db) -> list[str]:
     return [r[0] for r in db.execute("select nspname from pg_namespace where nspname !~ '^pg_' order by 1")]
 
 
-@pytest.fixture
-def backed_up(tmp_path, target, db):
-    """Two days fetched and built, a backup of them, then one more day fetched (the data a
-    restore replaces). Returns (config path, backup file, raw and marts as backed up)."""
-    with Simulator() as sim:
-        path, config = sim_config(sim, tmp_path)
-        fetch_days(sim, config, target, DAYS)
+pytestmark = pytest.mark.xdist_group("restore_history")  # one worker builds the module's template once
+
+
+@pytest.fixture(scope="session")
+def restore_folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("restore-history")
+
+
+@pytest.fixture(scope="session")
+def history_template(templates, shared_sim, restore_folder):
+    """Two days fetched and built, once per worker, and a backup of them beside it."""
+    def build(target, env):
+        shared_sim.reset()
+        _, config = sim_config(shared_sim, restore_folder)
+        fetch_days(shared_sim, config, target, DAYS)
         assert dbt(target, "build").ok
-        saved = (_raw(db), snapshot_tables(db))
-        result = run_process("--config", str(path), "backup", "--json")
-        assert result.returncode == 0, result.stderr[-2000:]
-        fetch_days(sim, config, target, [DAYS[-1] + dt.timedelta(days=1)])
-    assert dbt(target, "build").ok
-    return path, Path(json.loads(result.stdout)["file"]), saved
+        dump_schemas(target, list(BACKUP_SCHEMAS), restore_folder / "backup_20260407_120000.dump")
+
+    return templates("restore_history", build)
+
+
+@pytest.fixture
+def history(db_url, shared_sim, tmp_path):
+    """This test's copy of the template and the simulator's config."""
+    shared_sim.reset()
+    return sim_config(shared_sim, tmp_path)
+
+
+@pytest.fixture
+def backed_up(history, restore_folder, tmp_path, db):
+    """The template's data, backed up, then changed (a roaster added: what a restore replaces).
+    Returns (config path, backup file, raw and marts as backed up)."""
+    saved = (_raw(db), snapshot_tables(db))
+    file = tmp_path / "backups" / "backup_20260407_120000.dump"
+    file.parent.mkdir()
+    shutil.copyfile(restore_folder / file.name, file)
+    columns = [c for c in _columns(db, "raw", "roasters") if c not in ("id", "name")]
+    db.execute(f"insert into raw.roasters (id, name, {', '.join(columns)}) "
+               f"select 'added-later', 'Added Later', {', '.join(columns)} from raw.roasters limit 1")
+    return history[0], file, saved
+
+
+def _columns(db, schema: str, table: str) -> list[str]:
+    return [r[0] for r in db.execute("""select column_name from information_schema.columns
+                                         where table_schema = %s and table_name = %s""", (schema, table))]
 
 
 @pytest.fixture
@@ -194,11 +225,15 @@ def test_a_restore_killed_during_its_rebuild_is_finished_by_the_next_command(bac
 def test_a_killed_backup_leaves_no_file_under_a_backups_name(backed_up, db, db_url, spawn):
     config, _, _ = backed_up
     folder = Path(os.environ["COFFEE_HOME"]) / "backups"
-    before = sorted(p.name for p in folder.iterdir() if BACKUP_RE.match(p.name))
+
+    def backups() -> list[str]:
+        return sorted(p.name for p in folder.iterdir() if BACKUP_RE.match(p.name)) if folder.exists() else []
+
+    before = backups()
     # pg_dump's first lock waits for this one
     _kill_when_blocked(spawn(config, "backup"), db_url, db, "lock table raw.scrape_runs in access exclusive mode",
                        "pg_dump", "pg_dump")
-    assert sorted(p.name for p in folder.iterdir() if BACKUP_RE.match(p.name)) == before
+    assert backups() == before
     done = run_process("--config", str(config), "backup", "--json", "--keep-days", "30")
     written = Path(json.loads(done.stdout)["file"])
     assert stat.S_IMODE(written.stat().st_mode) == 0o600
