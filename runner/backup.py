@@ -15,7 +15,6 @@ only on purpose (`restore --drop-set-aside SUFFIX`), after they were dumped to a
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import re
 import shutil
@@ -40,9 +39,6 @@ REQUIRED_TABLES = (("control", "schema_migrations"), ("raw", "roasters"), ("raw"
                    ("raw", "scrape_artifacts"))
 DEFAULT_KEEP_DAYS = 7
 PG_TOOL_TIMEOUT_SECONDS = 3600
-
-
-log = logging.getLogger(__name__)
 
 
 # --- libpq tools ------------------------------------------------------------------------------
