@@ -25,8 +25,8 @@ import psycopg
 import yaml
 from common import PeakWatcher, emit, log, parse_args, ratio, scratch_database
 
-from runner.simulator import Simulator
-from runner.simulator.catalog import ShopSpec
+from runner.sandbox.simulator import Simulator
+from runner.sandbox.simulator.catalog import ShopSpec
 
 FULL = {"roasters": 20, "days": 60, "concurrency": 8, "archive_rps": 40.0, "latency_ms": 20}
 QUICK = {"roasters": 2, "days": 4, "concurrency": 8, "archive_rps": 40.0, "latency_ms": 20}

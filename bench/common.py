@@ -31,8 +31,8 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runner.db import Target, migrate, set_search_path, start_embedded  # noqa: E402
-from runner.dbt import RANGE_ENV, dbt_env  # noqa: E402
+from runner.store.db import Target, migrate, set_search_path, start_embedded  # noqa: E402
+from runner.transform.dbt_runner import RANGE_ENV, dbt_env  # noqa: E402
 
 MEMORY_TARGET_MB = 300
 MEMORY_POLL_SECONDS = 0.05

@@ -21,9 +21,9 @@ import httpx
 import psycopg
 from common import DbtProject, emit, log, parse_args, ratio, scratch_database, self_peak_mb
 
-from runner.config import parse_config
-from runner.health import bind
+from runner.core.config import parse_config
 from runner.web import params, queries, routes
+from runner.web.health import bind
 
 TODAY = dt.date(2026, 11, 20)
 REPEATS = 5

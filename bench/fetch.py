@@ -22,10 +22,10 @@ import psycopg
 import yaml
 from common import emit, log, parse_args, ratio, scratch_database, self_peak_mb
 
-from runner.config import parse_config
-from runner.fetch import fetch_live
-from runner.simulator import Simulator
-from runner.simulator.catalog import ShopSpec
+from runner.acquire.fetch import fetch_live
+from runner.core.config import parse_config
+from runner.sandbox.simulator import Simulator
+from runner.sandbox.simulator.catalog import ShopSpec
 
 FULL = {"shops": 50, "pages": 8, "rps": 2.0, "latency_ms": 50, "items_per_page": 20}
 QUICK = {"shops": 10, "pages": 8, "rps": 2.0, "latency_ms": 50, "items_per_page": 20}

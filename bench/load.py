@@ -22,10 +22,10 @@ from pathlib import Path
 import psycopg
 from common import emit, log, parse_args, ratio, scratch_database, self_peak_mb
 
-from runner.config import Roaster
-from runner.db import Target, libpq_env
-from runner.http import Exchange
-from runner.store import RawStore
+from runner.acquire.client import Exchange
+from runner.core.config import Roaster
+from runner.store.db import Target, libpq_env
+from runner.store.raw import RawStore
 
 FULL = {"pages": 200, "page_mb": 1.0}
 QUICK = {"pages": 20, "page_mb": 1.0}

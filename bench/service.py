@@ -40,18 +40,19 @@ import psycopg
 import yaml
 from common import emit, log, parse_args, ratio, scratch_database, self_peak_mb
 
-from runner import clock, dbt_worker
-from runner.budget import SharedBudget
-from runner.config import parse_config
-from runner.db import Target
-from runner.dbt import range_vars, run_dbt
-from runner.fetch import prepare
-from runner.plan import ensure_built
-from runner.schedule import due_at
-from runner.service import decide
-from runner.simulator import Simulator
-from runner.simulator.catalog import ShopSpec
-from runner.store import unit_runs
+from runner.core import clock
+from runner.core.config import parse_config
+from runner.core.schedule import due_at
+from runner.sandbox.simulator import Simulator
+from runner.sandbox.simulator.catalog import ShopSpec
+from runner.service.loop import decide
+from runner.store.budget import SharedBudget
+from runner.store.db import Target
+from runner.store.raw import unit_runs
+from runner.transform import dbt_worker
+from runner.transform.bootstrap import prepare
+from runner.transform.coverage import ensure_built
+from runner.transform.dbt_runner import range_vars, run_dbt
 
 FULL = {"roasters": 1000, "days": 7, "rps": 2.0, "latency_ms": 50, "rate": 1200.0, "concurrency": 64,
         "products": 40}

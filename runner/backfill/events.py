@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.db import coffee_home
+from runner.store.db import coffee_home
 
 TERMINAL_STATES = ("done", "failed", "skipped", "unrecoverable")  # an item in one of these is finished
 

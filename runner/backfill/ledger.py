@@ -18,11 +18,11 @@ from typing import Any
 
 import psycopg
 
-from runner.config import Monitoring
-from runner.db import Target, connect
-from runner.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, InputError
-from runner.plan import Plan
-from runner.store import UNIT_LOCK_SQL
+from runner.backfill.plan import Plan
+from runner.core.config import Monitoring
+from runner.core.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, InputError
+from runner.store.db import Target, connect
+from runner.store.raw import UNIT_LOCK_SQL
 
 DEFAULT_CONCURRENCY = 4
 # the thresholds' defaults are the config's (monitoring.failure_threshold, timeout_threshold)
@@ -306,19 +306,3 @@ def items_by_state(conn: psycopg.Connection) -> dict[str, int]:
     """Items of every backfill, by state."""
     return dict(conn.execute("select state, count(*) from control.backfill_items group by state order by 1"
                              ).fetchall())
-
-
-def mean_item_seconds(conn: psycopg.Connection) -> dict[str, float]:
-    """Mean time of finished items, by action."""
-    return {action: float(seconds) for action, seconds in conn.execute(
-        """select action, avg(elapsed_ms) / 1000.0 from control.backfill_items
-            where state in ('done', 'unrecoverable', 'skipped') and elapsed_ms is not null
-            group by action""").fetchall()}
-
-
-def mean_build_seconds(conn: psycopg.Connection, last: int) -> float | None:
-    """Mean duration of the last `last` final builds."""
-    return conn.execute(
-        """select avg((dbt ->> 'elapsed_seconds')::float) from
-             (select dbt from control.backfills where dbt ? 'elapsed_seconds'
-               order by created_at desc limit %s) as recent""", (last,)).fetchone()[0]

@@ -12,25 +12,23 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 
-from runner.archive import NoCapture, fetch_archived_day
+from runner.acquire.client import Exchange, Recorder
+from runner.acquire.fetch import walk_catalog
+from runner.acquire.platforms import CatalogResult
+from runner.acquire.web_archive import NoCapture, fetch_archived_day
 from runner.backfill import ledger
+from runner.backfill.context import Context
 from runner.backfill.ledger import Claimed
-from runner.config import Roaster
-from runner.errors import DatabaseUnavailable, FetchError, RobotsDisallowed
-from runner.fetch import walk_catalog
-from runner.http import Exchange, Recorder
-from runner.sources import CatalogResult
-from runner.store import has_ok_run_since, insert_artifact, insert_run
-
-if TYPE_CHECKING:
-    from runner.backfill.engine import Context
+from runner.core.config import Roaster
+from runner.core.errors import DatabaseUnavailable, FetchError, RobotsDisallowed
+from runner.store.db import connect_async
+from runner.store.raw import has_ok_run_since, insert_artifact, insert_run
 
 CLAIM_POLL_SECONDS = 0.5  # waiting for units another worker or backfill holds
-DB_CONNECT_TIMEOUT_SECONDS = 10
 DB_RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 4, 8, 15)  # about 30 s: a server restart fits, an outage does not
 DB_STEP_ATTEMPTS = 3  # reconnects one database step may use before the worker gives up
 
@@ -71,8 +69,7 @@ class Worker:
                 await self.conn.close()  # an uncommitted item rolls back and its lock frees
 
     async def connect(self) -> None:
-        self.conn = await psycopg.AsyncConnection.connect(self.ctx.target.url, autocommit=True,
-                                                          connect_timeout=DB_CONNECT_TIMEOUT_SECONDS)
+        self.conn = await connect_async(self.ctx.target.url)
 
     async def reconnect(self, exc: psycopg.OperationalError) -> None:
         """The server restarted or dropped us: wait for it (bounded), then carry on."""

@@ -19,9 +19,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from runner.config import Config
-from runner.db import Target, connect
-from runner.errors import InputError
+from runner.core.config import Config
+from runner.core.errors import InputError
+from runner.store.db import Target, connect
 from runner.web import pages
 from runner.web.links import Links
 from runner.web.params import Query

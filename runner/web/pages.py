@@ -14,10 +14,12 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from runner import clock, pauses, store
 from runner.backfill.events import finished_count
-from runner.config import Config, Roaster
-from runner.plan import action_for
+from runner.backfill.plan import action_for
+from runner.core import clock
+from runner.core.config import Config, Roaster
+from runner.store import pauses
+from runner.store import raw as store
 from runner.web import queries
 from runner.web.cells import BY_NAME, STATUSES, Cell, display_status, fill
 from runner.web.params import Query

@@ -10,10 +10,10 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from runner import clock
-from runner.config import Config, Roaster
-from runner.errors import InputError
-from runner.plan import check_range
+from runner.core import clock
+from runner.core.clock import check_range
+from runner.core.config import Config, Roaster
+from runner.core.errors import InputError
 
 DEFAULT_DAYS = 90  # `/` shows the last 90 days unless ?start= says otherwise
 MAX_PAGE_DAYS = 366  # a page shows at most a year: a bigger map is unreadable and heavy

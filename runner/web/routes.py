@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from runner.config import Config, Roaster
-from runner.db import Target, connect
-from runner.errors import DatabaseUnavailable, InputError
+from runner.core.config import Config, Roaster
+from runner.core.errors import DatabaseUnavailable, InputError
+from runner.store.db import Target, connect
 from runner.web import pages, params
 from runner.web.links import Links
 from runner.web.render import error_html, render, to_json

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from runner.budget import SharedBudget
-from runner.config import HttpSettings
-from runner.http import Exchange, PoliteClient
+from runner.acquire.client import Exchange, PoliteClient
+from runner.core.config import HttpSettings
+from runner.store.budget import SharedBudget
 
 
 async def _run(url: str, database_url: str, count: int, rps: float, shared: bool) -> None:

@@ -26,10 +26,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from runner import dbt_worker as dbt_worker_module
-from runner.db import Target, migrate, start_embedded, stop_embedded
-from runner.dbt import run_dbt
-from runner.simulator import Simulator
+from runner.sandbox.simulator import Simulator
+from runner.store.db import Target, migrate, start_embedded, stop_embedded
+from runner.transform import dbt_worker as dbt_worker_module
+from runner.transform.dbt_runner import run_dbt
 from tests.runner.helpers import TODAY, Serve, with_database
 from tests.runner.leftovers import child_processes, embedded_servers_under
 
@@ -78,7 +78,7 @@ def leaves_nothing_running(tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 @pytest.fixture(scope="session", autouse=True)
 def dbt_worker(leaves_nothing_running: None) -> Iterator[str | None]:
-    """One long-lived dbt per pytest worker (runner/dbt_worker.py), used by every process
+    """One long-lived dbt per pytest worker (runner/transform/dbt_worker.py), used by every process
     the tests start: dbt's imports and parse are paid once, not once per invocation.
     COFFEE_TEST_DBT_WORKER=0 runs each invocation in a fresh dbt process instead, as a
     user without a service does (tests/runner/test_dbt_worker.py checks both agree)."""

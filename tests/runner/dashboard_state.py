@@ -23,12 +23,12 @@ import psycopg
 import pytest
 import yaml
 
-from runner import pauses
-from runner.config import Config, parse_config
-from runner.db import Target
-from runner.health import bind
-from runner.ops import acknowledge
-from runner.simulator import Fault, Simulator
+from runner.core.config import Config, parse_config
+from runner.ops.checks import acknowledge
+from runner.sandbox.simulator import Fault, Simulator
+from runner.store import pauses
+from runner.store.db import Target
+from runner.web.health import bind
 from tests.runner.helpers import CLOCK, TODAY, days_from, dbt, fetch_days
 
 DAYS = days_from(TODAY - dt.timedelta(days=4), 5)

@@ -21,8 +21,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from runner.cli import cli
-from runner.config import Config, parse_config
-from runner.simulator import Simulator
+from runner.core.config import Config, parse_config
+from runner.sandbox.simulator import Simulator
 
 TODAY = dt.date(2026, 11, 20)
 # Noon UTC on TODAY: the same calendar day in every default simulator timezone. Tests
@@ -81,7 +81,7 @@ def clock_at(day: dt.date, hour: int = 12):
 
 def fetch_days(sim: Simulator, config: Config, target, days, roasters=None) -> list:
     """Live-fetch each day in turn, the simulator and the clock both set to that day."""
-    from runner.fetch import fetch_live
+    from runner.acquire.fetch import fetch_live
 
     chosen = [r for r in config.roasters if roasters is None or r.id in roasters]
     runs = []
@@ -95,7 +95,7 @@ def dbt(target, *args: str, range_as_vars: bool = False, **variables) -> object:
     """The runner's way (range in $COFFEE_DBT_RANGE), or a person's (range_as_vars: --vars)."""
     import psycopg
 
-    from runner.dbt import run_dbt
+    from runner.transform.dbt_runner import run_dbt
 
     if args[0] == "run":  # as a person would: `dbt seed` once before a first `dbt run`
         with psycopg.connect(target.url) as conn:

@@ -3,10 +3,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from runner.archive import Archive, Capture, parse_cdx
-from runner.config import HttpSettings
-from runner.http import Exchange, PoliteClient
-from runner.simulator import Simulator
+from runner.acquire.client import Exchange, PoliteClient
+from runner.acquire.web_archive import Archive, Capture, parse_cdx
+from runner.core.config import HttpSettings
+from runner.sandbox.simulator import Simulator
 
 DAY = dt.date(2026, 3, 10)
 

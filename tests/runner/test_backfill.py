@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.simulator import Fault, Simulator
+from runner.sandbox.simulator import Fault, Simulator
+from runner.sandbox.truth import mismatched_days
 from tests.runner.helpers import last_dbt_nodes, run_cli, sim_config, spawn_backfill
 
 SHOPS = ("aurora-beans", "blue-peak", "cedar-roast", "dune-coffee")
@@ -32,16 +33,7 @@ def _backfill(path, *args: str):
 
 
 def _truth_mismatches(db, sim: Simulator, days) -> list:
-    bad = []
-    for shop in SHOPS:
-        for day in days:
-            truth = {t["variant_id"]: (t["price"], t["is_sale"]) for t in sim.truth(shop, day)}
-            rows = db.execute("""select variant_id, price, is_sale from marts.prices
-                                  where roaster_id = %s and day = %s""", (shop, day)).fetchall()
-            got = {r[0]: (r[1], r[2]) for r in rows}
-            if got != truth or len(rows) != len(truth):
-                bad.append((shop, day))
-    return bad
+    return mismatched_days(db, sim, [(shop, day) for shop in SHOPS for day in days])
 
 
 def _statuses(db) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runner.backfill import Options, abort_reason
-from runner.backfill.engine import MIN_ITEMS_FOR_FAILURE_RATE
+from runner.backfill.context import MIN_ITEMS_FOR_FAILURE_RATE
 
 OPTIONS = Options(concurrency=2, max_failure_rate=0.2, timeout_seconds=60)
 

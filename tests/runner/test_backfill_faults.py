@@ -18,8 +18,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runner.db import start_embedded
-from runner.simulator import Simulator
+from runner.sandbox.simulator import Simulator
+from runner.sandbox.truth import mismatched_days
+from runner.store.db import start_embedded
 from tests.runner.helpers import (
     comparable_tables,
     raw_is_whole,
@@ -82,14 +83,8 @@ def _assert_whole_and_once(db) -> None:
 
 def _prices_match_truth(db, sim: Simulator) -> bool:
     """Every backfilled day's prices are exactly what the shop offered (the simulator's truth)."""
-    for day in (START + dt.timedelta(days=i) for i in range((END - START).days + 1)):
-        for shop in sim.state.shops:
-            truth = {t["variant_id"]: (t["price"], t["is_sale"]) for t in sim.truth(shop, day)}
-            rows = db.execute("select variant_id, price, is_sale from marts.prices where roaster_id = %s and day = %s",
-                              (shop, day)).fetchall()
-            if {r[0]: (r[1], r[2]) for r in rows} != truth or len(rows) != len(truth):
-                return False
-    return True
+    days = [START + dt.timedelta(days=i) for i in range((END - START).days + 1)]
+    return mismatched_days(db, sim, [(shop, day) for day in days for shop in sim.state.shops]) == []
 
 
 # --- crashes ------------------------------------------------------------------------------

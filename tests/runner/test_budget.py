@@ -1,5 +1,5 @@
 """One request budget per shop and for the web archive, shared by every process on the
-database (runner/budget.py): real processes, the shop's own arrival times."""
+database (runner/store/budget.py): real processes, the shop's own arrival times."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from runner.budget import ARCHIVE_KEY, SharedBudget
-from runner.simulator import Simulator
+from runner.sandbox.simulator import Simulator
+from runner.store.budget import ARCHIVE_KEY, SharedBudget
 from tests.runner.helpers import CLOCK, TODAY, sim_config, spawn_backfill, wait_for
 
 KERNEL_SLACK = 0.005  # the shop stamps arrival with the kernel's receive time; our send is a little earlier

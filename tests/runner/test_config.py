@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.config import load_config, parse_config
-from runner.errors import InputError
+from runner.core.config import load_config, parse_config
+from runner.core.errors import InputError
 from tests.runner.helpers import run_process
 
 GOOD = """

@@ -7,8 +7,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runner.db import Target, available_migrations, env_exports, migrate, redact
-from runner.errors import DatabaseUnavailable
+from runner.core.errors import DatabaseUnavailable
+from runner.store.db import Target, available_migrations, env_exports, migrate, redact
 from tests.runner.helpers import run_cli, sim_config, with_database
 
 SCHEMA_SNAPSHOT = """

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from runner.simulator import Simulator
+from runner.sandbox.simulator import Simulator
 from tests.runner.helpers import CLOCK, days_from, dbt, fetch_days, last_dbt_nodes, sim_config, snapshot_tables
 
 pytestmark = pytest.mark.xdist_group("dbt_history")  # one worker builds the module's history template once
@@ -295,7 +295,7 @@ def test_money_is_numeric_never_float(history, db):
 
 
 def test_a_day_whose_rejections_jump_warns_and_verify_counts_them(history, db, target):
-    from runner.ops import verify
+    from runner.ops.checks import verify
 
     _, config = history
     victim, body = db.execute(
@@ -326,7 +326,7 @@ def test_a_day_whose_rejections_jump_warns_and_verify_counts_them(history, db, t
 
 def test_verify_reports_each_integrity_check_from_its_dbt_test(history, db, target):
     """The runbook's integrity checks live in dbt tests only; verify reads their results."""
-    from runner.ops import verify
+    from runner.ops.checks import verify
 
     _, config = history
     clean = verify(config, target, DAYS[0], DAYS[-1], config.roasters)

@@ -1,4 +1,4 @@
-"""The long-lived dbt worker (runner/dbt_worker.py) against a fresh dbt process.
+"""The long-lived dbt worker (runner/transform/dbt_worker.py) against a fresh dbt process.
 
 Each test starts its own worker, with its log in a file, so that it can see which
 requests the worker served.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from runner import dbt_worker
-from runner.project import project_dir
+from runner.core.dbt_project import project_dir
+from runner.transform import dbt_worker
 from tests.runner.helpers import dbt, fetch_days, sim_config, snapshot_tables, wait_for_socket
 
 DAY = dt.date(2026, 3, 2)
@@ -41,7 +41,7 @@ class LoggedWorker:
 def worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoggedWorker]:
     socket_path, log = str(tmp_path / "w.sock"), tmp_path / "worker.log"
     with log.open("w") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "runner.dbt_worker", socket_path],
+        proc = subprocess.Popen([sys.executable, "-m", "runner.transform.dbt_worker", socket_path],
                                 stderr=sink, start_new_session=True)
     try:
         wait_for_socket(socket_path, proc)
@@ -110,7 +110,7 @@ def test_bad_vars_answer_an_error_and_the_worker_carries_on(worker, target):
 
 def test_a_client_killed_mid_request_leaves_the_worker_serving(worker, target):
     client = subprocess.Popen([sys.executable, "-c", (
-        "from runner.dbt import run_dbt; from runner.db import Target; import sys;"
+        "from runner.transform.dbt_runner import run_dbt; from runner.store.db import Target; import sys;"
         f"run_dbt(Target(url={target.url!r}, embedded=False), ['build'])")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -141,14 +141,15 @@ def _alive(pid: int) -> bool:
 
 def test_a_worker_whose_parent_is_killed_exits_by_itself():
     """`serve` SIGKILLed must not leave its dbt worker (a session leader of its own) behind."""
-    script = ("import time\nfrom runner import dbt_worker\nwith dbt_worker.running() as path:\n"
+    script = ("import time\nfrom runner.transform import dbt_worker\nwith dbt_worker.running() as path:\n"
               "    print(path, flush=True)\n    time.sleep(600)\n")
     env = {k: v for k, v in os.environ.items() if k != dbt_worker.SOCKET_ENV}
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env,
                               cwd=project_dir())
     try:
         socket_path = parent.stdout.readline().strip()
-        found = subprocess.run(["pgrep", "-f", f"runner.dbt_worker {socket_path}"], capture_output=True, text=True)
+        found = subprocess.run(["pgrep", "-f", f"runner.transform.dbt_worker {socket_path}"],
+                               capture_output=True, text=True)
         pids = [int(p) for p in found.stdout.split()]
         assert len(pids) == 1 and _alive(pids[0])
         parent.kill()

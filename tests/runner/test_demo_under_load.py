@@ -15,8 +15,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from runner.db import Target
-from runner.demo_service import run_scene
+from runner.sandbox.demo_service import run_scene
+from runner.store.db import Target
 
 pytestmark = pytest.mark.scenarios
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from runner.simulator import Simulator
+from runner.sandbox.simulator import Simulator
 from tests.runner.helpers import CLOCK, TODAY, service_config, wait_for
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import time
 
 import yaml
 
-from runner.simulator import Fault, Simulator
+from runner.sandbox.simulator import Fault, Simulator
 from tests.runner.helpers import TODAY, run_cli, run_process, sim_config
 
 

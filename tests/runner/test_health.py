@@ -11,10 +11,10 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from runner.config import parse_config
-from runner.db import Target
-from runner.health import serve
-from runner.simulator import Fault, Simulator
+from runner.core.config import parse_config
+from runner.sandbox.simulator import Fault, Simulator
+from runner.store.db import Target
+from runner.web.health import serve
 from tests.runner.helpers import run_cli, sim_config
 
 
@@ -117,7 +117,7 @@ def test_health_and_metrics_over_http_and_one_alert_when_turning_unhealthy(tmp_p
             config.monitoring.__dict__["cadence_grace_hours"] = 0
             for _ in range(3):
                 assert httpx.get(f"{base}/health", timeout=30).status_code == 503
-            from runner import alerts
+            from runner.ops import alerts
 
             alerts.flush()
         finally:

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from runner.fetch import fetch_live
-from runner.simulator import Fault, Simulator
-from runner.simulator.catalog import DEFAULT_SHOPS
-from runner.simulator.render import shopify_products
+from runner.acquire.fetch import fetch_live
+from runner.sandbox.simulator import Fault, Simulator
+from runner.sandbox.simulator.catalog import DEFAULT_SHOPS
+from runner.sandbox.simulator.render import shopify_products
 from tests.runner.helpers import TODAY, sim_config
 
 SHOP = "blue-peak"  # Shopify, currency in the config: page 1 is the first catalog request

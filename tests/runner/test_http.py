@@ -11,21 +11,7 @@ from collections import defaultdict
 import httpx
 import pytest
 
-from runner.config import HttpSettings
-from runner.errors import (
-    BadBody,
-    BodyTooLarge,
-    ClientError,
-    ConnectFailed,
-    FetchError,
-    FetchTimeout,
-    PermanentFetchError,
-    RetryableFetchError,
-    ServerError,
-    Throttled,
-    TooManyRedirects,
-)
-from runner.http import (
+from runner.acquire.client import (
     GATE_MARGIN,
     Exchange,
     PoliteClient,
@@ -39,7 +25,21 @@ from runner.http import (
     read_robots,
     robots_policy,
 )
-from runner.simulator import DEFAULT_SHOPS, Fault, Simulator
+from runner.core.config import HttpSettings
+from runner.core.errors import (
+    BadBody,
+    BodyTooLarge,
+    ClientError,
+    ConnectFailed,
+    FetchError,
+    FetchTimeout,
+    PermanentFetchError,
+    RetryableFetchError,
+    ServerError,
+    Throttled,
+    TooManyRedirects,
+)
+from runner.sandbox.simulator import DEFAULT_SHOPS, Fault, Simulator
 
 FAST = HttpSettings(connect_timeout=1, read_timeout=1, request_deadline=3, max_attempts=3,
                     backoff_base=0.05, backoff_max=0.2, retry_after_cap=1.5, max_body_bytes=200_000)

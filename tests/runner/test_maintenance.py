@@ -6,8 +6,8 @@ import datetime as dt
 import json
 import os
 
-from runner.backup import prune_backups
-from runner.simulator import Fault, Simulator
+from runner.ops.backup import prune_backups
+from runner.sandbox.simulator import Fault, Simulator
 from tests.runner.helpers import days_from, dbt, fetch_days, run_cli, sim_config, snapshot_tables
 
 DAYS = days_from(dt.date(2026, 4, 6), 2)
@@ -118,7 +118,7 @@ def test_cleanup_moves_dead_running_runs_too(tmp_path, target, db):
         db.execute("""insert into raw.scrape_runs (id, roaster_id, kind, status, target_day)
                       values ('00000000-0000-0000-0000-00000000dead', 'blue-peak', 'live', 'running', %s)""",
                    (DAYS[0],))
-    from runner.maintenance import cleanup_preview
+    from runner.ops.cleanup import cleanup_preview
 
     assert cleanup_preview(db)["stale_running_runs"] == 1
     assert db.execute("select status from raw.scrape_runs where id = '00000000-0000-0000-0000-00000000dead'"

@@ -6,9 +6,9 @@ import json
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from runner.config import parse_config
-from runner.db import Target
-from runner.health import health, metrics
+from runner.core.config import parse_config
+from runner.store.db import Target
+from runner.web.health import health, metrics
 from tests.runner.helpers import run_cli, run_process, sim_config
 
 

@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
-from runner.config import Roaster
-from runner.plan import DEFAULT_DBT_SECONDS, DEFAULT_ITEM_SECONDS, PlanItem, action_for, estimate
+from runner.backfill.estimate import estimate
+from runner.backfill.plan import action_for
+from runner.core.config import Roaster
 
 KOLKATA = Roaster(id="blue-peak", name="Blue Peak", platform="shopify", base_url="http://x", timezone="Asia/Kolkata",
                   archive=True)
@@ -38,20 +39,21 @@ def test_action_for_reads_the_injected_clock(monkeypatch):
     assert action_for("missing", dt.date(2026, 11, 20), NO_ARCHIVE, "incremental") == "unrecoverable"
 
 
-def _items(*actions: str) -> list[PlanItem]:
-    return [PlanItem("blue-peak", dt.date(2026, 11, 1) + dt.timedelta(days=n), "missing", a)
-            for n, a in enumerate(actions)]
+ACTIONS = ["refetch_archive", "refetch_archive", "refetch_live", "reparse"]
+NOTHING_MEASURED: dict[str, float] = {}
 
 
 def test_estimate_spreads_item_time_over_the_workers_and_adds_one_build():
-    items = _items("refetch_archive", "refetch_archive", "refetch_live", "reparse")
-    measured = {"refetch_archive": 2.0, "refetch_live": 1.0}  # reparse keeps its default
-    expected = (2.0 + 2.0 + 1.0 + DEFAULT_ITEM_SECONDS["reparse"]) / 2 + 12.0
-    assert estimate(items, 2, measured, 12.0) == pytest.approx(expected)
+    alone = estimate(ACTIONS, 1, NOTHING_MEASURED, 0.0)
+    assert alone > 0
+    assert estimate(ACTIONS, 2, NOTHING_MEASURED, 0.0) == pytest.approx(alone / 2)
+    assert estimate(ACTIONS, 2, NOTHING_MEASURED, 12.0) == pytest.approx(alone / 2 + 12.0)  # one build, any size
+    assert estimate(ACTIONS, 0, NOTHING_MEASURED, 0.0) == alone  # no division by zero workers
 
 
-def test_estimate_falls_back_to_the_defaults_and_is_zero_for_nothing():
-    items = _items("refetch_live", "unrecoverable")
-    assert estimate(items, 1, {}, None) == pytest.approx(DEFAULT_ITEM_SECONDS["refetch_live"] + DEFAULT_DBT_SECONDS)
-    assert estimate(items, 0, {}, None) == estimate(items, 1, {}, None)  # no division by zero workers
+def test_measured_times_replace_the_defaults_and_nothing_to_do_takes_no_time():
+    instant = dict.fromkeys(["refetch_archive", "refetch_live"], 0.0)
+    only_reparse = estimate(["reparse"], 1, NOTHING_MEASURED, 0.0)
+    assert estimate(ACTIONS, 1, instant, 0.0) == pytest.approx(only_reparse)  # reparse keeps its default
+    assert estimate(["refetch_live"], 1, NOTHING_MEASURED, None) > estimate(["refetch_live"], 1, NOTHING_MEASURED, 0.0)
     assert estimate([], 4, {"refetch_live": 9.0}, 12.0) == 0.0  # no build either

@@ -6,7 +6,7 @@ import logging
 import math
 
 from runner.backfill import Progress
-from runner.progress import ProgressDrawer, progress_text, resume_hint
+from runner.cli.progress import ProgressDrawer, progress_text, resume_hint
 
 HALF = Progress("b1", {"done": 4, "failed": 1, "skipped": 1, "pending": 5, "running": 1}, elapsed_seconds=3.0)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runner import project
-from runner.config import parse_config
-from runner.db import sync_rule_checks
-from runner.errors import InputError
+from runner.core import dbt_project as project
+from runner.core.config import parse_config
+from runner.core.errors import InputError
+from runner.store.db import sync_rule_checks
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = """roasters:

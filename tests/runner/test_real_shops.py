@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.simulator import Simulator
-from runner.simulator.catalog import ShopSpec
+from runner.sandbox.simulator import Simulator
+from runner.sandbox.simulator.catalog import ShopSpec
 from tests.runner.helpers import TODAY, dbt, fetch_days, sim_config
 
 REAL = Path(__file__).parent / "data" / "real"

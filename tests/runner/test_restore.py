@@ -21,8 +21,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runner.backup import BACKUP_RE, BACKUP_SCHEMAS, dump_schemas, pg_tool
-from runner.db import Target
+from runner.ops.backup import BACKUP_RE, BACKUP_SCHEMAS, dump_schemas, pg_tool
+from runner.store.db import Target
 from tests.runner.helpers import (
     days_from,
     dbt,

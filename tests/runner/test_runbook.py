@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.simulator import Simulator
-from runner.sources import WOO_ROUTES
+from runner.acquire.platforms import WOO_ROUTES
+from runner.sandbox.simulator import Simulator
 from tests.runner.helpers import sim_config
 
 QUERIES = [q for q in (Path(__file__).parent / "data" / "runbook_selects.txt").read_text().splitlines()

@@ -1,4 +1,4 @@
-"""The scenario book (runner/scenario_book.py) itself: twelve scenarios, and the README's
+"""The scenario book (runner/sandbox/scenario_book.py) itself: twelve scenarios, and the README's
 table that gives each one's commands. The scenarios run in tests/runner/test_scenarios.py."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from runner.scenario_book import BY_NAME, SCENARIOS
+from runner.sandbox.scenario_book import BY_NAME, SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
 

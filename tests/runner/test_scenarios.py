@@ -1,4 +1,4 @@
-"""The runbook's twelve scenarios (runner/scenario_book.py), one test each: staged on the
+"""The runbook's twelve scenarios (runner/sandbox/scenario_book.py), one test each: staged on the
 simulator, detected and repaired with only the README's commands (real processes), and
 ending with every day complete and every run equal to what the shops served."""
 
@@ -8,9 +8,9 @@ import datetime as dt
 
 import pytest
 
-from runner.scenario_book import BY_NAME, run
-from runner.scenarios import World, build_world, mismatches, write_config
-from runner.simulator import Simulator
+from runner.sandbox.scenario_book import BY_NAME, run
+from runner.sandbox.scenario_harness import World, build_world, mismatches, write_config
+from runner.sandbox.simulator import Simulator
 from tests.runner.helpers import TODAY
 
 # Not in the default suite: `pytest -m scenarios` (about 5 CPU-minutes; .ci/run and the
@@ -133,7 +133,7 @@ def test_a_format_change_is_named_by_verify_and_sent_as_an_alert(history):
 
 
 def test_a_comment_or_a_reformat_makes_nothing_stale(history):
-    from runner.scenarios import deploy
+    from runner.sandbox.scenario_harness import deploy
 
     deploy(history, "comments", "models/marts/prices.sql", "        deduped.is_sale,\n",
            "        -- a new comment\n        deduped.is_sale ,   {# and a Jinja one #}\n\n")

@@ -1,4 +1,4 @@
-"""runner/schedule.py: when a roaster's daily scrape is due (no database)."""
+"""runner/core/schedule.py: when a roaster's daily scrape is due (no database)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from runner.config import parse_config
-from runner.errors import InputError
-from runner.schedule import cron_expression, due_at, jitter
+from runner.core.config import parse_config
+from runner.core.errors import InputError
+from runner.core.schedule import cron_expression, due_at, jitter
 
 UTC = dt.timezone.utc
 

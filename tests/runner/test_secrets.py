@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runner.health import serve
+from runner.web.health import serve
 from tests.runner.helpers import run_process, sim_config, with_database
 
 PASSWORD = "Sekr1t:pw@/#?&x"
@@ -96,8 +96,8 @@ def test_password_never_in_output_logs_or_errors(secret_url, sim, tmp_path):
 
 
 def test_password_never_on_health_or_metrics(secret_url, sim, tmp_path):
-    from runner.config import load_config
-    from runner.db import resolve_target
+    from runner.core.config import load_config
+    from runner.store.db import resolve_target
 
     path, _ = sim_config(sim, tmp_path)
     config, target = load_config(str(path)), resolve_target()
@@ -125,7 +125,7 @@ def test_password_never_on_health_or_metrics(secret_url, sim, tmp_path):
 def test_a_crash_report_would_not_carry_it(secret_url, tmp_path):
     """Even an unexpected exception's message goes through the one-line error path."""
     code = ("import psycopg, os, sys\n"
-            "from runner.db import resolve_target, redact\n"
+            "from runner.store.db import resolve_target, redact\n"
             "t = resolve_target()\n"
             "print(t.safe_url)\n"
             "print(redact(os.environ['COFFEE_DATABASE_URL']))\n")

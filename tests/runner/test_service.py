@@ -14,7 +14,7 @@ import time
 import httpx
 import yaml
 
-from runner.simulator import Simulator, parse_fault
+from runner.sandbox.simulator import Simulator, parse_fault
 from tests.runner.helpers import CLOCK, TODAY, Serve, fetch_days, run_cli, service_config, wait_for
 
 SHOPS = ["aurora-beans", "blue-peak", "cedar-roast", "dune-coffee"]
@@ -42,7 +42,7 @@ def test_a_service_started_after_three_days_down_backfills_exactly_the_missed_da
     first = TODAY - dt.timedelta(days=6)
     with Simulator(today=TODAY, archive_coverage=1.0) as sim:
         path = service_config(sim, tmp_path, since=first, catch_up_days=7)
-        from runner.config import load_config
+        from runner.core.config import load_config
 
         fetch_days(sim, load_config(str(path)), target, [first + dt.timedelta(days=i) for i in range(3)])
         sim.state.today = TODAY

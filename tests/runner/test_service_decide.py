@@ -1,4 +1,4 @@
-"""runner/service.py's decisions: what each roaster needs at a moment (no database)."""
+"""runner/service/loop.py's decisions: what each roaster needs at a moment (no database)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from runner import pauses
-from runner.config import parse_config
-from runner.service import decide, heal_due, retry_backoff
-from runner.store import UnitRuns
+from runner.core.config import parse_config
+from runner.service.loop import decide, heal_due, retry_backoff
+from runner.store import pauses
+from runner.store.raw import UnitRuns
 
 UTC = dt.timezone.utc
 CONFIG = parse_config("""

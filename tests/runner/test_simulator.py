@@ -7,10 +7,10 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from runner.simulator import DEFAULT_SHOPS, Simulator, parse_fault
-from runner.simulator.catalog import offers, truth
-from runner.simulator.faults import Fault
-from runner.simulator.render import shopify_products, woo_products, woo_variations
+from runner.sandbox.simulator import DEFAULT_SHOPS, Simulator, parse_fault
+from runner.sandbox.simulator.catalog import offers, truth
+from runner.sandbox.simulator.faults import Fault
+from runner.sandbox.simulator.render import shopify_products, woo_products, woo_variations
 
 SEED = 42
 DAY = dt.date(2026, 3, 10)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.config import Config
-from runner.db import Target
-from runner.fetch import fetch_live, prepare
-from runner.simulator import ShopSpec, Simulator
-from runner.simulator.render import woo_variations
+from runner.acquire.fetch import fetch_live
+from runner.core.config import Config
+from runner.sandbox.simulator import ShopSpec, Simulator
+from runner.sandbox.simulator.render import woo_variations
+from runner.store.db import Target
+from runner.transform.bootstrap import prepare
 from tests.runner.helpers import TODAY, sim_config
 
 BIG_SHOPIFY = ShopSpec("big-shopify", "Big Shopify", "shopify", "USD", products=800)
@@ -73,7 +74,7 @@ def test_woocommerce_uses_total_pages_for_products_and_variations(tmp_path, targ
 
 
 def _active_products(sim_shop: ShopSpec) -> set[int]:
-    from runner.simulator.catalog import offers
+    from runner.sandbox.simulator.catalog import offers
 
     return {o.product.platform_id for o in offers(42, sim_shop, TODAY)}
 
@@ -95,7 +96,7 @@ def test_currency_from_meta_json_only_when_config_lacks_it(tmp_path, target, db,
 
 
 def test_run_is_partial_when_a_later_page_fails(tmp_path, target, db):
-    from runner.simulator import Fault
+    from runner.sandbox.simulator import Fault
 
     with Simulator(shops=(BIG_SHOPIFY,), today=TODAY,
                    faults=[Fault("500", resource="products", page=2)]) as sim:

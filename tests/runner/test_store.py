@@ -5,9 +5,9 @@ import datetime as dt
 import time
 from pathlib import Path
 
-from runner.config import Config, Roaster
-from runner.http import Exchange
-from runner.store import RawStore, body_columns, reap_dead_runs, sync_roasters
+from runner.acquire.client import Exchange
+from runner.core.config import Config, Roaster
+from runner.store.raw import RawStore, body_columns, reap_dead_runs, sync_roasters
 
 ROASTER = Roaster("shop-a", "Shop A", "shopify", "http://127.0.0.1:9/r/shop-a", currency="USD")
 

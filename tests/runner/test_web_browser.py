@@ -17,8 +17,8 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from runner.db import Target
-from runner.simulator import Fault
+from runner.sandbox.simulator import Fault
+from runner.store.db import Target
 from tests.runner.dashboard_state import (
     D0,
     D1,
@@ -197,7 +197,7 @@ def _check_map(page: Page, url: str) -> None:
 
 
 def test_hostile_text_renders_as_text_and_the_page_still_works(history, db_url, db, page, tmp_path):
-    from runner.config import load_config
+    from runner.core.config import load_config
     from runner.web.export import check_output_dir, write_report
     from runner.web.params import page_range
 

@@ -12,8 +12,8 @@ import pytest
 
 from runner.backfill import Options
 from runner.backfill.ledger import record_plan
-from runner.db import Target
-from runner.plan import Plan, PlanItem, action_for
+from runner.backfill.plan import Plan, PlanItem, action_for
+from runner.store.db import Target
 from tests.runner.dashboard_state import D0, D1, D2, D3, D4, DAYS, EXPECTED, dashboard, history, history_template
 
 pytestmark = pytest.mark.xdist_group("dashboard")  # one worker builds the module's history template once

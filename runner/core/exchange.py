@@ -1,0 +1,53 @@
+"""One HTTP exchange as the runner records it, and what can be read from its URL.
+
+`acquire` produces exchanges, `store` writes them: the record lives below both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+ARCHIVE_TS_RE = re.compile(r"/web/(\d{14})(?:id_)?/")
+
+
+@dataclass
+class Exchange:
+    """One attempt at one URL: what we asked, what came back, what went wrong."""
+
+    requested_url: str
+    url: str
+    attempt: int
+    captured_at: dt.datetime
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    byte_length: int = 0
+    elapsed_ms: int = 0
+    error: str | None = None
+    json: Any = None  # the parsed body when JSON was expected and it parsed
+    parsed: bool = False
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("content-type")
+
+    @property
+    def sha256(self) -> str | None:
+        return hashlib.sha256(self.body).hexdigest() if self.body is not None else None
+
+
+Recorder = Callable[[Exchange], Awaitable[None]]
+Clock = Callable[[], dt.datetime]
+
+
+
+
+def archive_timestamp(url: str) -> str | None:
+    """The capture id (YYYYmmddHHMMSS) of a web archive URL, None for a live one."""
+    match = ARCHIVE_TS_RE.search(url)
+    return match.group(1) if match else None

@@ -1,0 +1,301 @@
+"""Health checks, Prometheus metrics, and the HTTP server for both and the dashboard.
+
+`GET /health` answers 200 or 503 with the health JSON; `GET /metrics` answers the
+Prometheus text format; every other path is the dashboard's (runner/web/routes.py).
+Under `--serve`, a background check every `monitoring.progress_check_interval` seconds
+alerts the webhook when health turns bad.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import psycopg
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from runner.backfill import ledger
+from runner.core.config import Config
+from runner.core.errors import DatabaseUnavailable
+from runner.ops import alerts, restore
+from runner.store import pauses
+from runner.store import raw as store
+from runner.store.db import Target, coffee_home, connect, pending_migrations
+from runner.web import routes
+
+FAILURE_WINDOW = dt.timedelta(hours=24)
+
+log = logging.getLogger(__name__)
+
+
+def health(config: Config, target: Target) -> dict[str, Any]:
+    """Every check with ok true/false; healthy when all are ok."""
+    checks: dict[str, Any] = {}
+    try:
+        with connect(target) as conn:
+            checks["database"] = {"ok": True, "url": target.safe_url,
+                                  "server_version": conn.info.server_version}
+            pending = [m.version for m in pending_migrations(conn)]
+            checks["migrations"] = {"ok": not pending, "pending": pending}
+            if not pending:
+                checks.update(_data_checks(config, conn))
+    except DatabaseUnavailable as exc:
+        checks["database"] = {"ok": False, "error": str(exc)}
+    checks["disk"] = _disk(config)
+    return {"healthy": all(c["ok"] for c in checks.values()), "checked_at": _now().isoformat(), "checks": checks}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _data_checks(config: Config, conn: psycopg.Connection) -> dict[str, Any]:
+    m = config.monitoring
+    limit = dt.timedelta(hours=m.cadence_hours + m.cadence_grace_hours)
+    last_ok = store.last_ok_run_at(conn)
+    current = pauses.active(conn)
+    roasters = {}
+    for r in config.roasters:
+        if not r.active:
+            continue
+        when = last_ok.get(r.id)
+        age = (_now() - when).total_seconds() if when else None
+        paused = pauses.reason_paused(current, r.id)  # a paused shop is not overdue: nobody fetches it
+        roasters[r.id] = {"ok": paused is not None or (age is not None and age <= limit.total_seconds()),
+                          "last_ok_run_age_seconds": round(age, 1) if age is not None else None,
+                          "cadence_seconds": limit.total_seconds(), "paused": paused}
+    total, failed = store.failures_since(conn, FAILURE_WINDOW)  # failures made good do not count
+    rate = failed / total if total else 0.0
+    stale = ledger.stale_backfills(conn, m.timeout_threshold)
+    open_backfills = ledger.unfinished_backfills(conn)
+    return {
+        "roasters": {"ok": all(v["ok"] for v in roasters.values()), "roasters": roasters},
+        "failure_rate": {"ok": rate <= m.failure_threshold, "rate_24h": round(rate, 4), "runs_24h": total,
+                         "failed_24h": failed, "threshold": m.failure_threshold},
+        "backfills": {"ok": stale == 0, "stale": stale, "open": open_backfills},
+        "pauses": {"ok": True, "paused": [p.as_dict() for p in current]},
+        "restore": _restore_check(conn),
+    }
+
+
+def _restore_check(conn: psycopg.Connection) -> dict[str, Any]:
+    """Ok unless a restore's rebuild is pending (the marts do not show the restored data
+    yet); lists the schemas restores set aside either way."""
+    state = restore.state(conn)
+    return {"ok": state["pending_rebuild"] is None, **state}
+
+
+def _disk(config: Config) -> dict[str, Any]:
+    home = coffee_home()
+    existing = next(p for p in [home, *home.parents] if p.exists())
+    free = shutil.disk_usage(existing).free
+    return {"ok": free >= config.monitoring.min_free_disk_bytes, "path": str(home), "free_bytes": free,
+            "min_free_bytes": config.monitoring.min_free_disk_bytes}
+
+
+def metrics(config: Config, target: Target, report: dict[str, Any] | None = None,
+            scheduler: dict[str, Any] | None = None) -> str:
+    """Prometheus text format (prometheus_client): health, runs, gaps, last ok run age, backfill
+    items, pauses; under `serve`, the scheduler's state too."""
+    report = report or health(config, target)
+    registry = CollectorRegistry(auto_describe=False)
+    families = _families(target, report) + (_scheduler_families(scheduler) if scheduler else [])
+    registry.register(_Snapshot(families))
+    return generate_latest(registry).decode("utf-8")
+
+
+def _scheduler_families(view: dict[str, Any]) -> list[GaugeMetricFamily]:
+    roasters = view.get("roasters", {})
+    next_runs = [(r, dt.datetime.fromisoformat(v["next_run_at"]).timestamp()) for r, v in roasters.items()
+                 if v.get("next_run_at")]
+    states = GaugeMetricFamily("coffee_scheduler_roaster_state", "1 for each roaster's state of its local today "
+                               "(due, scheduled, retry_wait, done, running, paused).", labels=["roaster", "state"])
+    for roaster_id, v in roasters.items():
+        states.add_metric([roaster_id, v["state"]], 1.0)
+    return [
+        _gauge("coffee_scheduler_next_run_timestamp_seconds", "When each roaster's next scrape or retry is due.",
+               "roaster", next_runs),
+        states,
+        _gauge("coffee_scheduler_catch_up_queue", "Open gaps of past days the last catch-up pass planned.", None,
+               [(None, view.get("catch_up_queue", 0))]),
+        _gauge("coffee_scheduler_batches", "Batches this service instance has run.", None,
+               [(None, view.get("batches", 0))]),
+    ]
+
+
+class _Snapshot:
+    """A collector over one health report: every scrape reads the database afresh."""
+
+    def __init__(self, families: list[GaugeMetricFamily]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        return iter(self.families)
+
+
+def _gauge(name: str, help_text: str, label: str | None, samples: list[tuple[Any, float]]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, help_text, labels=[label] if label else None)
+    for key, value in samples:
+        family.add_metric([str(key)] if label else [], float(value))
+    return family
+
+
+def _families(target: Target, report: dict[str, Any]) -> list[GaugeMetricFamily]:
+    families = [_gauge("coffee_healthy", "1 when every health check passes.", None,
+                       [(None, 1 if report["healthy"] else 0)])]
+    if not report["checks"].get("migrations", {}).get("ok"):
+        return families
+    with connect(target) as conn:
+        runs = list(store.run_counts(conn).items())
+        gaps = []
+        if conn.execute("select to_regclass('ops.gaps') is not null").fetchone()[0]:
+            gaps = conn.execute("""select status, count(*) from ops.gaps where is_open_gap
+                                    group by status order by 1""").fetchall()
+        items = list(ledger.items_by_state(conn).items())
+    roasters = report["checks"].get("roasters", {}).get("roasters", {})
+    ages = [(r, v["last_ok_run_age_seconds"]) for r, v in roasters.items() if v["last_ok_run_age_seconds"] is not None]
+    return [
+        *families,
+        _gauge("coffee_scrape_runs", "Scrape runs by status.", "status", runs),
+        _gauge("coffee_gaps", "Open gaps (not complete, not acknowledged) by status, as of the last coverage build.",
+               "status", gaps),
+        _gauge("coffee_backfill_items", "Backfill items by state, all backfills.", "state", items),
+        _paused_gauge(report["checks"].get("pauses", {}).get("paused", [])),
+        _gauge("coffee_last_ok_run_age_seconds", "Seconds since each active roaster's last ok run.", "roaster", ages),
+    ]
+
+
+def _paused_gauge(paused: list[dict[str, Any]]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily("coffee_paused", "1 per pause set by `coffee-runner pause` (scope * is every roaster).",
+                               labels=["scope", "reason"])
+    for p in paused:
+        family.add_metric([p["scope"], p["reason"]], 1.0)
+    return family
+
+
+class Watch:
+    """Remembers the last verdict; alerts once when health turns from good to bad."""
+
+    def __init__(self, config: Config, target: Target) -> None:
+        self.config, self.target = config, target
+        self.healthy: bool | None = None
+        self._lock = threading.Lock()
+
+    def check(self) -> dict[str, Any]:
+        report = health(self.config, self.target)
+        with self._lock:
+            turned_bad = report["healthy"] is False and self.healthy is not False
+            self.healthy = report["healthy"]
+        if turned_bad:
+            failing = [name for name, c in report["checks"].items() if not c["ok"]]
+            alerts.alert(self.config, "unhealthy", failing=failing, report=report)
+        return report
+
+
+def serve(config: Config, target: Target, host: str, port: int, ready: threading.Event | None = None,
+          stop: threading.Event | None = None) -> None:
+    """`health --serve`: answer /health and /metrics until `stop` (or Ctrl-C)."""
+    server = bind(config, target, host, port, stop or threading.Event())
+    if ready is not None:
+        ready.port = server.server_address[1]  # type: ignore[attr-defined]
+        ready.set()
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+class App:
+    """What the server answers: /health, /metrics, else the dashboard's pages."""
+
+    def __init__(self, config: Config, target: Target, scheduler: Callable[[], dict[str, Any]] | None) -> None:
+        self.config, self.target, self.scheduler = config, target, scheduler
+        self.watch = Watch(config, target)
+
+    def answer(self, path: str, query: str) -> tuple[int, bytes, str]:
+        """(status, body, content type) of a GET."""
+        if path == "/health":
+            report = self.watch.check()
+            report = {**report, "scheduler": self.scheduler()} if self.scheduler else report
+            return 200 if report["healthy"] else 503, json.dumps(report, default=str).encode(), "application/json"
+        if path == "/metrics":
+            state = self.scheduler() if self.scheduler else None
+            return 200, metrics(self.config, self.target, self.watch.check(), state).encode(), CONTENT_TYPE_LATEST
+        page = routes.handle(self.config, self.target, path, query)
+        return page.status, page.body, page.content_type
+
+
+class Handler(BaseHTTPRequestHandler):
+    """GET and HEAD (the same answer, without its body) of the server's App."""
+
+    server: QuietServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.idle_timeout)  # an idle or slow client is disconnected
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._answer(body=True)
+
+    def do_HEAD(self) -> None:
+        self._answer(body=False)
+
+    def _answer(self, body: bool) -> None:
+        path, _, query = self.path.partition("?")
+        status, data, ctype = self.server.app.answer(path, query)
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A client that resets or disconnects mid-request costs one log line, not a traceback."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], app: App, idle_timeout: float) -> None:
+        self.app, self.idle_timeout = app, idle_timeout
+        super().__init__(address, Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.info("client %s went away: %s", client_address[0], type(exc).__name__)
+        else:
+            log.error("request from %s failed: %s: %s", client_address[0], type(exc).__name__, exc)
+
+
+def bind(config: Config, target: Target, host: str, port: int, stop: threading.Event,
+         scheduler: Callable[[], dict[str, Any]] | None = None) -> QuietServer:
+    """A server for /health, /metrics and the dashboard, listening, not yet serving; it shuts
+    down on `stop`. `scheduler` (the service's state) is added to both. Raises OSError when
+    it cannot listen."""
+    app = App(config, target, scheduler)
+    server = QuietServer((host, port), app, config.service.http_idle_timeout)
+
+    def background() -> None:
+        while not stop.wait(config.monitoring.progress_check_interval):
+            app.watch.check()
+
+    threading.Thread(target=background, daemon=True).start()
+    def shutdown_on_stop() -> None:
+        stop.wait()
+        server.shutdown()
+
+    threading.Thread(target=shutdown_on_stop, daemon=True).start()
+    log.info("health on http://%s:%d/health and /metrics", host, server.server_address[1])
+    return server
