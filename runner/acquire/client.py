@@ -156,12 +156,11 @@ def backoff_delay(attempt: int, settings: HttpSettings, rng: random.Random) -> f
     return rng.uniform(ceiling / 2, ceiling)
 
 
-def retry_delay(error: RetryableFetchError, attempt: int, settings: HttpSettings,
+def retry_delay(error: FetchError, attempt: int, settings: HttpSettings,
                 rng: random.Random) -> float:
     """The shop's own Retry-After (capped) when it gave one, else our backoff."""
-    told = getattr(error, "retry_after", None)
-    if told is not None:
-        return min(told, settings.retry_after_cap)
+    if error.retry_after is not None:
+        return min(error.retry_after, settings.retry_after_cap)
     return backoff_delay(attempt, settings, rng)
 
 
@@ -216,7 +215,6 @@ class PoliteClient:
             error = classify(exchange, expect_json)
             if error is None:
                 return exchange
-            error.exchange = exchange  # type: ignore[attr-defined]
             retryable = isinstance(error, RetryableFetchError)
             delay = retry_delay(error, attempt, self.settings, self._rng) if retryable else 0.0
             if isinstance(error, Throttled):  # the whole shop waits, not only this request
@@ -234,7 +232,7 @@ class PoliteClient:
             try:
                 await asyncio.wait_for(self._read(url, exchange, gate), self.settings.request_deadline)
             except asyncio.TimeoutError:
-                exchange.error = f"timeout: no complete response within {self.settings.request_deadline:g}s"
+                exchange.fail(FetchTimeout, f"no complete response within {self.settings.request_deadline:g}s")
             exchange.elapsed_ms = int((time.monotonic() - started) * 1000)
         if expect_json and exchange.error is None and exchange.body is not None:
             _parse_json(exchange)
@@ -252,21 +250,21 @@ class PoliteClient:
                 async for chunk in response.aiter_bytes():
                     exchange.byte_length += len(chunk)
                     if exchange.byte_length > self.settings.max_body_bytes:
-                        exchange.error = f"too_large: body over {self.settings.max_body_bytes} bytes"
+                        exchange.fail(BodyTooLarge, f"body over {self.settings.max_body_bytes} bytes")
                         chunks = []
                         return
                     chunks.append(chunk)
         except httpx.TooManyRedirects:
-            exchange.error = f"redirects: more than {self.settings.max_redirects} redirects"
+            exchange.fail(TooManyRedirects, f"more than {self.settings.max_redirects} redirects")
         except (httpx.UnsupportedProtocol, httpx.InvalidURL, UnfollowableRedirect) as exc:
-            exchange.error = f"redirects: unsupported redirect target ({exc})"
+            exchange.fail(TooManyRedirects, f"unsupported redirect target ({exc})")
         except httpx.TimeoutException as exc:
-            exchange.error = f"timeout: {type(exc).__name__}"
+            exchange.fail(FetchTimeout, type(exc).__name__)
         except httpx.DecodingError as exc:
-            exchange.error = f"bad_body: cannot decode body ({exc})"
+            exchange.fail(BadBody, f"cannot decode body ({exc})")
         except httpx.TransportError as exc:
             # Includes a body cut short of its Content-Length; keep what did arrive.
-            exchange.error = f"connect: {type(exc).__name__}: {exc}"
+            exchange.fail(ConnectFailed, f"{type(exc).__name__}: {exc}")
         finally:
             await gate.off_the_wire()  # a request cut short before its headers were out, or cancelled
             if chunks or exchange.status is not None:
@@ -291,7 +289,7 @@ def _send_tracer(gate: ShopGate) -> Callable[[str, dict[str, Any]], Awaitable[No
 
 def _parse_json(exchange: Exchange) -> None:
     try:
-        text = exchange.body.decode("utf-8")
+        text = (exchange.body or b"").decode("utf-8")
         exchange.json = json.loads(text, parse_constant=_reject_constant)
         exchange.parsed = True
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -306,27 +304,22 @@ def classify(exchange: Exchange, expect_json: bool) -> FetchError | None:
     """None when the exchange is usable, else the error it amounts to."""
     status = exchange.status
     if exchange.error:
-        kind = exchange.error.partition(": ")[0]
-        cls = {"too_large": BodyTooLarge, "redirects": TooManyRedirects, "timeout": FetchTimeout,
-               "bad_body": BadBody}.get(kind, ConnectFailed)
-        return cls(exchange.error, status=status)
+        return (exchange.failure or ConnectFailed)(exchange.error, status=status, exchange=exchange)
     assert status is not None
     retry_after = parse_retry_after(exchange.headers.get("retry-after"))
     if status in THROTTLE_STATUSES:
-        return Throttled(f"HTTP {status}", status=status, retry_after=retry_after)
+        return Throttled(f"HTTP {status}", status=status, retry_after=retry_after, exchange=exchange)
     if status >= 500:
-        error = ServerError(f"HTTP {status}", status=status)
-        error.retry_after = retry_after  # type: ignore[attr-defined]
-        return error
+        return ServerError(f"HTTP {status}", status=status, retry_after=retry_after, exchange=exchange)
     if status >= 400:
-        return ClientError(f"HTTP {status}", status=status)
+        return ClientError(f"HTTP {status}", status=status, exchange=exchange)
     if status >= 300:
-        return ClientError(f"HTTP {status} without a usable redirect", status=status)
+        return ClientError(f"HTTP {status} without a usable redirect", status=status, exchange=exchange)
     if expect_json and not exchange.parsed:
         if looks_like_html(exchange):
             # Shops behind bot protection answer 200 with a challenge page: back off.
-            return Throttled("HTML page where JSON was expected", status=status)
-        return BadBody("body is not valid JSON", status=status)
+            return Throttled("HTML page where JSON was expected", status=status, exchange=exchange)
+        return BadBody("body is not valid JSON", status=status, exchange=exchange)
     return None
 
 

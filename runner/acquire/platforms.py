@@ -214,8 +214,7 @@ def _total_pages(exchange: Exchange) -> int | None:
 
 
 def _exchange_json(exc: FetchError) -> Any:
-    exchange = getattr(exc, "exchange", None)
-    return exchange.json if exchange is not None else None
+    return exc.exchange.json if exc.exchange is not None else None
 
 
 def _has_errors_key(body: Any) -> bool:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-
-class UnfollowableRedirect(Exception):
-    """A redirect to a URL the client must not or cannot follow (caught in `_read`, recorded
-    as the exchange's error)."""
+from runner.core.errors import UnfollowableRedirect
 
 
 async def refuse_unfollowable_redirect(response: httpx.Response) -> None:

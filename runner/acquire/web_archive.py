@@ -28,7 +28,7 @@ from runner.acquire.platforms import (
     parent_batches,
 )
 from runner.core.config import Roaster
-from runner.core.errors import FetchError
+from runner.core.errors import FetchError, NoCapture
 from runner.core.exchange import Exchange, Recorder, archive_timestamp
 
 MAX_ARCHIVE_PAGES = 100
@@ -47,10 +47,6 @@ class Capture:
 
 def parse_ts(ts: str) -> dt.datetime:
     return dt.datetime.strptime(ts, "%Y%m%d%H%M%S").replace(tzinfo=dt.timezone.utc)
-
-
-class NoCapture(Exception):
-    """The archive holds no capture of this page on this day."""
 
 
 class Archive:

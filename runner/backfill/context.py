@@ -36,7 +36,7 @@ class Context:
     """What this process's workers share: the backfill, the HTTP client, the counts, the stop flag."""
 
     def __init__(self, config: Config, target: Target, backfill_id: str, options: Options,
-                 client: PoliteClient, archive: Archive) -> None:
+                 client: PoliteClient, archive: Archive, planned_at: dt.datetime) -> None:
         self.config, self.target, self.backfill_id, self.options = config, target, backfill_id, options
         self.client, self.archive = client, archive
         self.log: EventLog = event_log()
@@ -44,7 +44,7 @@ class Context:
         self.abort_reason: str | None = None
         self.started = time.monotonic()
         self.counts: dict[str, int] = {}
-        self.planned_at: dt.datetime | None = None  # raw data newer than this was not planned for
+        self.planned_at = planned_at  # raw data newer than this was not planned for
         self._counts_conn: psycopg.AsyncConnection | None = None
 
     async def update_counts(self, conn: psycopg.AsyncConnection) -> dict[str, int]:

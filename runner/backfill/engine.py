@@ -22,10 +22,10 @@ from runner.backfill.plan import Only, Plan, build_plan
 from runner.backfill.worker import Worker
 from runner.core import clock
 from runner.core.config import Config, Roaster
-from runner.core.errors import DatabaseUnavailable
+from runner.core.errors import BackfillInterrupted, DatabaseUnavailable
 from runner.ops import alerts
 from runner.store.budget import ARCHIVE_KEY, SharedBudget
-from runner.store.db import Target, connect
+from runner.store.db import Target, connect, one_row
 from runner.transform.bootstrap import prepare
 from runner.transform.coverage import coverage
 from runner.transform.dbt_runner import BUILD, range_vars, run_dbt
@@ -54,7 +54,7 @@ def start_backfill(config: Config, target: Target, strategy: str, start: dt.date
     options.check()
     with connect(target, autocommit=True) as conn:
         prepare(conn, config, target)
-        planned_at = conn.execute("select now()").fetchone()[0]  # the database's clock, as runs use
+        planned_at = one_row(conn.execute("select now()").fetchone())[0]  # the database's clock, as runs use
     plan = build_plan(config, target, strategy, start, end, roasters, materialize=True, only=only)
     return run_plan(config, target, plan, options, planned_at, on_progress, progress_seconds)
 
@@ -109,7 +109,7 @@ def work(config: Config, target: Target, backfill_id: str, options: Options,
          stop: Stop | None = None) -> Summary:
     """This process's share of the backfill, then (once all items are closed) the final build.
 
-    A KeyboardInterrupt or DatabaseUnavailable leaves with `.backfill_id` set, for the resume hint."""
+    A DatabaseUnavailable leaves with `.backfill_id` set, Ctrl-C as BackfillInterrupted: for the resume hint."""
     started = time.monotonic()
     with connect(target) as conn:
         start, end, planned_at = ledger.window(conn, backfill_id)
@@ -118,9 +118,11 @@ def work(config: Config, target: Target, backfill_id: str, options: Options,
     try:
         asyncio.run(_work(config, target, backfill_id, options, (start, end, planned_at), box,
                           (on_progress, seconds), stop))
-    except (KeyboardInterrupt, DatabaseUnavailable) as exc:
-        exc.backfill_id = backfill_id  # type: ignore[attr-defined]
+    except DatabaseUnavailable as exc:
+        exc.backfill_id = backfill_id
         raise
+    except KeyboardInterrupt:
+        raise BackfillInterrupted(backfill_id) from None
     ctx = box["ctx"]
     summary = _abort(target, backfill_id, ctx, started) if ctx.abort_reason else finalize(
         config, target, backfill_id, started)
@@ -138,8 +140,7 @@ async def _work(config: Config, target: Target, backfill_id: str, options: Optio
     async with PoliteClient(config.http, config.user_agent, clock=clock.now, budget=SharedBudget(target.url)) as client:
         archive = Archive(client, config.archive_url, client.gate(ARCHIVE_KEY, config.archive_rate_limit_rps),
                           *window[:2])
-        ctx = box["ctx"] = Context(config, target, backfill_id, options, client, archive)
-        ctx.planned_at = window[2]
+        ctx = box["ctx"] = Context(config, target, backfill_id, options, client, archive, window[2])
         reporter = Reporter(ctx, *progress)
         reporting = asyncio.create_task(reporter.run())
         workers = [asyncio.create_task(Worker(ctx, n).run()) for n in range(options.concurrency)]
@@ -175,7 +176,7 @@ async def _until_done_or_deadline(ctx: Context, workers: list[asyncio.Task]) -> 
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
     # retrieve every worker's exception (asyncio would log the others at exit)
-    errors = [task.exception() for task in done if not task.cancelled() and task.exception() is not None]
+    errors = [error for task in done if not task.cancelled() and (error := task.exception()) is not None]
     if errors:
         raise errors[0]
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import psycopg
 
+from runner.store.db import one_row
 from runner.store.raw import mean_run_seconds
 
 # Seconds per item when no earlier backfill or run says otherwise: an archive day is a
@@ -45,7 +46,7 @@ def mean_item_seconds(conn: psycopg.Connection) -> dict[str, float]:
 
 def mean_build_seconds(conn: psycopg.Connection, last: int) -> float | None:
     """Mean duration of the last `last` final builds."""
-    return conn.execute(
+    return one_row(conn.execute(
         """select avg((dbt ->> 'elapsed_seconds')::float) from
              (select dbt from control.backfills where dbt ? 'elapsed_seconds'
-               order by created_at desc limit %s) as recent""", (last,)).fetchone()[0]
+               order by created_at desc limit %s) as recent""", (last,)).fetchone())[0]

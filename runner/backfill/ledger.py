@@ -21,7 +21,7 @@ import psycopg
 from runner.backfill.plan import Plan
 from runner.core.config import Monitoring
 from runner.core.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, InputError
-from runner.store.db import Target, connect
+from runner.store.db import Target, connect, one_row
 from runner.store.raw import UNIT_LOCK_SQL
 
 DEFAULT_CONCURRENCY = 4
@@ -141,8 +141,8 @@ def reopen(conn: psycopg.Connection, backfill_id: str) -> None:
 
 def window(conn: psycopg.Connection, backfill_id: str) -> tuple[dt.date, dt.date, dt.datetime]:
     """First and last day, and the moment the plan was made (data after it was not planned for)."""
-    return conn.execute("select start_day, end_day, coalesce(planned_at, created_at) from control.backfills "
-                        "where id = %s", (backfill_id,)).fetchone()
+    return one_row(conn.execute("select start_day, end_day, coalesce(planned_at, created_at) from control.backfills "
+                        "where id = %s", (backfill_id,)).fetchone())
 
 
 def mark_aborted(conn: psycopg.Connection, backfill_id: str, reason: str | None) -> None:
@@ -157,15 +157,15 @@ def lock_finalize(conn: psycopg.Connection, backfill_id: str) -> None:
 
 def stored(conn: psycopg.Connection, backfill_id: str) -> tuple[str, dt.date, dt.date, list[str]]:
     """status, start_day, end_day, roasters."""
-    return conn.execute("select status, start_day, end_day, roasters from control.backfills where id = %s",
-                        (backfill_id,)).fetchone()
+    return one_row(conn.execute("select status, start_day, end_day, roasters from control.backfills where id = %s",
+                        (backfill_id,)).fetchone())
 
 
 def worked_range(conn: psycopg.Connection, backfill_id: str) -> tuple[dt.date | None, dt.date | None, list[str]]:
     """First and last day, and the roasters, of items whose data the final build must read."""
-    return conn.execute(
+    return one_row(conn.execute(
         """select min(day), max(day), array_agg(distinct roaster_id) from control.backfill_items
-            where backfill_id = %s and state in ('done', 'skipped')""", (backfill_id,)).fetchone()
+            where backfill_id = %s and state in ('done', 'skipped')""", (backfill_id,)).fetchone())
 
 
 def record_outcome(conn: psycopg.Connection, backfill_id: str, status: str, gaps_after: int,
@@ -184,9 +184,9 @@ def item_counts(conn: psycopg.Connection, backfill_id: str) -> dict[str, int]:
 
 
 def summary(conn: psycopg.Connection, backfill_id: str, elapsed_seconds: float) -> Summary:
-    status, gaps_before, gaps_after, dbt_doc, error = conn.execute(
+    status, gaps_before, gaps_after, dbt_doc, error = one_row(conn.execute(
         "select status, gaps_before, gaps_after, dbt, error from control.backfills where id = %s",
-        (backfill_id,)).fetchone()
+        (backfill_id,)).fetchone())
     counts = item_counts(conn, backfill_id)
     unrecoverable = [{"roaster_id": r, "day": d.isoformat(), "reason": e or ""} for r, d, e in conn.execute(
         """select roaster_id, day, error from control.backfill_items
@@ -218,7 +218,7 @@ def abort_abandoned(conn: psycopg.Connection, own: str | None = None) -> int:
     for backfill_id, owner in rows:
         if owner == own:  # this session holds its own lock: a try would succeed
             continue
-        if conn.execute(f"select pg_try_advisory_lock({OWNER_LOCK_SQL})", (owner,)).fetchone()[0]:
+        if one_row(conn.execute(f"select pg_try_advisory_lock({OWNER_LOCK_SQL})", (owner,)).fetchone())[0]:
             conn.execute(f"select pg_advisory_unlock({OWNER_LOCK_SQL})", (owner,))
             mark_aborted(conn, str(backfill_id), f"the service instance {owner} that ran it stopped")
             abandoned += 1
@@ -230,7 +230,7 @@ def abort_abandoned(conn: psycopg.Connection, own: str | None = None) -> int:
 async def open_items(conn: psycopg.AsyncConnection, backfill_id: str) -> int:
     cur = await conn.execute("""select count(*) from control.backfill_items
                                  where backfill_id = %s and state in ('pending', 'running')""", (backfill_id,))
-    return int((await cur.fetchone())[0])
+    return int((one_row(await cur.fetchone()))[0])
 
 
 async def state_counts(conn: psycopg.AsyncConnection, backfill_id: str) -> dict[str, int]:
@@ -262,7 +262,7 @@ async def claim(conn: psycopg.AsyncConnection, backfill_id: str, worker: str) ->
 
 async def lock_unit(conn: psycopg.AsyncConnection, roaster_id: str, day: dt.date) -> bool:
     cur = await conn.execute(f"select pg_try_advisory_lock({UNIT_LOCK_SQL})", (roaster_id, day))
-    return bool((await cur.fetchone())[0])
+    return bool((one_row(await cur.fetchone()))[0])
 
 
 async def unlock_unit(conn: psycopg.AsyncConnection, roaster_id: str, day: dt.date) -> None:
@@ -273,7 +273,7 @@ async def item_state(conn: psycopg.AsyncConnection, backfill_id: str, item: Clai
     cur = await conn.execute(
         """select state, run_id from control.backfill_items
             where backfill_id = %s and roaster_id = %s and day = %s""", (backfill_id, item.roaster_id, item.day))
-    return await cur.fetchone()
+    return one_row(await cur.fetchone())
 
 
 async def set_state(conn: psycopg.AsyncConnection, backfill_id: str, item: Claimed, state: str,
@@ -289,12 +289,12 @@ async def set_state(conn: psycopg.AsyncConnection, backfill_id: str, item: Claim
 
 def stale_backfills(conn: psycopg.Connection, idle_seconds: float) -> int:
     """Running backfills with no item claimed or finished for longer than idle_seconds."""
-    return int(conn.execute(
+    return int(one_row(conn.execute(
         """select count(*) from control.backfills b
             where b.status = 'running'
               and greatest(b.created_at, (select max(coalesce(i.finished_at, i.claimed_at))
                                             from control.backfill_items i where i.backfill_id = b.id))
-                  < now() - make_interval(secs => %s)""", (idle_seconds,)).fetchone()[0])
+                  < now() - make_interval(secs => %s)""", (idle_seconds,)).fetchone())[0])
 
 
 def unfinished_backfills(conn: psycopg.Connection) -> dict[str, int]:

@@ -51,19 +51,26 @@ class Worker:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{number}"
         self.conn: psycopg.AsyncConnection | None = None
 
+    @property
+    def db(self) -> psycopg.AsyncConnection:
+        """The worker's connection (made by `connect`, before any item)."""
+        if self.conn is None:
+            raise DatabaseUnavailable("the worker has no database connection")
+        return self.conn
+
     async def run(self) -> None:
         # Autocommit, with explicit transaction blocks where statements belong together.
         await self.connect()
         try:
             while not self.ctx.stopping:
-                item = await self.retrying(lambda: ledger.claim(self.conn, self.ctx.backfill_id, self.name))
+                item = await self.retrying(lambda: ledger.claim(self.db, self.ctx.backfill_id, self.name))
                 if item is None:
-                    if await self.retrying(lambda: ledger.open_items(self.conn, self.ctx.backfill_id)) == 0:
+                    if await self.retrying(lambda: ledger.open_items(self.db, self.ctx.backfill_id)) == 0:
                         return
                     await asyncio.sleep(CLAIM_POLL_SECONDS)
                     continue
                 await self.work(item)
-                await self.retrying(lambda: self.ctx.update_counts(self.conn))
+                await self.retrying(lambda: self.ctx.update_counts(self.db))
         finally:
             if self.conn is not None:
                 await self.conn.close()  # an uncommitted item rolls back and its lock frees
@@ -116,22 +123,22 @@ class Worker:
                                    roaster_id=item.roaster_id, day=item.day, action=item.action,
                                    error=outcome.error, elapsed_ms=outcome.elapsed_ms,
                                    run_id=outcome.run.id if outcome.run else None)
-                await ledger.unlock_unit(self.conn, item.roaster_id, item.day)
+                await ledger.unlock_unit(self.db, item.roaster_id, item.day)
                 return
             except psycopg.OperationalError as exc:
                 if not self.lost_connection(exc):
                     raise
                 await self.reconnect(exc)
-                if not await self.retrying(lambda: ledger.lock_unit(self.conn, item.roaster_id, item.day)):
+                if not await self.retrying(lambda: ledger.lock_unit(self.db, item.roaster_id, item.day)):
                     return  # another worker holds the unit now; it will finish it
                 if await self.retrying(lambda done=outcome: self.landed(item, done)):
-                    await ledger.unlock_unit(self.conn, item.roaster_id, item.day)
+                    await ledger.unlock_unit(self.db, item.roaster_id, item.day)
                     return
         raise DatabaseUnavailable(f"item {item.roaster_id} {item.day}: the database kept dropping the connection")
 
     async def landed(self, item: Claimed, outcome: Outcome | None) -> bool:
         """Did this item's commit reach the database before the connection went?"""
-        state, run_id = await ledger.item_state(self.conn, self.ctx.backfill_id, item)
+        state, run_id = await ledger.item_state(self.db, self.ctx.backfill_id, item)
         if state not in ("pending", "running"):
             return True
         return outcome is not None and outcome.run is not None and run_id == outcome.run.id
@@ -151,7 +158,7 @@ class Worker:
             return "done", None, None  # the dbt build at the end does the work
         if item.action == "unrecoverable":
             return "unrecoverable", "nothing can supply this day", None
-        if await has_ok_run_since(self.conn, item.roaster_id, item.day, self.ctx.planned_at):
+        if await has_ok_run_since(self.db, item.roaster_id, item.day, self.ctx.planned_at):
             return "skipped", "complete raw data arrived after the plan", None
         if item.action == "refetch_live" and roaster.today() == item.day:
             run = BufferedRun(roaster, "live", item.day)

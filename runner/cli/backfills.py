@@ -31,7 +31,7 @@ from runner.cli.options import (
 from runner.cli.progress import ProgressDrawer, resume_hint
 from runner.cli.render import backfill_text, plan_text
 from runner.core.config import Config
-from runner.core.errors import DatabaseUnavailable, InputError
+from runner.core.errors import BackfillInterrupted, DatabaseUnavailable, InputError
 from runner.ops import alerts
 from runner.store.db import resolve_target
 from runner.transform.provenance import version_filter
@@ -141,10 +141,10 @@ def _drawn(run: Callable[[ProgressDrawer], Summary]) -> Summary:
     draw = ProgressDrawer()
     try:
         return run(draw)
-    except (KeyboardInterrupt, DatabaseUnavailable) as exc:
-        if getattr(exc, "backfill_id", None):
+    except (BackfillInterrupted, DatabaseUnavailable) as exc:
+        if exc.backfill_id:
             draw.close()
-            click.echo(resume_hint(exc.backfill_id), err=True)  # type: ignore[attr-defined]
+            click.echo(resume_hint(exc.backfill_id), err=True)
         raise
     finally:
         draw.close()

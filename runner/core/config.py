@@ -238,7 +238,7 @@ class RoasterSpec(_Section):
     @classmethod
     def _since(cls, value: Any) -> dt.date | None:
         day = date_value(value)
-        if day is False:
+        if not isinstance(day, dt.date) and day is not None:
             raise ValueError(f"must be a date YYYY-MM-DD from {clock.FIRST_DAY} to {clock.LAST_DAY}")
         return day
 
@@ -273,13 +273,14 @@ def _settings_spec(defaults: Any, *, positive: bool, zero_ok: tuple[str, ...] = 
     def check(cls: type, value: Any, info: ValidationInfo) -> Any:
         if info.field_name == "alert_webhook":
             return None if value is None else http_url(value)
-        kind = type(getattr(defaults, info.field_name))
-        strict = positive and info.field_name not in zero_ok
+        name = info.field_name or ""
+        kind = type(getattr(defaults, name))
+        strict = positive and name not in zero_ok
         what = "a positive {}" if strict else "a number >= 0"
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not number or (kind is int and not isinstance(value, int)) or value < 0 or (strict and value == 0):
             raise ValueError(f"must be {what.format(kind.__name__)}")
-        if info.field_name == "failure_threshold" and value > 1:
+        if name == "failure_threshold" and value > 1:
             raise ValueError("must be between 0 and 1")
         return kind(value)
 
@@ -298,6 +299,7 @@ class ConfigSpec(_Section):
     archive_url: Any = DEFAULT_ARCHIVE_URL
     archive_rate_limit_rps: Any = DEFAULT_ARCHIVE_RPS
     user_agent: Any = DEFAULT_USER_AGENT
+    # the section models are made by create_model at import time: mypy sees no class
     http: HttpSpec = HttpSpec()  # type: ignore[valid-type]
     monitoring: MonitoringSpec = MonitoringSpec()  # type: ignore[valid-type]
     schedule: Any = DEFAULT_SCHEDULE
@@ -334,9 +336,8 @@ class ConfigSpec(_Section):
 
     def build(self, path: Path) -> Config:
         return Config(path, tuple(r.build() for r in self.roasters), self.archive_url, self.user_agent,
-                      HttpSettings(**self.http.model_dump()), self.archive_rate_limit_rps,
-                      Monitoring(**self.monitoring.model_dump()), self.schedule,
-                      ServiceSettings(**self.service.model_dump()))
+                      HttpSettings(**dict(self.http)), self.archive_rate_limit_rps,
+                      Monitoring(**dict(self.monitoring)), self.schedule, ServiceSettings(**dict(self.service)))
 
 
 def _problem(error: Any, doc: Any) -> str:

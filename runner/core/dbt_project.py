@@ -38,7 +38,7 @@ def rules() -> dict[str, str]:
     missing = [name for name, value in found.items() if not isinstance(value, str)]
     if missing:
         raise InputError(f"dbt_project.yml: vars {', '.join(missing)} missing")
-    return found
+    return {name: str(value) for name, value in found.items()}
 
 
 def slug_re() -> re.Pattern[str]:

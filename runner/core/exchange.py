@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.core.errors import FetchError
+
 ARCHIVE_TS_RE = re.compile(r"/web/(\d{14})(?:id_)?/")
 
 
@@ -31,6 +33,11 @@ class Exchange:
     error: str | None = None
     json: Any = None  # the parsed body when JSON was expected and it parsed
     parsed: bool = False
+    failure: type[FetchError] | None = None  # what went wrong below HTTP (then `error` says it)
+
+    def fail(self, kind: type[FetchError], detail: str) -> None:
+        """Record a failure below HTTP: its kind, and the text stored with the capture."""
+        self.failure, self.error = kind, f"{kind.reason}: {detail}"
 
     @property
     def content_type(self) -> str | None:

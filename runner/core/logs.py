@@ -9,10 +9,10 @@ from typing import Any
 log = logging.getLogger("runner")
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # typeshed's StreamHandler is generic
+class _StderrHandler(logging.StreamHandler[Any]):
     """Writes to whatever sys.stderr is at the time (tests swap it per invocation)."""
 
-    @property  # type: ignore[override]  # a read-only view of sys.stderr replaces the attribute
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

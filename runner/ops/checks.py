@@ -16,7 +16,7 @@ from runner.core.config import Config, Roaster
 from runner.core.errors import InputError
 from runner.ops import alerts, restore
 from runner.store import raw as store
-from runner.store.db import Target, coffee_home, connect
+from runner.store.db import Target, coffee_home, connect, one_row
 from runner.transform.coverage import coverage
 from runner.transform.dbt_runner import DbtResult, range_vars, run_dbt
 
@@ -90,7 +90,7 @@ def assess(config: Config, target: Target, start: dt.date, end: dt.date, roaster
 
 
 def _one(conn: psycopg.Connection, sql: str, *params: Any) -> int:
-    return int(conn.execute(sql, params).fetchone()[0])
+    return int(one_row(conn.execute(sql, params).fetchone())[0])
 
 
 def disk_report(target: Target, conn: psycopg.Connection) -> dict[str, Any]:

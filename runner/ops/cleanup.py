@@ -15,7 +15,7 @@ from psycopg import sql
 from runner.core.config import Config, check_timezones
 from runner.core.errors import InputError
 from runner.ops.backup import backup
-from runner.store.db import Target, connect, migrate
+from runner.store.db import Target, connect, migrate, one_row
 from runner.store.raw import dead_runs, reap_dead_runs
 from runner.transform.coverage import ensure_built
 from runner.transform.dbt_runner import BUILD, range_vars, run_dbt
@@ -86,7 +86,7 @@ def cleanup_preview(conn: psycopg.Connection) -> dict[str, int]:
 
 
 def _count(conn: psycopg.Connection, query: str) -> int:
-    return int(conn.execute(query).fetchone()[0])
+    return int(one_row(conn.execute(query).fetchone())[0])
 
 
 def cleanup_apply(target: Target, take_backup: bool = True) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def cleanup_apply(target: Target, take_backup: bool = True) -> dict[str, Any]:
                              select id, 'superseded attempt' from ({SUPERSEDED}) as s
                              union all
                              select id, reason from ({INVALID}) as i""")
-            days = conn.execute(MOVED_DAYS).fetchone()
+            days = one_row(conn.execute(MOVED_DAYS).fetchone())
             counts = {"runs": _count(conn, "select count(*) from move_runs"),
                       "artifacts": _count(conn, "select count(*) from move_artifacts"), "stale_runs_reaped": reaped}
             conn.execute("insert into quarantine.batches (id, counts, backup_file) values (%s, %s, %s)",
@@ -143,7 +143,7 @@ def cleanup_undo(target: Target, batch_id: str) -> dict[str, Any]:
         conn.execute("""update control.backfill_items i set run_id = r.run_id from quarantine.backfill_item_refs r
                          where r.batch_id = %s and i.backfill_id = r.backfill_id and i.roaster_id = r.roaster_id
                            and i.day = r.day""", (batch,))
-        days = conn.execute(RESTORED_DAYS, {"b": batch}).fetchone()
+        days = one_row(conn.execute(RESTORED_DAYS, {"b": batch}).fetchone())
         restored = {t: conn.execute(sql.SQL("delete from {} where batch_id = %s").format(
             sql.Identifier("quarantine", t)), (batch,)).rowcount
             for t in ("scrape_artifacts", "scrape_runs", "backfill_item_refs")}

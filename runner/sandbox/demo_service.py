@@ -32,7 +32,7 @@ from runner.core import clock
 from runner.core.config import load_config
 from runner.sandbox.simulator import Fault, Simulator
 from runner.sandbox.truth import day_matches
-from runner.store.db import Target, coffee_home, connect
+from runner.store.db import Target, coffee_home, connect, one_row
 from runner.transform.bootstrap import prepare
 from runner.transform.coverage import ensure_built
 
@@ -89,7 +89,7 @@ def _count(url: str, query: str, days: list[dt.date]) -> int:
     """The query's count; 0 before the service has created the tables."""
     with psycopg.connect(url) as conn:
         try:
-            return int(conn.execute(query, (days,)).fetchone()[0])
+            return int(one_row(conn.execute(query, (days,)).fetchone())[0])
         except psycopg.errors.UndefinedTable:
             return 0
 

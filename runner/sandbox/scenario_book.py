@@ -28,7 +28,7 @@ from runner.sandbox.scenario_harness import (
     version_of,
 )
 from runner.sandbox.simulator import Fault
-from runner.store.db import connect
+from runner.store.db import connect, one_row
 
 Detected = Callable[[World, Any], str | None]  # what the detect command's JSON lacks (None: all named)
 
@@ -188,12 +188,13 @@ def _service_restart(world: World) -> None:
 
 def _items_done(world: World) -> int:
     with connect(world.target) as conn:
-        return conn.execute("select count(*) from control.backfill_items where state = 'done'").fetchone()[0]
+        return one_row(conn.execute("select count(*) from control.backfill_items where state = 'done'").fetchone())[0]
 
 
 def _backfill_finished(world: World) -> bool:
     with connect(world.target) as conn:
-        return conn.execute("select bool_or(status in ('done', 'failed')) from control.backfills").fetchone()[0]
+        done = conn.execute("select bool_or(status in ('done', 'failed')) from control.backfills").fetchone()
+        return bool(one_row(done)[0])
 
 
 def _bad_release(world: World) -> None:

@@ -32,7 +32,7 @@ from runner.core.config import Config, parse_config
 from runner.core.dbt_project import project_dir
 from runner.sandbox.simulator import Simulator
 from runner.sandbox.truth import mismatched_runs
-from runner.store.db import Target, connect
+from runner.store.db import Target, connect, one_row
 from runner.transform.bootstrap import prepare
 from runner.transform.coverage import ensure_built
 from runner.transform.dbt_runner import run_dbt
@@ -204,5 +204,5 @@ def roll_back(world: World) -> None:
 def version_of(world: World, model: str = "prices") -> str:
     """The code version that last replaced rows of a mart (control.mart_rebuilds)."""
     with connect(world.target) as conn:
-        return conn.execute("""select code_version from control.mart_rebuilds where model = %s
-                                order by rebuilt_at desc limit 1""", (model,)).fetchone()[0]
+        return one_row(conn.execute("""select code_version from control.mart_rebuilds where model = %s
+                                order by rebuilt_at desc limit 1""", (model,)).fetchone())[0]

@@ -34,7 +34,7 @@ from runner.core.config import Config, Roaster, load_config
 from runner.core.errors import InputError
 from runner.store import pauses
 from runner.store import raw as store
-from runner.store.db import Target, connect
+from runner.store.db import Target, connect, one_row
 from runner.transform import dbt_worker
 from runner.transform.bootstrap import prepare
 
@@ -206,7 +206,7 @@ class Service:
         options = Options(concurrency=self.config.service.concurrency, max_failure_rate=NEVER_ABORT,
                           timeout_seconds=self.config.monitoring.timeout_threshold)
         with connect(self.target) as conn:
-            planned_at = conn.execute("select now()").fetchone()[0]
+            planned_at = one_row(conn.execute("select now()").fetchone())[0]
         log.info("batch: %d item(s): %s", len(items), ", ".join(f"{i.roaster_id} {i.day} {i.action}" for i in items))
         summary = engine.run_plan(self.config, self.target, plan, options, planned_at,
                                   stop=engine.Stop(self.stop, self.config.service.shutdown_grace))

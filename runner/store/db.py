@@ -18,13 +18,16 @@ import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
 from psycopg import sql
 
 from runner.core.dbt_project import rules
-from runner.core.errors import DatabaseUnavailable, InputError, SetAsideWithoutLive
+from runner.core.errors import DatabaseUnavailable, InputError, NoRow, SetAsideWithoutLive
+
+Row = TypeVar("Row")
 
 DATABASE_NAME = "coffee_scraper"
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -122,7 +125,8 @@ def stop_embedded(pgdata: Path, timeout: float = EMBEDDED_STOP_SECONDS) -> bool:
     Returns False when no server was running there."""
     if not (pgdata / "postmaster.pid").exists():
         return False
-    from pgserver._commands import pg_ctl
+    # pg_ctl is made by setattr when pgserver._commands loads: mypy cannot see it
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
     # pgserver runs the server as the user "pgserver" when started by root; pg_ctl must too.
     user = pgdata.stat().st_uid if os.geteuid() == 0 else None
@@ -147,9 +151,17 @@ def connect(target: Target, *, autocommit: bool = False) -> psycopg.Connection:
         raise DatabaseUnavailable(f"cannot connect to {target.safe_url}: {_first_line(exc)}") from None
 
 
-async def connect_async(url: str, *, timeout: float = CONNECT_TIMEOUT_SECONDS) -> psycopg.AsyncConnection:
+async def connect_async(url: str, *, timeout: int = CONNECT_TIMEOUT_SECONDS) -> psycopg.AsyncConnection:
     """An autocommit async connection (workers, the raw store, the shared budget)."""
     return await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=timeout)
+
+
+def one_row(row: Row | None) -> Row:
+    """The row of a query that always returns one (an aggregate, a RETURNING, a row this
+    transaction holds): NoRow when it did not, instead of a TypeError further on."""
+    if row is None:
+        raise NoRow("a query that returns one row returned none")
+    return row
 
 
 def _first_line(exc: BaseException) -> str:
@@ -181,7 +193,7 @@ def available_migrations() -> list[Migration]:
 
 
 def applied_migrations(conn: psycopg.Connection) -> dict[str, str]:
-    exists = conn.execute("select to_regclass('control.schema_migrations')").fetchone()[0]
+    exists = one_row(conn.execute("select to_regclass('control.schema_migrations')").fetchone())[0]
     if exists is None:
         return {}
     rows = conn.execute("select version, checksum from control.schema_migrations").fetchall()
@@ -279,7 +291,7 @@ def set_search_path(conn: psycopg.Connection) -> bool:
     Needs ownership of the database; on a shared server where we are not the owner we
     say so instead of failing init.
     """
-    name = conn.execute("select current_database()").fetchone()[0]
+    name = one_row(conn.execute("select current_database()").fetchone())[0]
     if _search_path_is_set(conn):
         return True
     try:

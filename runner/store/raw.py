@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 from runner.core.config import Config, Roaster
 from runner.core.exchange import Exchange, Recorder, archive_timestamp
-from runner.store.db import connect_async
+from runner.store.db import connect_async, one_row
 
 RUN_LOCK_SQL = "select pg_advisory_lock(hashtextextended(%s::text, 0))"
 # A (roaster, day) unit being fetched: held by a backfill item (runner/backfill/ledger.py)
@@ -137,7 +137,7 @@ class RawStore:
         """The unit lock, if nobody else (a backfill item, another fetch) holds it."""
         async with self._lock:
             cur = await self.conn.execute(f"select pg_try_advisory_lock({UNIT_LOCK_SQL})", (roaster_id, day))
-            return bool((await cur.fetchone())[0])
+            return bool((one_row(await cur.fetchone()))[0])
 
     async def unlock_unit(self, roaster_id: str, day: dt.date) -> None:
         async with self._lock:
@@ -216,10 +216,10 @@ def run_counts(conn: psycopg.Connection, roaster_ids: list[str] | None = ALL) ->
 
 def row_counts(conn: psycopg.Connection, roaster_ids: list[str]) -> dict[str, int]:
     """Raw runs and artifacts of these roasters."""
-    runs, artifacts = conn.execute(
+    runs, artifacts = one_row(conn.execute(
         """select (select count(*) from raw.scrape_runs where roaster_id = any(%(ids)s)),
                   (select count(*) from raw.scrape_artifacts where roaster_id = any(%(ids)s))""",
-        {"ids": roaster_ids}).fetchone()
+        {"ids": roaster_ids}).fetchone())
     return {"scrape_runs": int(runs), "scrape_artifacts": int(artifacts)}
 
 
@@ -245,12 +245,12 @@ def last_ok_run_at(conn: psycopg.Connection) -> dict[str, dt.datetime]:
 def failures_since(conn: psycopg.Connection, window: dt.timedelta) -> tuple[int, int]:
     """(runs, failed runs) created in the window; a failed run that a later ok run of the
     same roaster-day made good no longer counts as failed."""
-    total, failed = conn.execute(
+    total, failed = one_row(conn.execute(
         """select count(*),
                   count(*) filter (where r.status = 'fail' and not exists (
                       select 1 from raw.scrape_runs ok where ok.roaster_id = r.roaster_id
                          and ok.target_day = r.target_day and ok.status = 'ok' and ok.created_at > r.created_at))
-             from raw.scrape_runs r where r.created_at > now() - %s""", (window,)).fetchone()
+             from raw.scrape_runs r where r.created_at > now() - %s""", (window,)).fetchone())
     return int(total), int(failed)
 
 
@@ -306,7 +306,7 @@ async def has_ok_run_since(conn: psycopg.AsyncConnection, roaster_id: str, day: 
                                                 where roaster_id = %s and target_day = %s and status = 'ok'
                                                   and greatest(finished_at, created_at) > %s)""",
                              (roaster_id, day, since))
-    return bool((await cur.fetchone())[0])
+    return bool((one_row(await cur.fetchone()))[0])
 
 
 # --- synchronous housekeeping ----------------------------------------------------------
@@ -315,7 +315,7 @@ def dead_runs(conn: psycopg.Connection) -> list[uuid.UUID]:
     """Running runs whose owner no longer holds the lease (probed, nothing changed)."""
     dead = []
     for (run_id,) in conn.execute("select id from raw.scrape_runs where status = 'running'").fetchall():
-        if conn.execute("select pg_try_advisory_lock(hashtextextended(%s::text, 0))", (run_id,)).fetchone()[0]:
+        if one_row(conn.execute("select pg_try_advisory_lock(hashtextextended(%s::text, 0))", (run_id,)).fetchone())[0]:
             conn.execute(RUN_UNLOCK_SQL, (run_id,))
             dead.append(run_id)
     return dead
@@ -330,8 +330,8 @@ def reap_dead_runs(conn: psycopg.Connection) -> int:
     running = conn.execute("select id from raw.scrape_runs where status = 'running'").fetchall()
     reaped = 0
     for (run_id,) in running:
-        got = conn.execute("select pg_try_advisory_lock(hashtextextended(%s::text, 0))",
-                           (run_id,)).fetchone()[0]
+        got = one_row(conn.execute("select pg_try_advisory_lock(hashtextextended(%s::text, 0))",
+                           (run_id,)).fetchone())[0]
         if not got:
             continue
         try:
@@ -384,5 +384,5 @@ def sync_roasters(conn: psycopg.Connection, config: Config) -> dict[str, int]:
             (ids,),
         )
         deactivated = cur.rowcount
-    total = conn.execute("select count(*) from raw.roasters").fetchone()[0]
+    total = one_row(conn.execute("select count(*) from raw.roasters").fetchone())[0]
     return {"configured": len(ids), "deactivated": deactivated, "total": total}

@@ -14,7 +14,7 @@ from typing import Any
 
 from runner.core.config import Config, Roaster
 from runner.core.errors import InputError
-from runner.store.db import Target, connect
+from runner.store.db import Target, connect, one_row
 from runner.store.raw import sync_roasters
 from runner.transform.dbt_runner import DbtResult, range_vars, run_dbt
 
@@ -72,8 +72,8 @@ def ensure_built(target: Target) -> None:
     A coverage table built before a column this module reads existed is rebuilt whole
     (it is derived; the model's on_schema_change='fail' would stop every later build)."""
     with connect(target) as conn:
-        built = conn.execute("select to_regclass('ops.gaps') is not null and to_regclass('marts.products') "
-                             "is not null").fetchone()[0]
+        built = one_row(conn.execute("select to_regclass('ops.gaps') is not null and to_regclass('marts.products') "
+                             "is not null").fetchone())[0]
         have = {row[0] for row in conn.execute(
             """select column_name from information_schema.columns
                 where table_schema = 'ops' and table_name = 'coverage_daily'""").fetchall()}

@@ -385,4 +385,5 @@ if __name__ == "__main__":
     if len(sys.argv) not in (2, 4, 5):  # the extra arguments are the worker's own, after a re-exec
         sys.stderr.write("usage: python -m runner.transform.dbt_worker SOCKET_PATH\n")
         sys.exit(2)
-    serve(sys.argv[1], *(int(a) for a in sys.argv[2:4]), *(Path(a) for a in sys.argv[4:]))
+    fd, parent = (int(a) for a in sys.argv[2:4]) if len(sys.argv) > 2 else (None, None)
+    serve(sys.argv[1], fd, parent, Path(sys.argv[4]) if len(sys.argv) > 4 else None)

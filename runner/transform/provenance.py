@@ -18,6 +18,7 @@ import psycopg
 
 from runner.core.config import Roaster
 from runner.core.errors import InputError
+from runner.store.db import one_row
 
 MIN_VERSION_CHARS = 4  # a prefix shorter than this would match versions by accident
 
@@ -91,9 +92,9 @@ def calendar_range(conn: psycopg.Connection, roasters: list[Roaster],
     """Every day these roasters' calendars can hold: from the earliest `since` or first
     run (a day early: a run's local day may precede its UTC date) to the latest today."""
     ids = [r.id for r in roasters]
-    first_run = conn.execute(
+    first_run = one_row(conn.execute(
         """select min(coalesce(target_day, started_at::date - 1)) from raw.scrape_runs
-            where roaster_id = any(%s)""", (ids,)).fetchone()[0]
+            where roaster_id = any(%s)""", (ids,)).fetchone())[0]
     end = max(r.today(now) for r in roasters)
     starts = [r.since for r in roasters if r.since is not None] + ([first_run] if first_run else [])
     return min([*starts, end]), end

@@ -14,7 +14,7 @@ import logging
 import shutil
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -28,7 +28,7 @@ from runner.core.errors import DatabaseUnavailable
 from runner.ops import alerts, restore
 from runner.store import pauses
 from runner.store import raw as store
-from runner.store.db import Target, coffee_home, connect, pending_migrations
+from runner.store.db import Target, coffee_home, connect, one_row, pending_migrations
 from runner.web import routes
 
 FAILURE_WINDOW = dt.timedelta(hours=24)
@@ -141,7 +141,7 @@ class _Snapshot:
         return iter(self.families)
 
 
-def _gauge(name: str, help_text: str, label: str | None, samples: list[tuple[Any, float]]) -> GaugeMetricFamily:
+def _gauge(name: str, help_text: str, label: str | None, samples: Sequence[tuple[Any, float]]) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, help_text, labels=[label] if label else None)
     for key, value in samples:
         family.add_metric([str(key)] if label else [], float(value))
@@ -156,7 +156,7 @@ def _families(target: Target, report: dict[str, Any]) -> list[GaugeMetricFamily]
     with connect(target) as conn:
         runs = list(store.run_counts(conn).items())
         gaps = []
-        if conn.execute("select to_regclass('ops.gaps') is not null").fetchone()[0]:
+        if one_row(conn.execute("select to_regclass('ops.gaps') is not null").fetchone())[0]:
             gaps = conn.execute("""select status, count(*) from ops.gaps where is_open_gap
                                     group by status order by 1""").fetchall()
         items = list(ledger.items_by_state(conn).items())

@@ -18,15 +18,12 @@ from runner.backfill.events import finished_count
 from runner.backfill.plan import action_for
 from runner.core import clock
 from runner.core.config import Config, Roaster
+from runner.core.errors import PageNotFound
 from runner.store import pauses
 from runner.store import raw as store
 from runner.web import queries
 from runner.web.cells import BY_NAME, STATUSES, Cell, display_status, fill
 from runner.web.params import Query
-
-
-class NotFound(Exception):
-    """The URL names something that does not exist (an unknown roaster, backfill, day)."""
 
 
 def _paused_since(conn: psycopg.Connection, roasters: list[Roaster]) -> dict[str, tuple[dt.date, str]]:
@@ -90,7 +87,7 @@ def day_page(config: Config, conn: psycopg.Connection, roaster: Roaster, day: dt
     rejected items, the action a plan would take and the command that repairs it."""
     coverage = queries.day_coverage(conn, roaster.id, day) if queries.is_built(conn) else None
     if coverage is None:
-        raise NotFound(f"no coverage row for {roaster.id} on {day} (outside its calendar, or not built yet)")
+        raise PageNotFound(f"no coverage row for {roaster.id} on {day} (outside its calendar, or not built yet)")
     now = clock.now()
     paused = _paused_since(conn, [roaster]).get(roaster.id)
     due = config.due_at(roaster, day) if day == roaster.today(now) else None
@@ -133,7 +130,7 @@ def backfills_page(conn: psycopg.Connection) -> dict[str, Any]:
 def backfill_page(conn: psycopg.Connection, backfill_id: str) -> dict[str, Any]:
     b = queries.backfill(conn, backfill_id)
     if b is None:
-        raise NotFound(f"no backfill {backfill_id}")
+        raise PageNotFound(f"no backfill {backfill_id}")
     return {"page": "backfill", "now": clock.now(), "backfill": {**b, "progress": progress(b)},
             "items": queries.backfill_items(conn, backfill_id)}
 

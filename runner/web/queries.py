@@ -12,6 +12,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from runner.store.db import one_row
+
 RECENT_BACKFILLS = 50  # /backfills lists this many, newest first
 MAX_CHART_VARIANTS = 12  # /roasters/<id> draws this many variants (most observed first)
 
@@ -23,7 +25,7 @@ def _dicts(conn: psycopg.Connection, sql: str, params: tuple | dict) -> list[dic
 
 def is_built(conn: psycopg.Connection) -> bool:
     """Whether dbt has built the coverage table this dashboard reads."""
-    return conn.execute("select to_regclass('ops.coverage_daily') is not null").fetchone()[0]
+    return one_row(conn.execute("select to_regclass('ops.coverage_daily') is not null").fetchone())[0]
 
 
 COVERAGE_SQL = """

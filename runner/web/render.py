@@ -32,7 +32,7 @@ def _plain(value: Any) -> Any:
         return float(value)
     if isinstance(value, uuid.UUID):
         return str(value)
-    if dataclasses.is_dataclass(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     raise TypeError(f"{type(value).__name__} is not JSON")
 

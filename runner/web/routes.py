@@ -20,7 +20,7 @@ from importlib import resources
 from typing import Any
 
 from runner.core.config import Config, Roaster
-from runner.core.errors import DatabaseUnavailable, InputError
+from runner.core.errors import DatabaseUnavailable, InputError, PageNotFound
 from runner.store.db import Target, connect
 from runner.web import pages, params
 from runner.web.links import Links
@@ -68,11 +68,11 @@ def _roaster(config: Config, roaster_id: str) -> Roaster:
     try:
         return config.roaster(roaster_id)
     except InputError:
-        raise pages.NotFound(f"unknown roaster {roaster_id!r}") from None
+        raise PageNotFound(f"unknown roaster {roaster_id!r}") from None
 
 
 def page_data(config: Config, conn: Any, name: str, args: dict[str, str], query: str) -> tuple[dict[str, Any], str]:
-    """The page's data and the asked format; InputError for bad input, NotFound for none."""
+    """The page's data and the asked format; InputError for bad input, PageNotFound for none."""
     if name == "heatmap":
         q = params.range_query(config, query)
         return pages.heatmap(config, conn, q), q.format
@@ -107,7 +107,7 @@ def _answer(config: Config, target: Target, name: str, args: dict[str, str], que
             data, fmt = page_data(config, conn, name, args, query)
     except InputError as exc:
         return _text(400, str(exc), fmt)
-    except pages.NotFound as exc:
+    except PageNotFound as exc:
         return _text(404, str(exc), fmt)
     except DatabaseUnavailable as exc:
         return _text(503, str(exc), fmt)

@@ -170,11 +170,13 @@ def test_permanent_client_error_is_not_retried():
 
 # --- classify: what one exchange amounts to (no network) ---------------------------------
 
-def _exchange(status=None, body=b"", ctype="application/json", error=None, headers=None) -> Exchange:
+def _exchange(status=None, body=b"", ctype="application/json", failed=None, headers=None) -> Exchange:
     ex = Exchange(requested_url="http://shop/x", url="http://shop/x", attempt=1,
                   captured_at=dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc), status=status,
-                  headers={"content-type": ctype, **(headers or {})}, body=body, error=error)
-    if status is not None and error is None:
+                  headers={"content-type": ctype, **(headers or {})}, body=body)
+    if failed is not None:
+        ex.fail(*failed)  # as the client records a failure below HTTP
+    elif status is not None:
         _parse_json(ex)  # as a fetch does before it classifies
     return ex
 
@@ -190,11 +192,11 @@ def _exchange(status=None, body=b"", ctype="application/json", error=None, heade
     (_exchange(503), ServerError, True),
     (_exchange(404), ClientError, False),
     (_exchange(301), ClientError, False),  # a redirect httpx could not follow
-    (_exchange(error="timeout: ReadTimeout"), FetchTimeout, True),
-    (_exchange(error="connect: ConnectError: refused"), ConnectFailed, True),
-    (_exchange(200, error="too_large: body over 10 bytes"), BodyTooLarge, False),
-    (_exchange(302, error="redirects: more than 5 redirects"), TooManyRedirects, False),
-    (_exchange(200, error="bad_body: cannot decode body (x)"), BadBody, True),
+    (_exchange(failed=(FetchTimeout, "ReadTimeout")), FetchTimeout, True),
+    (_exchange(failed=(ConnectFailed, "ConnectError: refused")), ConnectFailed, True),
+    (_exchange(200, failed=(BodyTooLarge, "body over 10 bytes")), BodyTooLarge, False),
+    (_exchange(302, failed=(TooManyRedirects, "more than 5 redirects")), TooManyRedirects, False),
+    (_exchange(200, failed=(BadBody, "cannot decode body (x)")), BadBody, True),
 ], ids=["ok", "429", "430", "403", "html-page", "html-as-json", "broken-json", "503", "404", "3xx",
         "timeout", "connect", "too-large", "redirects", "undecodable"])
 def test_classify(exchange, expected, retryable):
@@ -202,8 +204,10 @@ def test_classify(exchange, expected, retryable):
     if expected is None:
         assert error is None
         return
-    assert type(error) is expected
+    assert type(error) is expected and error.exchange is exchange
     assert isinstance(error, RetryableFetchError if retryable else PermanentFetchError)
+    if exchange.error is not None:  # the text stored with the capture starts with the kind's tag
+        assert exchange.error.startswith(f"{expected.reason}: ")
 
 
 def test_classify_keeps_retry_after_and_accepts_any_body_when_json_is_not_expected():

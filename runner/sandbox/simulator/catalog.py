@@ -36,7 +36,8 @@ SIZES: dict[str, tuple[tuple[str, int | None, Decimal], ...]] = {
     "multipack": (("200g x 4", 800, Decimal("3.1")), ("4 x 250g", 1000, Decimal("3.8"))),
 }
 FREE_SAMPLE_INDEX = 3  # every shop lists one free sample (price 0): a rejected item, never a price
-PACKS = (("1 bag", None, Decimal(1)), ("10 count", None, Decimal("4.5")), ("12 Pack", None, Decimal(5)))
+PACKS: tuple[tuple[str, int | None, Decimal], ...] = (
+    ("1 bag", None, Decimal(1)), ("10 count", None, Decimal("4.5")), ("12 Pack", None, Decimal(5)))
 ORIGINS = ("Ethiopia Yirgacheffe", "Kenya AA", "Colombia Huila", "Guatemala Antigua",
            "Brazil Cerrado", "Sumatra Mandheling", "Costa Rica Tarrazu", "Rwanda Nyamasheke",
            "Chikmagalur Estate", "Baba Budangiri", "House Espresso", "Decaf Swiss Water")
@@ -172,7 +173,7 @@ def _options(seed: int, shop: ShopSpec, i: int, kind: str) -> tuple[tuple[str, .
     size_name = "Weight" if layout == 1 else "Size"
     if layout == 3:
         grinds = [FRENCH_GRINDS[(i + k) % len(FRENCH_GRINDS)] for k in range(1 + _hash(seed, shop.id, i, "g") % 3)]
-    combos = []
+    combos: list[tuple[tuple[tuple[str, str], ...], int | None, str | None, Decimal]] = []
     for size, grams, mult in sizes:
         for grind in (grinds if layout != 2 else ["Whole Bean"]):
             if layout == 0:

@@ -76,7 +76,7 @@ def parse_fault(text: str) -> Fault:
             raise ValueError(f"bad number in fault field {part!r}") from None
     if "kind" not in fields:
         raise ValueError(f"fault {text!r} has no kind=")
-    return Fault(**fields)  # type: ignore[arg-type]
+    return Fault(**fields)  # type: ignore[arg-type]  # each value's type follows its key, checked above
 
 
 class FaultBook:

@@ -66,7 +66,7 @@ def _shopify_product(shop: ShopSpec, product: Product, group: list[Offer]) -> di
 
 
 def _shopify_variant(shop: ShopSpec, product: Product, offer: Offer, pos: int) -> dict[str, Any]:
-    values = [v for _, v in offer.variant.options] or ["Default Title"]
+    values: list[str | None] = [v for _, v in offer.variant.options] or ["Default Title"]
     values += [None] * (3 - len(values))
     compare_at: str | None
     if offer.compare_at is not None:

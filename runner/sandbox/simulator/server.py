@@ -26,6 +26,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -141,6 +142,7 @@ class Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             # when the bytes reached this machine (else when the connection was accepted):
             # our own thread scheduling must not look like the client bunching requests
+            # self.server is typed as the base class; this handler only runs under _QuietServer
             accepted = self.server.accepted_at.pop(self.request.fileno(), None)  # type: ignore[attr-defined]
             arrived = self.arrived_at or accepted or time.time()
             self.state.requests.append(RequestRecord(arrived, shop_id, parts.path, parts.query,
@@ -360,9 +362,9 @@ def page_response(state: SimState, shop: ShopSpec, resource: str, query: dict[st
     if per_page > WOO_MAX_PER_PAGE or per_page < 1:
         return 400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): per_page",
                      "data": {"status": 400}}, {}
-    items = _catalog(seed, shop, day, resource)
+    items: Sequence[dict[str, Any]] = _catalog(seed, shop, day, resource)
     if resource == "variations":
-        items = _variation_listing(items, query.get("parent"))
+        items = _variation_listing(tuple(items), query.get("parent"))
     page = _int(query.get("page"), 1)
     total_pages = max(1, -(-len(items) // per_page))
     headers = {"X-WP-Total": str(len(items)), "X-WP-TotalPages": str(total_pages)}
@@ -464,7 +466,7 @@ class _QuietServer(ThreadingHTTPServer):
     accepted_at: dict[int, float]
 
     def server_bind(self) -> None:
-        if KERNEL_STAMPS:  # accepted connections inherit it
+        if KERNEL_STAMPS and SO_TIMESTAMPNS is not None:  # accepted connections inherit it
             self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         super().server_bind()
 
@@ -500,7 +502,7 @@ class Simulator:
         self._server.accepted_at = {}
         self._server.daemon_threads = True
         host_, port_ = self._server.server_address[:2]
-        self.state.base_url = f"http://{host_}:{port_}"
+        self.state.base_url = f"http://{host_!s}:{port_}"
         self._initial = dataclasses.replace(self.state, shops=dict(self.state.shops), requests=[])
         self._thread: threading.Thread | None = None
 
