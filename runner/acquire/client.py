@@ -241,19 +241,7 @@ class PoliteClient:
     async def _read(self, url: str, exchange: Exchange, gate: ShopGate) -> None:
         chunks: list[bytes] = []
         try:
-            async with self._client.stream("GET", url, extensions={"trace": _send_tracer(gate)}) as response:
-                exchange.url = str(response.url)
-                exchange.status = response.status_code
-                exchange.headers = {k: response.headers[k] for k in HEADERS_OF_INTEREST
-                                    if k in response.headers}
-                # aiter_bytes decodes gzip as it goes, so a compression bomb stops at the limit.
-                async for chunk in response.aiter_bytes():
-                    exchange.byte_length += len(chunk)
-                    if exchange.byte_length > self.settings.max_body_bytes:
-                        exchange.fail(BodyTooLarge, f"body over {self.settings.max_body_bytes} bytes")
-                        chunks = []
-                        return
-                    chunks.append(chunk)
+            await self._stream(url, exchange, gate, chunks)
         except httpx.TooManyRedirects:
             exchange.fail(TooManyRedirects, f"more than {self.settings.max_redirects} redirects")
         except (httpx.UnsupportedProtocol, httpx.InvalidURL, UnfollowableRedirect) as exc:
@@ -269,6 +257,22 @@ class PoliteClient:
             await gate.off_the_wire()  # a request cut short before its headers were out, or cancelled
             if chunks or exchange.status is not None:
                 exchange.body = b"".join(chunks)
+
+
+    async def _stream(self, url: str, exchange: Exchange, gate: ShopGate, chunks: list[bytes]) -> None:
+        """The response into `exchange` and its body into `chunks`, up to the size limit."""
+        async with self._client.stream("GET", url, extensions={"trace": _send_tracer(gate)}) as response:
+            exchange.url = str(response.url)
+            exchange.status = response.status_code
+            exchange.headers = {k: response.headers[k] for k in HEADERS_OF_INTEREST if k in response.headers}
+            # aiter_bytes decodes gzip as it goes, so a compression bomb stops at the limit.
+            async for chunk in response.aiter_bytes():
+                exchange.byte_length += len(chunk)
+                if exchange.byte_length > self.settings.max_body_bytes:
+                    exchange.fail(BodyTooLarge, f"body over {self.settings.max_body_bytes} bytes")
+                    chunks.clear()
+                    return
+                chunks.append(chunk)
 
 
 SEND_EVENTS = ("http11.send_request_headers.started", "http2.send_request_headers.started")
@@ -315,12 +319,15 @@ def classify(exchange: Exchange, expect_json: bool) -> FetchError | None:
         return ClientError(f"HTTP {status}", status=status, exchange=exchange)
     if status >= 300:
         return ClientError(f"HTTP {status} without a usable redirect", status=status, exchange=exchange)
-    if expect_json and not exchange.parsed:
-        if looks_like_html(exchange):
-            # Shops behind bot protection answer 200 with a challenge page: back off.
-            return Throttled("HTML page where JSON was expected", status=status, exchange=exchange)
-        return BadBody("body is not valid JSON", status=status, exchange=exchange)
-    return None
+    return _body_error(exchange) if expect_json and not exchange.parsed else None
+
+
+def _body_error(exchange: Exchange) -> FetchError:
+    """A 2xx whose body is not the JSON we asked for."""
+    if looks_like_html(exchange):
+        # Shops behind bot protection answer 200 with a challenge page: back off.
+        return Throttled("HTML page where JSON was expected", status=exchange.status, exchange=exchange)
+    return BadBody("body is not valid JSON", status=exchange.status, exchange=exchange)
 
 
 def looks_like_html(exchange: Exchange) -> bool:

@@ -51,28 +51,33 @@ async def fetch_shopify(client: PoliteClient, gate: ShopGate, roaster: Roaster,
         params = {"limit": SHOPIFY_PAGE_LIMIT, "page": page}
         try:
             exchange = await client.fetch(url, gate, run.recorder("products", page), params=params)
-        except ClientError as exc:
-            if exc.status == 400 and _has_errors_key(_exchange_json(exc)):
-                result.complete = True  # past Shopify's 25,000-item window: the end
-            else:
-                result.failures.append(f"products page {page}: {exc}")
-            return result
         except FetchError as exc:
-            result.failures.append(f"products page {page}: {exc}")
+            past_window = isinstance(exc, ClientError) and exc.status == 400 and _has_errors_key(_exchange_json(exc))
+            _shopify_end(result, page, None if past_window else str(exc))  # past the 25,000-item window: the end
             return result
-        body = exchange.json
-        if _has_errors_key(body):
-            result.complete = True  # some stores answer the window limit with 200 + errors
-            return result
-        if not isinstance(body, dict) or not isinstance(body.get("products"), list):
-            result.failures.append(f"products page {page}: no 'products' list in the body")
-            return result
-        if not body["products"]:
-            result.complete = True
+        if (problem := _shopify_page_problem(exchange.json)) != "more":
+            _shopify_end(result, page, problem)
             return result
         result.pages += 1
     result.failures.append(f"products: no empty page after {SHOPIFY_MAX_PAGES} pages")
     return result
+
+
+def _shopify_page_problem(body: Any) -> str | None:
+    """"more" for a page of products, None for the end of the listing, else what is wrong."""
+    if _has_errors_key(body):
+        return None  # some stores answer the window limit with 200 + errors
+    if not isinstance(body, dict) or not isinstance(body.get("products"), list):
+        return "no 'products' list in the body"
+    return "more" if body["products"] else None
+
+
+def _shopify_end(result: CatalogResult, page: int, problem: str | None) -> None:
+    """The walk ends: complete, or failed on this page."""
+    if problem is None:
+        result.complete = True
+    else:
+        result.failures.append(f"products page {page}: {problem}")
 
 
 async def _shopify_currency(client: PoliteClient, gate: ShopGate, roaster: Roaster,
@@ -181,6 +186,12 @@ class _WooListing:
         self.result.failures.append("no WooCommerce Store API route answered (404 on both)")
         return False
 
+    async def _page(self, page: int) -> Exchange:
+        """Page one was already fetched (finding the route); the others are fetched now."""
+        if page == 1 and self.first:
+            return self.first
+        return await self._get(self.url, page)
+
     async def walk(self) -> bool:
         """Page by X-WP-TotalPages (or until an empty page). True at a clean end."""
         total: int | None = None
@@ -189,7 +200,7 @@ class _WooListing:
             if total is not None and page > total:
                 return not failed
             try:
-                exchange = self.first if page == 1 and self.first else await self._get(self.url, page)
+                exchange = await self._page(page)
             except FetchError as exc:
                 self.result.failures.append(f"{self.resource} page {page}: {exc}")
                 if total is None:

@@ -110,15 +110,17 @@ def parse_cdx(body: Any) -> list[Capture]:
     except ValueError:
         return []
     status_i = header.index("statuscode") if "statuscode" in header else None
-    captures = []
-    for row in body[1:]:
-        if not isinstance(row, list) or len(row) != len(header):
-            continue
-        if status_i is not None and row[status_i] not in ("200", "-"):
-            continue
-        if re.fullmatch(r"\d{14}", str(row[ts_i])):
-            captures.append(Capture(str(row[ts_i]), str(row[orig_i])))
-    return captures
+    captures = (_capture(row, len(header), ts_i, orig_i, status_i) for row in body[1:])
+    return [c for c in captures if c is not None]
+
+
+def _capture(row: Any, width: int, ts_i: int, orig_i: int, status_i: int | None) -> Capture | None:
+    """One CDX row as a capture of a good answer; None for a malformed row or another status."""
+    if not isinstance(row, list) or len(row) != width:
+        return None
+    if status_i is not None and row[status_i] not in ("200", "-"):
+        return None
+    return Capture(str(row[ts_i]), str(row[orig_i])) if re.fullmatch(r"\d{14}", str(row[ts_i])) else None
 
 
 # --- walking an archived catalog ---------------------------------------------------------

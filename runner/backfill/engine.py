@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
 from runner.acquire.client import PoliteClient
 from runner.acquire.web_archive import Archive
 from runner.backfill import ledger
@@ -205,17 +207,26 @@ def finalize(config: Config, target: Target, backfill_id: str, started: float) -
             return Summary(backfill_id, "running", counts, error="items still open in another process")
         if status in ("done", "failed"):
             return ledger.summary(conn, backfill_id, time.monotonic() - started)
-        roasters = [config.roaster(r) for r in roaster_ids or [] if r in {c.id for c in config.roasters}]
-        dbt_result = _final_build(target, backfill_id, ledger.worked_range(conn, backfill_id), events,
-                                  (start, end, roasters))
-        gaps_after = _gaps_after(target, start, end, roasters, built=bool(dbt_result.get("ok"))) if roasters else 0
-        failed = counts["failed"] > 0 or (dbt_result and not dbt_result["ok"])
-        ledger.record_outcome(conn, backfill_id, "failed" if failed else "done", gaps_after, dbt_result,
-                              _failure_text(counts, dbt_result))
+        _build_and_record(config, target, conn, backfill_id, (start, end, roaster_ids), counts, events)
         summary = ledger.summary(conn, backfill_id, time.monotonic() - started)
     events.write("backfill_finished", backfill_id=backfill_id, status=summary.status, items=summary.items,
                  gaps_before=summary.gaps_before, gaps_after=summary.gaps_after)
     return summary
+
+
+def _build_and_record(config: Config, target: Target, conn: psycopg.Connection, backfill_id: str,
+                      stored: tuple[dt.date, dt.date, list[str] | None], counts: dict[str, int],
+                      events: EventLog) -> None:
+    """The final build over the backfill's range, the gaps left, and the outcome in the ledger."""
+    start, end, roaster_ids = stored
+    known = {c.id for c in config.roasters}
+    roasters = [config.roaster(r) for r in roaster_ids or [] if r in known]
+    dbt_result = _final_build(target, backfill_id, ledger.worked_range(conn, backfill_id), events,
+                              (start, end, roasters))
+    gaps_after = _gaps_after(target, start, end, roasters, built=bool(dbt_result.get("ok"))) if roasters else 0
+    failed = counts["failed"] > 0 or bool(dbt_result and not dbt_result["ok"])
+    ledger.record_outcome(conn, backfill_id, "failed" if failed else "done", gaps_after, dbt_result,
+                          _failure_text(counts, dbt_result))
 
 
 def _final_build(target: Target, backfill_id: str, worked: tuple, events: EventLog,

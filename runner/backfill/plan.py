@@ -19,7 +19,7 @@ from runner.core.errors import InputError
 from runner.store.db import Target, connect
 from runner.transform import provenance
 from runner.transform.bootstrap import prepared
-from runner.transform.coverage import coverage
+from runner.transform.coverage import DayStatus, coverage
 from runner.transform.provenance import VersionFilter
 
 STRATEGIES = ("incremental", "full", "validation")
@@ -92,19 +92,22 @@ def build_plan(config: Config, target: Target, strategy: str, start: dt.date, en
     days = coverage(target, start, end, roasters, materialize=materialize,
                     preview=None if materialize else config)
     plan.gaps = sum(1 for d in days if d.is_open_gap)
-    for d in days:
-        if only is not None and (d.roaster_id, d.day) not in only:
-            continue
-        if d.acknowledged and d.status != "complete" and strategy != "validation":
-            continue  # an operator said nothing can fill it
-        action = action_for(d.status, d.day, by_id[d.roaster_id], strategy)
-        if action is None and only is not None:
-            action = "reparse"  # complete now, but the operator named the code that built it
-        if action is not None:
-            plan.items.append(PlanItem(d.roaster_id, d.day, d.status, action, d.reason))
+    plan.items = [item for d in days if (item := _item(d, by_id[d.roaster_id], strategy, only)) is not None]
     with connect(target) as conn:
         plan.estimate_seconds = estimate_seconds(conn, [i.action for i in plan.items], concurrency)
     return plan
+
+
+def _item(d: DayStatus, roaster: Roaster, strategy: str, only: Only | None) -> PlanItem | None:
+    """One day's item of the plan, or None when the plan leaves the day alone."""
+    if only is not None and (d.roaster_id, d.day) not in only:
+        return None
+    if d.acknowledged and d.status != "complete" and strategy != "validation":
+        return None  # an operator said nothing can fill it
+    action = action_for(d.status, d.day, roaster, strategy)
+    if action is None and only is not None:
+        action = "reparse"  # complete now, but the operator named the code that built it
+    return PlanItem(d.roaster_id, d.day, d.status, action, d.reason) if action is not None else None
 
 
 def planned_days(config: Config, target: Target, roasters: list[Roaster], start: dt.date | None,

@@ -153,6 +153,16 @@ class Worker:
             state, error = "failed", f"{type(exc).__name__}: {exc}"
         return Outcome(state, error, buffered, int((time.monotonic() - started) * 1000))
 
+    async def _live(self, item: Claimed, roaster: Roaster) -> tuple[str, str | None, BufferedRun | None]:
+        """Today's catalog, live."""
+        run = BufferedRun(roaster, "live", item.day)
+        try:
+            result = await walk_catalog(self.ctx.client, run, roaster)
+        except RobotsDisallowed as exc:
+            result = CatalogResult(failures=[f"robots: {exc}"])
+        run.finish(result)
+        return ("done" if run.status == "ok" else "failed"), run.error, run
+
     async def execute(self, item: Claimed, roaster: Roaster) -> tuple[str, str | None, BufferedRun | None]:
         if item.action == "reparse":
             return "done", None, None  # the dbt build at the end does the work
@@ -161,13 +171,7 @@ class Worker:
         if await has_ok_run_since(self.db, item.roaster_id, item.day, self.ctx.planned_at):
             return "skipped", "complete raw data arrived after the plan", None
         if item.action == "refetch_live" and roaster.today() == item.day:
-            run = BufferedRun(roaster, "live", item.day)
-            try:
-                result = await walk_catalog(self.ctx.client, run, roaster)
-            except RobotsDisallowed as exc:
-                result = CatalogResult(failures=[f"robots: {exc}"])
-            run.finish(result)
-            return ("done" if run.status == "ok" else "failed"), run.error, run
+            return await self._live(item, roaster)
         if not roaster.archive:
             return "unrecoverable", "the day is past and the roaster does not allow the archive", None
         run = BufferedRun(roaster, "archive", item.day)

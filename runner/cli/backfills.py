@@ -91,9 +91,7 @@ def backfill_cmd(ctx: click.Context, start: dt.date | None, end: dt.date | None,
     config = config_of(ctx)
     options = _options(config, concurrency, max_failure_rate, timeout_seconds)
     if resume is not None:
-        if not resume.strip():
-            raise InputError("--resume: the backfill id is empty (give an id, or --resume alone for the latest)")
-        if start or end or roaster_ids or dry_run or built_by or since_version:
+        if any((start, end, roaster_ids, dry_run, built_by, since_version)):
             raise InputError("--resume takes no --start, --end, --roaster, --dry-run or version option")
         given = {name: getattr(options, name) for name in OVERRIDABLE
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
@@ -131,6 +129,8 @@ def _options(config: Config, concurrency: int, max_failure_rate: float | None,
 
 def _resumed(config: Config, resume: str, given: dict[str, float]) -> Summary:
     """`--resume [ID]`: the backfill's stored options, except those given again."""
+    if not resume.strip():
+        raise InputError("--resume: the backfill id is empty (give an id, or --resume alone for the latest)")
     target = resolve_target()
     return _drawn(lambda draw: resume_backfill(config, target, None if resume == "latest" else resume,
                                                given, draw, draw.seconds))

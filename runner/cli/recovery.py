@@ -38,14 +38,8 @@ def restore_cmd(file: Path | None, yes: bool, drop_suffix: str | None, as_json: 
     """Restore raw, control and quarantine from FILE (the current ones are set aside), then rebuild."""
     if (file is None) == (drop_suffix is None):
         raise InputError("restore takes a backup FILE, or --drop-set-aside SUFFIX")
-    question = (f"Replace raw, control and quarantine with {file}? The current schemas are kept under "
-                "*_replaced_<time> names." if file is not None else
-                f"Drop the set-aside schemas *_{drop_suffix}? They are dumped to a file first.")
     if not yes:
-        if not sys.stdin.isatty():
-            what = "replaces the raw, control and quarantine schemas" if file else "drops schemas"
-            raise InputError(f"restore {what}: add --yes to confirm")
-        click.confirm(question, abort=True, err=True)
+        _confirm(file, drop_suffix)
     if drop_suffix is not None:
         dropped = drop_set_aside(resolve_target(), drop_suffix)
         emit(as_json, dropped, f"dropped {', '.join(dropped['dropped'])}; their dump: {dropped['dump']}")
@@ -56,6 +50,17 @@ def restore_cmd(file: Path | None, yes: bool, drop_suffix: str | None, as_json: 
                           f"dbt rebuild {'ok' if result['ok'] else 'FAILED (any writing command tries again)'}")
     if not result["ok"]:
         sys.exit(EXIT_FAILED)
+
+
+def _confirm(file: Path | None, drop_suffix: str | None) -> None:
+    """Ask on a terminal; elsewhere, --yes is required."""
+    if not sys.stdin.isatty():
+        what = "replaces the raw, control and quarantine schemas" if file else "drops schemas"
+        raise InputError(f"restore {what}: add --yes to confirm")
+    question = (f"Replace raw, control and quarantine with {file}? The current schemas are kept under "
+                "*_replaced_<time> names." if file is not None else
+                f"Drop the set-aside schemas *_{drop_suffix}? They are dumped to a file first.")
+    click.confirm(question, abort=True, err=True)
 
 
 @click.command("cleanup")

@@ -82,14 +82,17 @@ def verify_text(r: dict[str, Any]) -> str:
     out += [f"  {f['status']}: {f['node']} ({f['failures']} rows)" for f in r["dbt"]["failures"]]
     out.append("integrity: " + ", ".join(f"{k} {v}" for k, v in r["integrity"].items()))
     out.append("coverage: " + ", ".join(f"{k} {v}" for k, v in sorted(r["coverage"].items())))
-    for d in r.get("shape_drift", []):
-        changed = [f"lost {', '.join(d['lost_keys'])}"] if d["lost_keys"] else []
-        changed += [f"gained {', '.join(d['gained_keys'])}"] if d["gained_keys"] else []
-        out.append(f"shape drift: {d['roaster_id']} {d['day']}: {'; '.join(changed)}")
+    out += [_drift_line(d) for d in r.get("shape_drift", [])]
     if r["gaps"]:
         out.append("gaps not acknowledged:")
         out += _listed([f"  {g['roaster_id']:<22} {g['day']} {g['status']}" for g in r["gaps"]])
     return "\n".join(out)
+
+
+def _drift_line(d: dict[str, Any]) -> str:
+    changed = [f"lost {', '.join(d['lost_keys'])}"] if d["lost_keys"] else []
+    changed += [f"gained {', '.join(d['gained_keys'])}"] if d["gained_keys"] else []
+    return f"shape drift: {d['roaster_id']} {d['day']}: {'; '.join(changed)}"
 
 
 def gaps_text(report: dict[str, Any]) -> str:

@@ -340,6 +340,11 @@ class ConfigSpec(_Section):
                       Monitoring(**dict(self.monitoring)), self.schedule, ServiceSettings(**dict(self.service)))
 
 
+# pydantic's own errors, in the words of the rest of the config's messages
+PYDANTIC_MESSAGES = {"model_type": "must be a mapping", "model_attributes_type": "must be a mapping",
+                     "dict_type": "must be a mapping", "missing": "is required"}
+
+
 def _problem(error: Any, doc: Any) -> str:
     """One pydantic error as one line: the roaster, the field, what is wrong."""
     loc, kind = list(error["loc"]), error["type"]
@@ -356,10 +361,7 @@ def _problem(error: Any, doc: Any) -> str:
     if kind == "extra_forbidden":
         section = f"field '{'.'.join(map(str, loc[:-1]))}': " if len(loc) > 1 else ""
         return f"{label}{section}unknown key '{loc[-1]}'"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        message = "must be a mapping"
-    if kind == "missing":
-        message = "is required"
+    message = PYDANTIC_MESSAGES.get(kind, message)
     return f"{label}field '{'.'.join(map(str, loc))}': {message}"
 
 

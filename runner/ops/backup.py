@@ -136,6 +136,17 @@ def prune_backups(folder: Path, keep_days: int, now: dt.datetime, keep: Path | N
 TOC_ENTRY = re.compile(r"^\d+;\s+\d+\s+\d+\s+(?P<kind>[A-Z][A-Z ]*?)\s+(?P<schema>\S+)\s+(?P<name>\S+)")
 
 
+def _check_contents(file: Path, listing: str) -> None:
+    """The archive's table of contents names exactly our schemas and the runner's tables."""
+    entries = [(m["kind"], m["schema"], m["name"]) for line in listing.splitlines() if (m := TOC_ENTRY.match(line))]
+    schemas = {name for kind, _, name in entries if kind == "SCHEMA"}
+    tables = {(schema, name) for kind, schema, name in entries if kind == "TABLE"}
+    if schemas != set(BACKUP_SCHEMAS) or not set(REQUIRED_TABLES) <= tables:
+        found = ", ".join(sorted(schemas)) or "none"
+        raise InputError(f"{file}: not a coffee-runner backup (schemas: {found}; expected raw, control, quarantine "
+                         "with the runner's tables)")
+
+
 def check_backup_file(tool: Path, file: Path, env: dict[str, str]) -> None:
     """InputError unless `file` is a whole pg_dump archive of exactly raw, control and quarantine."""
     if not file.is_file():
@@ -146,14 +157,7 @@ def check_backup_file(tool: Path, file: Path, env: dict[str, str]) -> None:
                              timeout=PG_TOOL_TIMEOUT_SECONDS)
     if listing.returncode != 0:
         raise InputError(f"{file}: not a pg_dump archive ({_last_line(listing.stderr)})")
-    entries = [(m["kind"], m["schema"], m["name"]) for line in listing.stdout.splitlines()
-               if (m := TOC_ENTRY.match(line))]
-    schemas = {name for kind, _, name in entries if kind == "SCHEMA"}
-    tables = {(schema, name) for kind, schema, name in entries if kind == "TABLE"}
-    if schemas != set(BACKUP_SCHEMAS) or not set(REQUIRED_TABLES) <= tables:
-        found = ", ".join(sorted(schemas)) or "none"
-        raise InputError(f"{file}: not a coffee-runner backup (schemas: {found}; expected raw, control, quarantine "
-                         "with the runner's tables)")
+    _check_contents(file, listing.stdout)
     whole = subprocess.run([str(tool), "--file", os.devnull, str(file)], env=env, capture_output=True, text=True,
                            timeout=PG_TOOL_TIMEOUT_SECONDS)  # reads every byte: a truncated file fails here
     if whole.returncode != 0:

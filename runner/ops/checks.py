@@ -17,7 +17,7 @@ from runner.core.errors import InputError
 from runner.ops import alerts, restore
 from runner.store import raw as store
 from runner.store.db import Target, coffee_home, connect, one_row
-from runner.transform.coverage import coverage
+from runner.transform.coverage import DayStatus, coverage
 from runner.transform.dbt_runner import DbtResult, range_vars, run_dbt
 
 DEFAULT_ASSESS_DAYS = 30
@@ -68,25 +68,27 @@ def assess(config: Config, target: Target, start: dt.date, end: dt.date, roaster
         report["artifacts_by_validation"] = dict(conn.execute(
             """select validation_status, count(*) from marts.scrape_artifacts where roaster_id = any(%s)
                 group by validation_status order by 1""", (ids,)).fetchall())
-        report["latest_runs"] = [
-            {"id": str(r[0]), "roaster_id": r[1], "kind": r[2], "status": r[3],
-             "day": r[4].isoformat() if r[4] else None, "created_at": r[5].isoformat(), "error": r[6]}
-            for r in store.latest_runs(conn, ids, LATEST_RUNS)
-        ]
+        report["latest_runs"] = [_run_row(r) for r in store.latest_runs(conn, ids, LATEST_RUNS)]
         first_last = store.run_day_span(conn, ids)
         report["disk"] = disk_report(target, conn)
         report["restore"] = restore.state(conn)
-    report["per_roaster"] = {}
-    for r in roasters:
-        statuses = Counter(d.status for d in days if d.roaster_id == r.id)
-        first, last = first_last.get(r.id, (None, None))
-        report["per_roaster"][r.id] = {
-            "first_day": first.isoformat() if first else None, "last_day": last.isoformat() if last else None,
-            "coverage": dict(sorted(statuses.items())),
-            "complete_share": round(statuses.get("complete", 0) / max(1, sum(statuses.values())), 3),
-        }
+    report["per_roaster"] = {r.id: _roaster_coverage([d for d in days if d.roaster_id == r.id],
+                                                     first_last.get(r.id, (None, None))) for r in roasters}
     report["gaps"] = sum(1 for d in days if d.is_open_gap)
     return report
+
+
+def _run_row(r: tuple[Any, ...]) -> dict[str, Any]:
+    return {"id": str(r[0]), "roaster_id": r[1], "kind": r[2], "status": r[3],
+            "day": r[4].isoformat() if r[4] else None, "created_at": r[5].isoformat(), "error": r[6]}
+
+
+def _roaster_coverage(days: list[DayStatus], first_last: tuple[dt.date | None, dt.date | None]) -> dict[str, Any]:
+    statuses = Counter(d.status for d in days)
+    first, last = first_last
+    return {"first_day": first.isoformat() if first else None, "last_day": last.isoformat() if last else None,
+            "coverage": dict(sorted(statuses.items())),
+            "complete_share": round(statuses.get("complete", 0) / max(1, sum(statuses.values())), 3)}
 
 
 def _one(conn: psycopg.Connection, sql: str, *params: Any) -> int:
@@ -126,8 +128,8 @@ def verify(config: Config, target: Target, start: dt.date, end: dt.date, roaster
         alerts.alert(config, "shape_drift", **row)
     gaps = [{"roaster_id": d.roaster_id, "day": d.day.isoformat(), "status": d.status}
             for d in days if d.is_open_gap]
-    acknowledged = sum(1 for d in days if d.status != "complete" and d.acknowledged)
-    ok = result.ok and shapes.ok and not any(integrity.values()) and not gaps
+    acknowledged = len([d for d in days if d.status != "complete" and d.acknowledged])
+    ok = all((result.ok, shapes.ok, not any(integrity.values()), not gaps))
     return {"start": start.isoformat(), "end": end.isoformat(), "ok": ok, "dbt": result.as_dict(),
             "shape_drift": drift,
             "integrity": integrity, "coverage": dict(Counter(d.status for d in days)), "gaps": gaps,

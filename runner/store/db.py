@@ -326,9 +326,12 @@ def libpq_params(target: Target) -> tuple[dict[str, str], str | None]:
         "PGUSER": unquote(parts.username or query.get("user") or "postgres"),
         "PGDATABASE": unquote(parts.path.lstrip("/")) or DATABASE_NAME,
     }
-    # the URL's user info, else its password= parameter, else the operator's PGPASSWORD
-    password = unquote(parts.password or "") or query.get("password") or os.environ.get("PGPASSWORD") or None
-    return params, password
+    return params, _password(parts.password, query)
+
+
+def _password(in_url: str | None, query: dict[str, str]) -> str | None:
+    """The URL's user info, else its password= parameter, else the operator's PGPASSWORD."""
+    return unquote(in_url or "") or query.get("password") or os.environ.get("PGPASSWORD") or None
 
 
 def libpq_env(target: Target) -> dict[str, str]:

@@ -50,26 +50,40 @@ def heatmap(config: Config, conn: psycopg.Connection, q: Query) -> dict[str, Any
     roasters = {r.id: r for r in q.roasters}
     todays = {r.id: r.today(now) for r in q.roasters}
     by_roaster: dict[str, dict[dt.date, Cell]] = defaultdict(dict)
-    for rid, day, status, ack, reason, rows_, pages, open_gap, usual_rows, usual_pages in rows:
-        due = config.due_at(roasters[rid], day) if status == "missing" and day == todays[rid] else None
-        shown = status if status == "complete" else display_status(status, ack, day, paused.get(rid, (None,))[0],
-                                                                     due, now)
-        if shown == "paused":
-            reason = paused[rid][1]
-        elif shown == "not_yet_due" and due is not None:
-            reason = f"scheduled at {due.isoformat(timespec='minutes')}"
-        by_roaster[rid][day] = Cell(rid, day, shown, status, reason or "",
-                                    fill(status, rows_, pages, usual_rows, usual_pages), open_gap)
+    for row in rows:
+        cell = _cell(config, roasters[row[0]], row, todays[row[0]], paused.get(row[0]), now)
+        by_roaster[cell.roaster_id][cell.day] = cell
     totals = Counter(c.status for cells in by_roaster.values() for c in cells.values())
     return {
         "page": "heatmap", "start": q.start, "end": q.end, "now": now, "built": built, "days": days,
-        "statuses": [{"name": s.name, "code": s.code, "colour": s.colour, "meaning": s.meaning,
-                      "count": totals.get(s.name, 0)} for s in STATUSES],
-        "roasters": [{"id": r.id, "name": r.name, "timezone": r.timezone,
-                      "open_gaps": sum(c.is_open_gap for c in by_roaster[r.id].values()),
-                      "last_ok_run": last_ok.get(r.id), "paused": paused.get(r.id, (None, None))[1],
-                      "cells": [by_roaster[r.id].get(d) for d in days]} for r in q.roasters],
+        "statuses": _legend(totals),
+        "roasters": [_roaster_row(r, by_roaster[r.id], days, last_ok.get(r.id), paused.get(r.id)) for r in q.roasters],
     }
+
+
+def _legend(totals: Counter[str]) -> list[dict[str, Any]]:
+    return [{"name": s.name, "code": s.code, "colour": s.colour, "meaning": s.meaning,
+             "count": totals.get(s.name, 0)} for s in STATUSES]
+
+
+def _cell(config: Config, roaster: Roaster, row: tuple[Any, ...], today: dt.date,
+          paused: tuple[dt.date, str] | None, now: dt.datetime) -> Cell:
+    """One heatmap cell from its coverage row: the status shown (paused, not yet due...) and why."""
+    rid, day, status, ack, reason, rows_, pages, open_gap, usual_rows, usual_pages = row
+    due = config.due_at(roaster, day) if status == "missing" and day == today else None
+    shown = status if status == "complete" else display_status(status, ack, day, paused and paused[0], due, now)
+    if shown == "paused" and paused is not None:
+        reason = paused[1]
+    elif shown == "not_yet_due" and due is not None:
+        reason = f"scheduled at {due.isoformat(timespec='minutes')}"
+    return Cell(rid, day, shown, status, reason or "", fill(status, rows_, pages, usual_rows, usual_pages), open_gap)
+
+
+def _roaster_row(r: Roaster, cells: dict[dt.date, Cell], days: list[dt.date], last_ok: dt.datetime | None,
+                 paused: tuple[dt.date, str] | None) -> dict[str, Any]:
+    return {"id": r.id, "name": r.name, "timezone": r.timezone,
+            "open_gaps": sum(c.is_open_gap for c in cells.values()), "last_ok_run": last_ok,
+            "paused": paused[1] if paused else None, "cells": [cells.get(d) for d in days]}
 
 
 def repair_command(roaster_id: str, day: dt.date, action: str | None) -> str | None:
@@ -94,16 +108,22 @@ def day_page(config: Config, conn: psycopg.Connection, roaster: Roaster, day: dt
     shown = display_status(coverage["status"], coverage["acknowledged"], day, paused[0] if paused else None,
                            due, now)
     action = None if coverage["acknowledged"] else action_for(coverage["status"], day, roaster, "incremental", now)
+    runs = _runs_with_artifacts(conn, roaster, day)
+    return {"page": "day", "roaster": {"id": roaster.id, "name": roaster.name, "timezone": roaster.timezone},
+            "day": day, "status": shown, "colour": BY_NAME[shown].colour, "coverage": coverage,
+            "paused": paused[1] if paused else None, "due_at": due if shown == "not_yet_due" else None,
+            "action": action, "command": repair_command(roaster.id, day, action), "runs": runs}
+
+
+def _runs_with_artifacts(conn: psycopg.Connection, roaster: Roaster, day: dt.date) -> list[dict[str, Any]]:
+    """The day's runs, each with its artifacts and rejected items."""
     runs = queries.day_runs(conn, roaster.id, day)
     ids = [r["id"] for r in runs]
     artifacts, rejected = queries.day_artifacts(conn, ids), queries.day_rejected(conn, ids)
     for run in runs:
         run["artifacts"] = [a for a in artifacts if a["run_id"] == run["id"]]
         run["rejected"] = [x for x in rejected if x["run_id"] == run["id"]]
-    return {"page": "day", "roaster": {"id": roaster.id, "name": roaster.name, "timezone": roaster.timezone},
-            "day": day, "status": shown, "colour": BY_NAME[shown].colour, "coverage": coverage,
-            "paused": paused[1] if paused else None, "due_at": due if shown == "not_yet_due" else None,
-            "action": action, "command": repair_command(roaster.id, day, action), "runs": runs}
+    return runs
 
 
 def progress(b: dict[str, Any]) -> dict[str, Any]:

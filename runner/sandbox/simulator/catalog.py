@@ -161,6 +161,21 @@ def _make_product(seed: int, shop: ShopSpec, i: int) -> Product:
                    names, variants, start, period, on_days, _hash(seed, shop.id, i, "style") % 4)
 
 
+Combo = tuple[tuple[tuple[str, str], ...], int | None, str | None, Decimal]
+
+
+def _combo(layout: int, size: str, grams: int | None, grind: str, mult: Decimal) -> Combo:
+    """One variant's options in a layout: 0 size then grind, 1 grind first (positions differ,
+    names do not), 2 size only, 3 a French shop's option names."""
+    if layout == 0:
+        return (("Size", size), ("Grind", grind)), grams, grind, mult
+    if layout == 1:
+        return (("Grind", grind), ("Weight", size)), grams, grind, mult
+    if layout == 3:
+        return (("Poids", size), ("Mouture", grind)), grams, grind, mult
+    return (("Weight", size),), grams, None, mult
+
+
 def _options(seed: int, shop: ShopSpec, i: int, kind: str) -> tuple[tuple[str, ...], list]:
     if kind in ("merch", "sample"):
         return (), [((), None, None, Decimal(1))]
@@ -168,22 +183,12 @@ def _options(seed: int, shop: ShopSpec, i: int, kind: str) -> tuple[tuple[str, .
         sizes = PACKS[: 1 + _hash(seed, shop.id, i, "packs") % len(PACKS)]
         return ("Size",), [((("Size", s),), None, None, m) for s, _, m in sizes]
     sizes = SIZES[_pick(tuple(SIZES), seed, shop.id, i, "sizes")]
-    grinds = [GRINDS[(i + k) % len(GRINDS)] for k in range(1 + _hash(seed, shop.id, i, "g") % 3)]
     layout = _hash(seed, shop.id, i, "layout") % 4
     size_name = "Weight" if layout == 1 else "Size"
-    if layout == 3:
-        grinds = [FRENCH_GRINDS[(i + k) % len(FRENCH_GRINDS)] for k in range(1 + _hash(seed, shop.id, i, "g") % 3)]
-    combos: list[tuple[tuple[tuple[str, str], ...], int | None, str | None, Decimal]] = []
-    for size, grams, mult in sizes:
-        for grind in (grinds if layout != 2 else ["Whole Bean"]):
-            if layout == 0:
-                combos.append(((("Size", size), ("Grind", grind)), grams, grind, mult))
-            elif layout == 1:  # grind first: positions differ, names do not
-                combos.append(((("Grind", grind), ("Weight", size)), grams, grind, mult))
-            elif layout == 3:  # a French shop's option names
-                combos.append(((("Poids", size), ("Mouture", grind)), grams, grind, mult))
-            else:
-                combos.append(((("Weight", size),), grams, None, mult))
+    names_of = FRENCH_GRINDS if layout == 3 else GRINDS
+    grinds = [names_of[(i + k) % len(names_of)] for k in range(1 + _hash(seed, shop.id, i, "g") % 3)]
+    combos = [_combo(layout, size, grams, grind, mult)
+              for size, grams, mult in sizes for grind in (grinds if layout != 2 else ["Whole Bean"])]
     names = {0: ("Size", "Grind"), 1: ("Grind", size_name), 2: ("Weight",), 3: ("Poids", "Mouture")}[layout]
     return names, combos
 

@@ -138,6 +138,17 @@ def woo_products(seed: int, shop: ShopSpec, day: dt.date) -> list[dict[str, Any]
     return items
 
 
+def _woo_attribute(product: Product, pos: int, name: str) -> dict[str, Any]:
+    values = dict.fromkeys(dict(v.options)[name] for v in product.variants)
+    return {"id": pos + 1, "name": name, "taxonomy": f"pa_{name.lower()}", "has_variations": True,
+            "terms": [{"id": 1000 + k, "name": value, "slug": value.lower().replace(" ", "-")}
+                      for k, value in enumerate(values)]}
+
+
+def _woo_variation_ref(o: Offer) -> dict[str, Any]:
+    return {"id": o.variant.platform_id, "attributes": [{"name": n, "value": v} for n, v in o.variant.options]}
+
+
 def _woo_product(shop: ShopSpec, product: Product, group: list[Offer]) -> dict[str, Any]:
     cheapest = min(group, key=lambda o: o.price)
     simple = _is_simple(product)
@@ -145,12 +156,7 @@ def _woo_product(shop: ShopSpec, product: Product, group: list[Offer]) -> dict[s
         "min_amount": _minor(min(o.price for o in group), shop),
         "max_amount": _minor(max(o.price for o in group), shop),
     }
-    attributes = [
-        {"id": pos + 1, "name": name, "taxonomy": f"pa_{name.lower()}", "has_variations": True,
-         "terms": [{"id": 1000 + k, "name": value, "slug": value.lower().replace(" ", "-")}
-                   for k, value in enumerate(dict.fromkeys(dict(v.options)[name] for v in product.variants))]}
-        for pos, name in enumerate(product.option_names)
-    ]
+    attributes = [_woo_attribute(product, pos, name) for pos, name in enumerate(product.option_names)]
     return {
         "id": product.platform_id,
         "name": product.title,
@@ -168,11 +174,7 @@ def _woo_product(shop: ShopSpec, product: Product, group: list[Offer]) -> dict[s
         "is_on_backorder": False,
         "is_purchasable": True,
         "attributes": attributes,
-        "variations": [] if simple else [
-            {"id": o.variant.platform_id,
-             "attributes": [{"name": n, "value": v} for n, v in o.variant.options]}
-            for o in group
-        ],
+        "variations": [] if simple else [_woo_variation_ref(o) for o in group],
         "categories": [{"id": 1, "name": product.product_type, "slug": product.product_type.lower()}],
     }
 

@@ -17,108 +17,39 @@ import contextlib
 import dataclasses
 import datetime as dt
 import email.utils
-import functools
-import gzip
-import io
 import json
 import socket
-import struct
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
 
-import yaml
-
-from runner.core import clock
-from runner.sandbox.simulator import render, wayback
+from runner.sandbox.simulator import wayback
+from runner.sandbox.simulator.arrivals import KERNEL_STAMPS, SO_TIMESTAMPNS, kernel_arrival
 from runner.sandbox.simulator.catalog import DEFAULT_SHOPS, ShopSpec, truth
 from runner.sandbox.simulator.faults import Fault, FaultBook
-
-SHOPIFY_MAX_LIMIT = 250
-SHOPIFY_WINDOW = 25_000
-WOO_MAX_PER_PAGE = 100
-DEFAULT_SIM_RPS = 20.0
-CATALOG_CACHE_SIZE = 256  # (shop, day, kind) catalogs kept rendered
-GZIP_BOMB_BYTES = 1 << 30  # what a gzip-bomb fault inflates to by default
-SLOW_DRIP_SECONDS = 0.5
-SLOW_DRIP_BYTES = 10_000
-
-
-@dataclass
-class RequestRecord:
-    at: float  # time.time() when the request arrived
-    shop: str | None
-    path: str
-    query: str
-    user_agent: str
-
-
-# Faults answered with fixed bytes: (status, body, content type, headers).
-SIMPLE_ANSWERS: dict[str, tuple[int, bytes, str, dict[str, str]]] = {
-    "html200": (200, b"<!DOCTYPE html><html><body>Checking your browser...</body></html>", "text/html", {}),
-    "malformed": (200, b'{"products": [{"id": 1, "title": "Broken",, }', "application/json", {}),
-    "redirect-scheme": (302, b"", "text/plain", {"Location": "file:///etc/passwd"}),
-    "redirect-javascript": (302, b"", "text/plain", {"Location": "javascript:alert(document.cookie)"}),
-    "redirect-malformed": (302, b"", "text/plain", {"Location": "http://[::1"}),
-    "redirect-port": (302, b"", "text/plain", {"Location": "http://127.0.0.1:99999/products.json"}),
-}
-
-
-@dataclass
-class SimState:
-    seed: int
-    shops: dict[str, ShopSpec]
-    faults: FaultBook
-    today: dt.date | None = None
-    follow_clock: bool = False  # today from runner.core.clock (an injected, moving clock) instead of the wall clock
-    latency: float = 0.0
-    history_days: int = 30
-    rate_limit_rps: float = DEFAULT_SIM_RPS
-    shopify_window: int = SHOPIFY_WINDOW  # smaller in tests, to reach the window's end
-    archive_coverage: float = 0.8  # share of past shop-days the web archive captured
-    page_cap: int = SHOPIFY_MAX_LIMIT  # items per Shopify page at most, whatever limit asks
-    custom_body: tuple[bytes, str] = (b"{}", "application/json")  # what a "body" fault serves
-    base_url: str = ""
-    requests: list[RequestRecord] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def day_for(self, shop: ShopSpec) -> dt.date:
-        if self.today is not None:
-            return self.today
-        if self.follow_clock:
-            return clock.now().astimezone(ZoneInfo(shop.timezone)).date()
-        return dt.datetime.now(ZoneInfo(shop.timezone)).date()
-
-
-# The kernel's receive time of a request's first bytes (Linux: SO_TIMESTAMPNS works on
-# TCP). Under load, this process's threads wait for the GIL and the CPU; a stamp taken
-# in Python would carry that wait and show requests bunched that the client spaced out.
-# Python does not name the option; 35 is SO_TIMESTAMPNS (and SCM_TIMESTAMPNS) on Linux.
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
-KERNEL_STAMPS = SO_TIMESTAMPNS is not None and struct.calcsize("q") == 8  # timespec of 64-bit Linux
-
-
-def _kernel_arrival(sock: socket.socket) -> float | None:
-    """Peek (without consuming) the next request's first byte and its receive time.
-
-    Blocks until the client sends, as reading the request line would. Correct for clients
-    that do not pipeline (httpx, urllib: none do); a pipelined request already sitting in
-    the handler's read buffer would make this wait for the one after it."""
-    try:
-        data, ancillary, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
-    except OSError:
-        return None
-    for level, kind, payload in ancillary:
-        if data and level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= 16:
-            seconds, nanoseconds = struct.unpack("qq", payload[:16])
-            return seconds + nanoseconds / 1e9
-    return None
+from runner.sandbox.simulator.responses import (
+    gzip_bomb,
+    int_param,
+    page_response,
+    resource_of,
+    roasters_yaml,
+    robots_txt,
+)
+from runner.sandbox.simulator.state import (
+    DEFAULT_SIM_RPS,
+    GZIP_BOMB_BYTES,
+    SHOPIFY_MAX_LIMIT,
+    SHOPIFY_WINDOW,
+    SIMPLE_ANSWERS,
+    SLOW_DRIP_BYTES,
+    SLOW_DRIP_SECONDS,
+    RequestRecord,
+    SimState,
+)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -131,7 +62,7 @@ class Handler(BaseHTTPRequestHandler):
         return  # quiet: tests and the demo read /_sim/requests instead
 
     def handle_one_request(self) -> None:
-        self.arrived_at = _kernel_arrival(self.connection) if KERNEL_STAMPS else None
+        self.arrived_at = kernel_arrival(self.connection) if KERNEL_STAMPS else None
         super().handle_one_request()
 
     def do_GET(self) -> None:
@@ -167,10 +98,10 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(404, b'{"error": "not found"}')
         shop = self.state.shops[segments[1]]
         rest = "/".join(segments[2:])
-        resource = _resource(shop, rest, query)
+        resource = resource_of(shop, rest, query)
         if resource is None:
             return self._send(404, b'{"error": "not found"}', "application/json")
-        page = _int(query.get("page"), 1)
+        page = int_param(query.get("page"), 1)
         fault = self.state.faults.take(shop.id, resource, page)
         if fault is not None and self._fault(fault, resource):
             return None
@@ -179,41 +110,42 @@ class Handler(BaseHTTPRequestHandler):
     def _serve(self, shop: ShopSpec, resource: str, query: dict[str, str],
                robots_fault: Fault | None) -> None:
         if resource == "robots":
-            return self._send(200, _robots(robots_fault).encode(), "text/plain")
+            return self._send(200, robots_txt(robots_fault).encode(), "text/plain")
         status, body, headers = page_response(self.state, shop, resource, query, self.state.day_for(shop))
         return self._json(status, body, headers)
 
     # --- the web archive ---------------------------------------------------------------
 
     def _wayback(self, segments: list[str], parts: Any, query: dict[str, str]) -> None:
-        state = self.state
         if segments[1:4] == ["cdx", "search", "cdx"]:
             return self._cdx(query)
         if len(segments) >= 4 and segments[1] == "web" and segments[2].endswith("id_"):
-            ts = segments[2].removesuffix("id_")
             prefix = f"/wayback/web/{segments[2]}/"
             original = parts.path[len(prefix):] + (f"?{parts.query}" if parts.query else "")
             original = original.replace(":/", "://", 1) if "://" not in original else original
-            page = wayback.parse_original(original, state.base_url, state.shops)
-            asked = wayback.parse_timestamp(ts)
-            if page is None or asked is None:
-                return self._send(404, b"not in archive", "text/plain")
-            fault = state.faults.take(page.shop.id, "archive", page.page)
-            if fault is not None and self._fault(fault, "archive"):
-                return None
-            today = state.day_for(page.shop)
-            exact = wayback.capture_time(page.shop, wayback.local_day(page.shop, asked), page)
-            if exact != asked or not wayback.has_capture(state.seed, page.shop, wayback.local_day(page.shop, asked),
-                                                         today, state.archive_coverage):
-                nearest = wayback.nearest_capture(state.seed, page, asked, today, state.archive_coverage)
-                if nearest is None:
-                    return self._send(404, b"not in archive", "text/plain")
-                location = f"{state.base_url}/wayback/web/{wayback.timestamp(nearest)}id_/{original}"
-                return self._send(302, b"", "text/plain", {"Location": location})
-            day = wayback.local_day(page.shop, asked)
-            status, body, headers = page_response(state, page.shop, page.resource, page.query, day)
-            return self._json(status, body, {f"X-Archive-Orig-{k}": v for k, v in headers.items()})
+            return self._capture(segments[2].removesuffix("id_"), original)
         return self._send(404, b"not found", "text/plain")
+
+    def _capture(self, ts: str, original: str) -> None:
+        """A raw capture: the page as served that day, or a redirect to the nearest capture."""
+        state = self.state
+        page = wayback.parse_original(original, state.base_url, state.shops)
+        asked = wayback.parse_timestamp(ts)
+        if page is None or asked is None:
+            return self._send(404, b"not in archive", "text/plain")
+        fault = state.faults.take(page.shop.id, "archive", page.page)
+        if fault is not None and self._fault(fault, "archive"):
+            return None
+        today, day = state.day_for(page.shop), wayback.local_day(page.shop, asked)
+        exact = wayback.capture_time(page.shop, day, page) == asked
+        if not exact or not wayback.has_capture(state.seed, page.shop, day, today, state.archive_coverage):
+            nearest = wayback.nearest_capture(state.seed, page, asked, today, state.archive_coverage)
+            if nearest is None:
+                return self._send(404, b"not in archive", "text/plain")
+            location = f"{state.base_url}/wayback/web/{wayback.timestamp(nearest)}id_/{original}"
+            return self._send(302, b"", "text/plain", {"Location": location})
+        status, body, headers = page_response(state, page.shop, page.resource, page.query, day)
+        return self._json(status, body, {f"X-Archive-Orig-{k}": v for k, v in headers.items()})
 
     def _cdx(self, query: dict[str, str]) -> None:
         state = self.state
@@ -261,29 +193,29 @@ class Handler(BaseHTTPRequestHandler):
         return True
 
     def _special_fault(self, kind: str, arg: float | None) -> None:
-        if kind == "429":
-            self._send(429, b'{"errors": "Too Many Requests"}', "application/json",
-                       {} if arg is None else {"Retry-After": str(int(arg))})
-        elif kind == "429-date":
-            when = email.utils.formatdate(time.time() + (arg or 1), usegmt=True)
-            self._send(429, b"Too Many Requests", "text/plain", {"Retry-After": when})
-        elif kind == "truncated":
-            self._send_truncated(json.dumps({"products": [{"id": 1, "title": "x" * 2000}]}).encode())
-        elif kind == "huge":
-            self._send(200, b'{"products": [], "pad": "' + b"x" * int(arg or 5_000_000) + b'"}', "application/json")
-        elif kind == "drop":
-            self.close_connection = True
-            self.connection.close()
-        elif kind == "gzip-bomb":
-            self._send(200, gzip_bomb(int(arg or GZIP_BOMB_BYTES)), "application/json", {"Content-Encoding": "gzip"})
-        elif kind == "redirect-loop":
-            self._send(302, b"", "text/plain", {"Location": self.path})
-        elif kind == "slow-drip":
-            self._drip(arg if arg is not None else SLOW_DRIP_SECONDS)
-        elif kind == "body":
-            self._send(200, *self.state.custom_body)
-        else:
+        answers: dict[str, Callable[[], None]] = {
+            "429": lambda: self._send(429, b'{"errors": "Too Many Requests"}', "application/json",
+                                      {} if arg is None else {"Retry-After": str(int(arg))}),
+            "429-date": lambda: self._send(429, b"Too Many Requests", "text/plain", {
+                "Retry-After": email.utils.formatdate(time.time() + (arg or 1), usegmt=True)}),
+            "truncated": lambda: self._send_truncated(
+                json.dumps({"products": [{"id": 1, "title": "x" * 2000}]}).encode()),
+            "huge": lambda: self._send(200, b'{"products": [], "pad": "' + b"x" * int(arg or 5_000_000) + b'"}',
+                                       "application/json"),
+            "drop": self._drop,
+            "gzip-bomb": lambda: self._send(200, gzip_bomb(int(arg or GZIP_BOMB_BYTES)), "application/json",
+                                            {"Content-Encoding": "gzip"}),
+            "redirect-loop": lambda: self._send(302, b"", "text/plain", {"Location": self.path}),
+            "slow-drip": lambda: self._drip(arg if arg is not None else SLOW_DRIP_SECONDS),
+            "body": lambda: self._send(200, *self.state.custom_body),
+        }
+        if kind not in answers:
             raise ValueError(f"unknown fault kind {kind!r}")
+        answers[kind]()
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        self.connection.close()
 
     def _drip(self, pause: float) -> None:
         """A valid-looking JSON response that never finishes in reasonable time."""
@@ -342,124 +274,6 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
-
-
-def page_response(state: SimState, shop: ShopSpec, resource: str, query: dict[str, str],
-                  day: dt.date) -> tuple[int, Any, dict[str, str]]:
-    """The JSON a shop answers for a page on a day: (status, body, headers)."""
-    seed = state.seed
-    if resource == "meta":
-        return 200, {"id": 1, "name": shop.name, "currency": shop.currency, "country": "US",
-                     "domain": f"{shop.id}.example", "published_products_count": 0}, {}
-    if shop.platform == "shopify":
-        limit = min(_int(query.get("limit"), 30), SHOPIFY_MAX_LIMIT, state.page_cap)
-        page = _int(query.get("page"), 1)
-        if page * limit > state.shopify_window:
-            return 400, {"errors": {"page": "cannot exceed 25000 items"}}, {}
-        products = _catalog(seed, shop, day, "shopify")
-        return 200, {"products": list(products[(page - 1) * limit: page * limit])}, {}
-    per_page = _int(query.get("per_page"), 10)
-    if per_page > WOO_MAX_PER_PAGE or per_page < 1:
-        return 400, {"code": "rest_invalid_param", "message": "Invalid parameter(s): per_page",
-                     "data": {"status": 400}}, {}
-    items: Sequence[dict[str, Any]] = _catalog(seed, shop, day, resource)
-    if resource == "variations":
-        items = _variation_listing(tuple(items), query.get("parent"))
-    page = _int(query.get("page"), 1)
-    total_pages = max(1, -(-len(items) // per_page))
-    headers = {"X-WP-Total": str(len(items)), "X-WP-TotalPages": str(total_pages)}
-    return 200, list(items[(page - 1) * per_page: page * per_page]), headers
-
-
-def _variation_listing(items: tuple[dict[str, Any], ...], parent: str | None) -> list[dict[str, Any]]:
-    """type=variation: some stores leave variations out unless asked for by parent
-    (`parent=1,2,3`, the Store API's filter)."""
-    if parent is not None:
-        wanted = {p.strip() for p in parent.split(",")}
-        chosen = [item for item in items if str(item.get("parent")) in wanted]
-    else:
-        chosen = [item for item in items if not item.get("unlisted")]
-    return [{k: v for k, v in item.items() if k != "unlisted"} for item in chosen]
-
-
-@functools.lru_cache(maxsize=CATALOG_CACHE_SIZE)
-def _catalog(seed: int, shop: ShopSpec, day: dt.date, kind: str) -> tuple[dict[str, Any], ...]:
-    """A shop's rendered catalog for a day, rendered once: every page of a walk slices it.
-    Callers only slice and serialize it, never change it."""
-    if shop.fixture is not None:
-        return render.fixture_items(shop.fixture, kind)
-    render_fn = {"shopify": render.shopify_products, "variations": render.woo_variations}.get(kind, render.woo_products)
-    return tuple(render_fn(seed, shop, day))
-
-
-@functools.lru_cache(maxsize=4)
-def gzip_bomb(size: int) -> bytes:
-    """gzip of `size` zero bytes: about size/1000 on the wire."""
-    chunk = b"\0" * (1 << 20)
-    out = io.BytesIO()
-    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9) as stream:
-        for _ in range(size // len(chunk)):
-            stream.write(chunk)
-        stream.write(b"\0" * (size % len(chunk)))
-    return out.getvalue()
-
-
-def _resource(shop: ShopSpec, rest: str, query: dict[str, str]) -> str | None:
-    if rest == "robots.txt":
-        return "robots"
-    if rest == "meta.json":
-        return "meta"
-    if shop.platform == "shopify":
-        return "products" if rest == "products.json" else None
-    routes = {"wp-json/wc/store/products"}
-    if shop.woo_route == "v1":
-        routes.add("wp-json/wc/store/v1/products")
-    if rest not in routes:
-        return None
-    return "variations" if query.get("type") == "variation" else "products"
-
-
-def _robots(fault: Fault | None) -> str:
-    if fault is not None and fault.kind == "robots-disallow":
-        return "User-agent: *\nDisallow: /\n"
-    lines = ["User-agent: *", "Disallow: /admin", "Disallow: /checkout"]
-    if fault is not None and fault.kind == "crawl-delay":
-        lines.append(f"Crawl-delay: {fault.arg if fault.arg is not None else 1}")
-    return "\n".join(lines) + "\n"
-
-
-def _int(value: str | None, default: int) -> int:
-    try:
-        return int(value) if value is not None else default
-    except ValueError:
-        return default
-
-
-def roasters_yaml(state: SimState) -> str:
-    """A config for coffee-runner that points at this simulator."""
-    roasters = []
-    for shop in state.shops.values():
-        since = state.day_for(shop) - dt.timedelta(days=state.history_days)
-        entry: dict[str, Any] = {
-            "id": shop.id, "name": shop.name, "platform": shop.platform,
-            "base_url": f"{state.base_url}/r/{shop.id}",
-        }
-        if shop.platform == "woocommerce" or shop.currency_in_config:
-            entry["currency"] = shop.currency
-        entry.update({"timezone": shop.timezone, "since": since, "active": True,
-                      "rate_limit_rps": state.rate_limit_rps, "archive": True})
-        roasters.append(entry)
-    doc = {
-        "roasters": roasters,
-        "archive_url": f"{state.base_url}/wayback",
-        "archive_rate_limit_rps": 50.0,  # a local archive: no need for the 2.5 s CDX pause
-        "user_agent": "coffee-runner/0.1 (+simulator)",
-        # A local server answers in milliseconds: short timeouts and backoff keep runs fast.
-        "http": {"connect_timeout": 2.0, "read_timeout": 5.0, "request_deadline": 10.0,
-                 "backoff_base": 0.05, "backoff_max": 0.5, "retry_after_cap": 2.0},
-        "monitoring": {"progress_check_interval": 5},
-    }
-    return yaml.safe_dump(doc, sort_keys=False)
 
 
 class _QuietServer(ThreadingHTTPServer):

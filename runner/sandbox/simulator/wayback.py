@@ -41,9 +41,11 @@ def parse_original(original: str, base_url: str, shops: dict[str, ShopSpec]) -> 
     segments = [s for s in parts.path.split("/") if s]
     if len(segments) < 3 or segments[0] != "r" or segments[1] not in shops:
         return None
-    shop = shops[segments[1]]
-    rest = "/".join(segments[2:])
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    return _page(shops[segments[1]], "/".join(segments[2:]), {k: v[-1] for k, v in parse_qs(parts.query).items()})
+
+
+def _page(shop: ShopSpec, rest: str, query: dict[str, str]) -> Page | None:
+    """The page a shop-relative path and query name, if the shop serves it."""
     page = int(query["page"]) if query.get("page", "").isdigit() else 1
     if rest == "meta.json":
         return Page(shop, "meta", 1, query)
