@@ -22,8 +22,9 @@ import psycopg
 from common import DbtProject, emit, log, parse_args, ratio, scratch_database, self_peak_mb
 
 from runner.core.config import parse_config
+from runner.service.run import serve_web
+from runner.store.pool import direct
 from runner.web import params, queries, routes
-from runner.web.health import bind
 
 TODAY = dt.date(2026, 11, 20)
 REPEATS = 5
@@ -86,11 +87,11 @@ def main() -> None:
             ids = [r.id for r in query.roasters]
             results["query_seconds"] = median_seconds(lambda: queries.coverage_rows(conn, first, TODAY, ids))
         raw = f"start={first}&end={TODAY}"
-        page = routes.handle(config, target, "/", raw)
+        page = routes.handle(config, direct(target), "/", raw)
         assert page.status == 200, page.body[:300]
         results["page_bytes"] = len(page.body)
-        results["server_seconds"] = median_seconds(lambda: routes.handle(config, target, "/", raw))
-        results["json_bytes"] = len(routes.handle(config, target, "/", raw + "&format=json").body)
+        results["server_seconds"] = median_seconds(lambda: routes.handle(config, direct(target), "/", raw))
+        results["json_bytes"] = len(routes.handle(config, direct(target), "/", raw + "&format=json").body)
         results["http_seconds"] = http_seconds(config, target, raw)
     results["bytes_per_cell"] = round(results["page_bytes"] / results["cells"], 1)
     results["page_over_query"] = round(ratio(results["server_seconds"], results["query_seconds"]), 2)
@@ -104,17 +105,9 @@ def main() -> None:
 
 def http_seconds(config, target, raw: str) -> float:
     """The same page through the service's real HTTP server on 127.0.0.1."""
-    stop = threading.Event()
-    server = bind(config, target, "127.0.0.1", 0, stop)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{server.server_address[1]}", timeout=60) as client:
-            return median_seconds(lambda: client.get(f"/?{raw}").raise_for_status())
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve_web(config, target, "127.0.0.1", 0, threading.Event(), direct(target)) as base, \
+            httpx.Client(base_url=base, timeout=60) as client:
+        return median_seconds(lambda: client.get(f"/?{raw}").raise_for_status())
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from runner.backfill.worker import Worker
 from runner.core import clock
 from runner.core.config import Config, Roaster
 from runner.core.errors import BackfillInterrupted, DatabaseUnavailable
+from runner.core.logs import bound
 from runner.ops import alerts
 from runner.store.budget import ARCHIVE_KEY, SharedBudget
 from runner.store.db import Target, connect, one_row
@@ -109,6 +110,14 @@ class Reporter:
 def work(config: Config, target: Target, backfill_id: str, options: Options,
          on_progress: ProgressHandler | None = None, progress_seconds: float | None = None,
          stop: Stop | None = None) -> Summary:
+    """This process's share of the backfill, then (once all items are closed) the final
+    build; every line logged meanwhile names the backfill."""
+    with bound(backfill_id=backfill_id):
+        return _work_here(config, target, backfill_id, options, on_progress, progress_seconds, stop)
+
+
+def _work_here(config: Config, target: Target, backfill_id: str, options: Options,
+               on_progress: ProgressHandler | None, progress_seconds: float | None, stop: Stop | None) -> Summary:
     """This process's share of the backfill, then (once all items are closed) the final build.
 
     A DatabaseUnavailable leaves with `.backfill_id` set, Ctrl-C as BackfillInterrupted: for the resume hint."""

@@ -1,36 +1,27 @@
-"""What a backfill reports: events as JSON lines in $COFFEE_HOME/logs/backfill.log, and
-progress snapshots for whoever shows them (the CLI draws a bar or writes log lines)."""
+"""What a backfill reports: events, through the runner's log pipeline (runner.core.logs:
+JSON lines in the log file, and on stderr under COFFEE_LOG_FORMAT=json), and progress
+snapshots for whoever shows them (the CLI draws a bar or writes log lines)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-import os
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from runner.store.db import coffee_home
-
+events = logging.getLogger("runner.events")
 TERMINAL_STATES = ("done", "failed", "skipped", "unrecoverable")  # an item in one of these is finished
 
 
 class EventLog:
-    """JSON lines in $COFFEE_HOME/logs/backfill.log: what happened, when, to what."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+    """What happened, to what: one log record per event, its fields beside the bound ones."""
 
     def write(self, event: str, **fields: Any) -> None:
-        record = {"at": dt.datetime.now(dt.timezone.utc).isoformat(), "event": event, "pid": os.getpid(), **fields}
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, default=str) + "\n")
+        events.info(event, extra={"event": event, "fields": fields})
 
 
 def event_log() -> EventLog:
-    return EventLog(coffee_home() / "logs" / "backfill.log")
+    return EventLog()
 
 
 

@@ -25,6 +25,7 @@ from runner.backfill.context import Context
 from runner.backfill.ledger import Claimed
 from runner.core.config import Roaster
 from runner.core.errors import DatabaseUnavailable, FetchError, RobotsDisallowed
+from runner.core.logs import bound
 from runner.store.db import connect_async
 from runner.store.raw import has_ok_run_since, insert_artifact, insert_run
 
@@ -69,7 +70,8 @@ class Worker:
                         return
                     await asyncio.sleep(CLAIM_POLL_SECONDS)
                     continue
-                await self.work(item)
+                with bound(roaster=item.roaster_id, day=item.day):
+                    await self.work(item)
                 await self.retrying(lambda: self.ctx.update_counts(self.db))
         finally:
             if self.conn is not None:

@@ -4,15 +4,16 @@ input or usage; 3 aborted by a threshold, resumable)."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
 import psycopg
 
 from runner import __version__
-from runner.cli import backfills, checks, demos, fetching, recovery, serving
 from runner.core.errors import EXIT_INPUT, DatabaseUnavailable, InputError
 from runner.core.logs import setup_logging
+from runner.store.db import log_file
 
 
 class BadInput(click.ClickException):
@@ -21,8 +22,29 @@ class BadInput(click.ClickException):
     exit_code = EXIT_INPUT
 
 
+# Each command's module, imported when the command runs (or `--help` lists them all): a
+# `fetch` does not pay for the dashboard's, the simulator's or the demo's imports.
+COMMANDS = {
+    "env": "fetching", "init": "fetching", "fetch": "fetching", "pause": "fetching", "unpause": "fetching",
+    "assess": "checks", "gaps": "checks", "verify": "checks", "plan": "backfills", "backfill": "backfills",
+    "backup": "recovery", "restore": "recovery", "cleanup": "recovery",
+    "health": "serving", "serve": "serving", "report": "serving", "simulate": "demos", "demo": "demos",
+}
+
+
 class CoffeeGroup(click.Group):
-    """Turns the runner's own errors into one-line messages with documented exit codes."""
+    """Turns the runner's own errors into one-line messages with documented exit codes, and
+    loads each command's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"runner.cli.{COMMANDS[cmd_name]}")
+        command: click.Command = getattr(module, f"{cmd_name}_cmd")
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -43,17 +65,7 @@ class CoffeeGroup(click.Group):
 @click.version_option(__version__, prog_name="coffee-runner")
 def cli(config_path: str | None, verbose: bool) -> None:
     """Fetch roaster shop catalogs politely into PostgreSQL, and backfill what is missing."""
-    setup_logging(verbose)
-
-
-COMMANDS = [
-    fetching.env_cmd, fetching.init_cmd, fetching.fetch_cmd, fetching.pause_cmd, fetching.unpause_cmd,
-    checks.assess_cmd, checks.gaps_cmd, backfills.plan_cmd, backfills.backfill_cmd, checks.verify_cmd,
-    recovery.backup_cmd, recovery.restore_cmd, recovery.cleanup_cmd,
-    serving.health_cmd, serving.serve_cmd, serving.report_cmd, demos.simulate_cmd, demos.demo_cmd,
-]
-for command in COMMANDS:
-    cli.add_command(command)
+    setup_logging(verbose, log_file())
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 
 import click
 
@@ -16,13 +17,11 @@ from runner.cli.options import (
     range_options,
     roaster_option,
 )
-from runner.core.errors import EXIT_FAILED, InputError
-from runner.ops import alerts
-from runner.service.run import run_service
+from runner.core.errors import EXIT_FAILED
+from runner.service.run import run_service, serve_health
 from runner.store.db import resolve_target
 from runner.web.export import check_output_dir, write_report
 from runner.web.health import health
-from runner.web.health import serve as serve_http
 from runner.web.params import page_range
 
 log = logging.getLogger(__name__)
@@ -40,13 +39,8 @@ def health_cmd(ctx: click.Context, serve: bool, host: str, port: int, as_json: b
     target = resolve_target()
     if serve:
         check_against_database(config, target)
-        try:
-            serve_http(config, target, host, port)
-        except OSError as exc:
-            raise InputError(f"--port {port}: cannot listen ({exc.strerror})") from None
-        except KeyboardInterrupt:
-            log.info("health server stopped")
-        alerts.flush()
+        serve_health(config, target, host, port, threading.Event())
+        log.info("health server stopped")
         return
     report = health(config, target)
     lines = [f"{'healthy' if report['healthy'] else 'UNHEALTHY'}"]

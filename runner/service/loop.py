@@ -35,6 +35,7 @@ from runner.core.errors import InputError
 from runner.store import pauses
 from runner.store import raw as store
 from runner.store.db import Target, connect, one_row
+from runner.store.pool import Connections, direct
 from runner.transform import dbt_worker
 from runner.transform.bootstrap import prepare
 
@@ -129,8 +130,10 @@ class View:
 class Service:
     """The scheduler loop; `stop` (SIGTERM, SIGINT) ends it, `reload` (SIGHUP) rereads the config."""
 
-    def __init__(self, config_path: str | None, config: Config, target: Target) -> None:
+    def __init__(self, config_path: str | None, config: Config, target: Target,
+                 connections: Connections | None = None) -> None:
         self.config_path, self.config, self.target = config_path, config, target
+        self.db = connections or direct(target)  # the process's pool, under `serve`
         self.stop, self.reload = threading.Event(), threading.Event()
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.view = View(self.instance, clock.now())
@@ -140,8 +143,8 @@ class Service:
     def run(self) -> None:
         """Tick until stopped. The owner lock is held on its own connection for the whole run;
         dbt runs in a worker this process keeps (runner/transform/dbt_worker.py: no imports per build)."""
-        with dbt_worker.running(), connect(self.target, autocommit=True) as owner:
-            with connect(self.target, autocommit=True) as conn:
+        with dbt_worker.running(), connect(self.target, autocommit=True) as owner:  # held all run: not pooled
+            with self.db() as conn:
                 prepare(conn, self.config, self.target)
             ledger.hold_owner(owner, self.instance)
             log.info("service %s started", self.instance)
@@ -168,7 +171,7 @@ class Service:
 
     def _plan_tick(self, now: dt.datetime) -> tuple[list[Decision], list[PlanItem]]:
         active = [r for r in self.config.roasters if r.active]
-        with connect(self.target, autocommit=True) as conn:
+        with self.db() as conn:
             current = pauses.active(conn)
             runs = store.unit_runs(conn, [(r.id, r.today(now)) for r in active])
             if ledger.abort_abandoned(conn, own=self.instance):
@@ -205,13 +208,13 @@ class Service:
                     origin="service", owner=self.instance)
         options = Options(concurrency=self.config.service.concurrency, max_failure_rate=NEVER_ABORT,
                           timeout_seconds=self.config.monitoring.timeout_threshold)
-        with connect(self.target) as conn:
+        with self.db() as conn:
             planned_at = one_row(conn.execute("select now()").fetchone())[0]
         log.info("batch: %d item(s): %s", len(items), ", ".join(f"{i.roaster_id} {i.day} {i.action}" for i in items))
         summary = engine.run_plan(self.config, self.target, plan, options, planned_at,
                                   stop=engine.Stop(self.stop, self.config.service.shutdown_grace))
         self.view.batches += 1
-        with connect(self.target) as conn:
+        with self.db() as conn:
             outcomes = ledger.item_outcomes(conn, summary.backfill_id)
         for roaster_id, day, action, state, error in outcomes:
             self.outcomes[roaster_id] = {"day": day.isoformat(), "action": action, "state": state,
@@ -233,7 +236,7 @@ class Service:
         self.reload.clear()
         try:
             config = load_config(self.config_path)
-            with connect(self.target, autocommit=True) as conn:
+            with self.db() as conn:
                 prepare(conn, config, self.target)
         except InputError as exc:
             log.error("reload refused, keeping the running config: %s", str(exc).splitlines()[0])

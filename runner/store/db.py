@@ -45,6 +45,11 @@ def coffee_home() -> Path:
     return Path(os.environ.get("COFFEE_HOME") or DEFAULT_HOME).resolve()
 
 
+def log_file() -> Path:
+    """The log pipeline's file: $COFFEE_LOG_FILE, else $COFFEE_HOME/logs/backfill.log."""
+    return Path(os.environ.get("COFFEE_LOG_FILE") or coffee_home() / "logs" / "backfill.log")
+
+
 def home_folder(*parts: str) -> Path:
     """$COFFEE_HOME/<parts>, created if needed; InputError when it cannot be (a file in the
     way, no permission): the variable is operator input."""

@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 
 from runner.core.config import Config
-from runner.store.db import Connections, Target
+from runner.store.db import Target
+from runner.store.pool import Connections
 from runner.web import routes
 from runner.web.health import Watch, metric_families
 
@@ -46,7 +47,7 @@ class App:
         self.config, self.target, self.connections, self.scheduler = config, target, connections, scheduler
         self.watch = Watch(config, target, connections)
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Scrape(self))  # type: ignore[arg-type]  # a collector is any object with collect()
+        registry.register(_Scrape(self))
         self._metrics = make_wsgi_app(registry)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

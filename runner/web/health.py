@@ -1,25 +1,19 @@
-"""Health checks, Prometheus metrics, and the HTTP server for both and the dashboard.
-
-`GET /health` answers 200 or 503 with the health JSON; `GET /metrics` answers the
-Prometheus text format; every other path is the dashboard's (runner/web/routes.py).
-Under `--serve`, a background check every `monitoring.progress_check_interval` seconds
-alerts the webhook when health turns bad.
+"""Health checks and Prometheus metrics: what `GET /health` and `GET /metrics` answer
+(runner/web/app.py serves them) and what `coffee-runner health` prints. `Watch` alerts the
+webhook once when health turns bad.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import shutil
-import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from runner.backfill import ledger
@@ -28,19 +22,19 @@ from runner.core.errors import DatabaseUnavailable
 from runner.ops import alerts, restore
 from runner.store import pauses
 from runner.store import raw as store
-from runner.store.db import Target, coffee_home, connect, one_row, pending_migrations
-from runner.web import routes
+from runner.store.db import Target, coffee_home, one_row, pending_migrations
+from runner.store.pool import Connections, direct
 
 FAILURE_WINDOW = dt.timedelta(hours=24)
 
 log = logging.getLogger(__name__)
 
 
-def health(config: Config, target: Target) -> dict[str, Any]:
+def health(config: Config, target: Target, connections: Connections | None = None) -> dict[str, Any]:
     """Every check with ok true/false; healthy when all are ok."""
     checks: dict[str, Any] = {}
     try:
-        with connect(target) as conn:
+        with (connections or direct(target))() as conn:
             checks["database"] = {"ok": True, "url": target.safe_url,
                                   "server_version": conn.info.server_version}
             pending = [m.version for m in pending_migrations(conn)]
@@ -101,15 +95,18 @@ def _disk(config: Config) -> dict[str, Any]:
             "min_free_bytes": config.monitoring.min_free_disk_bytes}
 
 
-def metrics(config: Config, target: Target, report: dict[str, Any] | None = None,
-            scheduler: dict[str, Any] | None = None) -> str:
-    """Prometheus text format (prometheus_client): health, runs, gaps, last ok run age, backfill
-    items, pauses; under `serve`, the scheduler's state too."""
-    report = report or health(config, target)
+def metrics(config: Config, target: Target) -> str:
+    """The Prometheus text format of one fresh report, as /metrics answers it."""
     registry = CollectorRegistry(auto_describe=False)
-    families = _families(target, report) + (_scheduler_families(scheduler) if scheduler else [])
-    registry.register(_Snapshot(families))
+    registry.register(_Snapshot(metric_families(direct(target), health(config, target))))
     return generate_latest(registry).decode("utf-8")
+
+
+def metric_families(connections: Connections, report: dict[str, Any],
+                    scheduler: dict[str, Any] | None = None) -> list[GaugeMetricFamily]:
+    """Health, runs, gaps, last ok run age, backfill items, pauses; under `serve`, the
+    scheduler's state too."""
+    return _families(connections, report) + (_scheduler_families(scheduler) if scheduler else [])
 
 
 def _scheduler_families(view: dict[str, Any]) -> list[GaugeMetricFamily]:
@@ -148,12 +145,12 @@ def _gauge(name: str, help_text: str, label: str | None, samples: Sequence[tuple
     return family
 
 
-def _families(target: Target, report: dict[str, Any]) -> list[GaugeMetricFamily]:
+def _families(connections: Connections, report: dict[str, Any]) -> list[GaugeMetricFamily]:
     families = [_gauge("coffee_healthy", "1 when every health check passes.", None,
                        [(None, 1 if report["healthy"] else 0)])]
     if not report["checks"].get("migrations", {}).get("ok"):
         return families
-    with connect(target) as conn:
+    with connections() as conn:
         runs = list(store.run_counts(conn).items())
         gaps = []
         if one_row(conn.execute("select to_regclass('ops.gaps') is not null").fetchone())[0]:
@@ -184,13 +181,13 @@ def _paused_gauge(paused: list[dict[str, Any]]) -> GaugeMetricFamily:
 class Watch:
     """Remembers the last verdict; alerts once when health turns from good to bad."""
 
-    def __init__(self, config: Config, target: Target) -> None:
-        self.config, self.target = config, target
+    def __init__(self, config: Config, target: Target, connections: Connections | None = None) -> None:
+        self.config, self.target, self.connections = config, target, connections
         self.healthy: bool | None = None
         self._lock = threading.Lock()
 
     def check(self) -> dict[str, Any]:
-        report = health(self.config, self.target)
+        report = health(self.config, self.target, self.connections)
         with self._lock:
             turned_bad = report["healthy"] is False and self.healthy is not False
             self.healthy = report["healthy"]
@@ -198,104 +195,3 @@ class Watch:
             failing = [name for name, c in report["checks"].items() if not c["ok"]]
             alerts.alert(self.config, "unhealthy", failing=failing, report=report)
         return report
-
-
-def serve(config: Config, target: Target, host: str, port: int, ready: threading.Event | None = None,
-          stop: threading.Event | None = None) -> None:
-    """`health --serve`: answer /health and /metrics until `stop` (or Ctrl-C)."""
-    server = bind(config, target, host, port, stop or threading.Event())
-    if ready is not None:
-        ready.port = server.server_address[1]  # type: ignore[attr-defined]
-        ready.set()
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-
-
-class App:
-    """What the server answers: /health, /metrics, else the dashboard's pages."""
-
-    def __init__(self, config: Config, target: Target, scheduler: Callable[[], dict[str, Any]] | None) -> None:
-        self.config, self.target, self.scheduler = config, target, scheduler
-        self.watch = Watch(config, target)
-
-    def answer(self, path: str, query: str) -> tuple[int, bytes, str]:
-        """(status, body, content type) of a GET."""
-        if path == "/health":
-            report = self.watch.check()
-            report = {**report, "scheduler": self.scheduler()} if self.scheduler else report
-            return 200 if report["healthy"] else 503, json.dumps(report, default=str).encode(), "application/json"
-        if path == "/metrics":
-            state = self.scheduler() if self.scheduler else None
-            return 200, metrics(self.config, self.target, self.watch.check(), state).encode(), CONTENT_TYPE_LATEST
-        page = routes.handle(self.config, self.target, path, query)
-        return page.status, page.body, page.content_type
-
-
-class Handler(BaseHTTPRequestHandler):
-    """GET and HEAD (the same answer, without its body) of the server's App."""
-
-    server: QuietServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.settimeout(self.server.idle_timeout)  # an idle or slow client is disconnected
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def do_GET(self) -> None:
-        self._answer(body=True)
-
-    def do_HEAD(self) -> None:
-        self._answer(body=False)
-
-    def _answer(self, body: bool) -> None:
-        path, _, query = self.path.partition("?")
-        status, data, ctype = self.server.app.answer(path, query)
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if body:
-            self.wfile.write(data)
-
-
-class QuietServer(ThreadingHTTPServer):
-    """A client that resets or disconnects mid-request costs one log line, not a traceback."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], app: App, idle_timeout: float) -> None:
-        self.app, self.idle_timeout = app, idle_timeout
-        super().__init__(address, Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError)):
-            log.info("client %s went away: %s", client_address[0], type(exc).__name__)
-        else:
-            log.error("request from %s failed: %s: %s", client_address[0], type(exc).__name__, exc)
-
-
-def bind(config: Config, target: Target, host: str, port: int, stop: threading.Event,
-         scheduler: Callable[[], dict[str, Any]] | None = None) -> QuietServer:
-    """A server for /health, /metrics and the dashboard, listening, not yet serving; it shuts
-    down on `stop`. `scheduler` (the service's state) is added to both. Raises OSError when
-    it cannot listen."""
-    app = App(config, target, scheduler)
-    server = QuietServer((host, port), app, config.service.http_idle_timeout)
-
-    def background() -> None:
-        while not stop.wait(config.monitoring.progress_check_interval):
-            app.watch.check()
-
-    threading.Thread(target=background, daemon=True).start()
-    def shutdown_on_stop() -> None:
-        stop.wait()
-        server.shutdown()
-
-    threading.Thread(target=shutdown_on_stop, daemon=True).start()
-    log.info("health on http://%s:%d/health and /metrics", host, server.server_address[1])
-    return server

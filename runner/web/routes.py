@@ -21,7 +21,7 @@ from typing import Any
 
 from runner.core.config import Config, Roaster
 from runner.core.errors import DatabaseUnavailable, InputError, PageNotFound
-from runner.store.db import Target, connect
+from runner.store.pool import Connections
 from runner.web import pages, params
 from runner.web.links import Links
 from runner.web.render import error_html, render, to_json
@@ -89,21 +89,21 @@ def page_data(config: Config, conn: Any, name: str, args: dict[str, str], query:
     return pages.backfills_page(conn), fmt
 
 
-def handle(config: Config, target: Target, path: str, query: str) -> Response:
+def handle(config: Config, connections: Connections, path: str, query: str) -> Response:
     """Answer one GET."""
     if path.startswith("/static/"):
         return static_file(path.removeprefix("/static/"))
     for pattern, name in ROUTES:
         match = pattern.match(path)
         if match:
-            return _answer(config, target, name, match.groupdict(), query)
+            return _answer(config, connections, name, match.groupdict(), query)
     return _text(404, f"no page {path!r}", "html")
 
 
-def _answer(config: Config, target: Target, name: str, args: dict[str, str], query: str) -> Response:
+def _answer(config: Config, connections: Connections, name: str, args: dict[str, str], query: str) -> Response:
     fmt = "json" if "format=json" in query else "html"  # how to answer an error before the query is read
     try:
-        with connect(target) as conn:
+        with connections() as conn:
             data, fmt = page_data(config, conn, name, args, query)
     except InputError as exc:
         return _text(400, str(exc), fmt)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from waitress import create_server, wasyncore
+from waitress.channel import HTTPChannel
 
 HTTP_THREADS = 4  # pages, /health and /metrics answered at once; the pool has as many connections
 CLEANUP_SECONDS = 1  # how often waitress looks for idle connections to close
@@ -33,6 +34,7 @@ class HttpServer:
             app, host=host, port=port, threads=HTTP_THREADS, ident="coffee-runner",
             channel_timeout=max(1, math.ceil(idle_timeout)), cleanup_interval=CLEANUP_SECONDS,
             expose_tracebacks=False, clear_untrusted_proxy_headers=True)
+        self._server.channel_class = _Channel
 
     @property
     def port(self) -> int:
@@ -51,6 +53,15 @@ class HttpServer:
         wasyncore.close_all(self._server._map)  # the loop in `serve` ends when its map is empty
 
 
+class _Channel(HTTPChannel):
+    """Waitress's connection, saying so (one line) when a client leaves mid-request."""
+
+    def handle_close(self) -> None:
+        if self.request is not None and not self.request.completed:
+            log.info("client %s went away mid-request", self.addr[0] if self.addr else "?")
+        super().handle_close()
+
+
 class WentAway(logging.Filter):
     """Waitress's own lines about clients that reset or drop their connection become one
     line each ("client ... went away"), without a traceback; other lines pass unchanged."""
@@ -64,3 +75,6 @@ class WentAway(logging.Filter):
             record.msg = "client went away: " + record.getMessage()
             record.args = ()
         return True
+
+
+logging.getLogger("waitress").addFilter(WentAway())

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 import yaml
@@ -26,9 +27,11 @@ import yaml
 from runner.core.config import Config, parse_config
 from runner.ops.checks import acknowledge
 from runner.sandbox.simulator import Fault, Simulator
+from runner.service.run import serve_web
 from runner.store import pauses
 from runner.store.db import Target
-from runner.web.health import bind
+from runner.store.pool import direct
+from runner.web.app import App
 from tests.runner.helpers import CLOCK, TODAY, days_from, dbt, fetch_days
 
 DAYS = days_from(TODAY - dt.timedelta(days=4), 5)
@@ -115,13 +118,15 @@ def archive_sim() -> Iterator[Simulator]:
 @contextmanager
 def dashboard(config: Config, db_url: str) -> Iterator[str]:
     """The service's HTTP server (health, metrics, dashboard) on a free port: its base URL."""
-    stop = threading.Event()
-    server = bind(config, Target(url=db_url, embedded=False), "127.0.0.1", 0, stop)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-        server.server_close()
+    target = Target(url=db_url, embedded=False)
+    with serve_web(config, target, "127.0.0.1", 0, threading.Event(), direct(target)) as base:
+        yield base
+
+
+@contextmanager
+def in_process(config: Config, db_url: str) -> Iterator[httpx.Client]:
+    """The same WSGI application called in this process, without a server."""
+    target = Target(url=db_url, embedded=False)
+    app = App(config, target, direct(target))
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://dashboard", timeout=30) as client:
+        yield client

@@ -13,8 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from runner.core.config import parse_config
 from runner.sandbox.simulator import Fault, Simulator
+from runner.service.run import serve_web
 from runner.store.db import Target
-from runner.web.health import serve
+from runner.store.pool import direct
 from tests.runner.helpers import run_cli, sim_config
 
 
@@ -92,13 +93,8 @@ def test_health_and_metrics_over_http_and_one_alert_when_turning_unhealthy(tmp_p
         path, _ = sim_config(sim, tmp_path)
         run_cli("--config", str(path), "fetch")
         config = _with_monitoring(path, alert_webhook=webhook.url, progress_check_interval=3600)
-        ready, stop = threading.Event(), threading.Event()
-        thread = threading.Thread(target=serve, args=(config, Target(db_url, False), "127.0.0.1", 0, ready, stop),
-                                  daemon=True)
-        thread.start()
-        assert ready.wait(10)
-        base = f"http://127.0.0.1:{ready.port}"
-        try:
+        target = Target(db_url, False)
+        with serve_web(config, target, "127.0.0.1", 0, threading.Event(), direct(target)) as base:
             healthy = httpx.get(f"{base}/health", timeout=30)
             assert healthy.status_code == 200 and healthy.json()["healthy"]
             metrics = httpx.get(f"{base}/metrics", timeout=30)
@@ -120,9 +116,6 @@ def test_health_and_metrics_over_http_and_one_alert_when_turning_unhealthy(tmp_p
             from runner.ops import alerts
 
             alerts.flush()
-        finally:
-            stop.set()
-            thread.join(10)
     assert [a["event"] for a in webhook.received] == ["unhealthy"]
     assert webhook.received[0]["failing"] == ["roasters"]
 

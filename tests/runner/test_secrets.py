@@ -16,7 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runner.web.health import serve
+from runner.service.run import serve_web
+from runner.store.pool import direct
 from tests.runner.helpers import run_process, sim_config, with_database
 
 PASSWORD = "Sekr1t:pw@/#?&x"
@@ -101,15 +102,11 @@ def test_password_never_on_health_or_metrics(secret_url, sim, tmp_path):
 
     path, _ = sim_config(sim, tmp_path)
     config, target = load_config(str(path)), resolve_target()
-    ready, stop = threading.Event(), threading.Event()
-    thread = threading.Thread(target=serve, args=(config, target, "127.0.0.1", 0, ready, stop), daemon=True)
-    thread.start()
-    assert ready.wait(30)
-    try:
+    with serve_web(config, target, "127.0.0.1", 0, threading.Event(), direct(target)) as base:
         seen = {}
         for route in ("/health", "/metrics"):
             try:  # 503 when unhealthy: the body still must be clean, and /metrics still read
-                with urllib.request.urlopen(f"http://127.0.0.1:{ready.port}{route}", timeout=30) as response:
+                with urllib.request.urlopen(f"{base}{route}", timeout=30) as response:
                     status, body = response.status, response.read().decode()
             except urllib.error.HTTPError as exc:
                 status, body = exc.code, exc.read().decode()
@@ -117,9 +114,6 @@ def test_password_never_on_health_or_metrics(secret_url, sim, tmp_path):
             seen[route] = (status, body)
         assert seen["/health"][0] in (200, 503) and '"checks"' in seen["/health"][1]
         assert seen["/metrics"][0] == 200 and "coffee_" in seen["/metrics"][1]
-    finally:
-        stop.set()
-        thread.join(10)
 
 
 def test_a_crash_report_would_not_carry_it(secret_url, tmp_path):

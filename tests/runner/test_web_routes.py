@@ -1,5 +1,6 @@
-"""The dashboard over real HTTP (runner/web/routes.py, pages.py): every route, its JSON,
-its status codes, and bad parameters answered with one line."""
+"""The dashboard's routes (runner/web/app.py, routes.py, pages.py), the WSGI application
+called in process: every route, its JSON, its status codes, HEAD and other methods, and
+bad parameters answered with one line. The browser tests use the real server."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from runner.backfill import Options
 from runner.backfill.ledger import record_plan
 from runner.backfill.plan import Plan, PlanItem, action_for
 from runner.store.db import Target
-from tests.runner.dashboard_state import D0, D1, D2, D3, D4, DAYS, EXPECTED, dashboard, history, history_template
+from tests.runner.dashboard_state import D0, D1, D2, D3, D4, DAYS, EXPECTED, history, history_template, in_process
 
 pytestmark = pytest.mark.xdist_group("dashboard")  # one worker builds the module's history template once
 
@@ -24,7 +25,7 @@ __all__ = ["history", "history_template"]  # fixtures
 @pytest.fixture
 def web(history, db_url):
     _, config = history
-    with dashboard(config, db_url) as base, httpx.Client(base_url=base, timeout=30) as client:
+    with in_process(config, db_url) as client:
         yield client
 
 
@@ -186,3 +187,14 @@ def test_days_outside_a_calendar_have_no_cell(web):
     for r in data["roasters"]:
         assert r["cells"][:2] == [None, None] and len(r["cells"]) == len(DAYS) + 2
     assert D2  # the staged days are the last five
+
+
+def test_head_is_get_without_its_body_and_other_methods_are_refused(web):
+    for route in ("/", "/health", "/metrics", "/static/dashboard.css"):
+        get, head = web.get(route), web.head(route)
+        assert head.status_code == get.status_code and head.content == b"" and get.content, route
+        assert int(head.headers["content-length"]) > 0, route
+    css = web.get("/static/dashboard.css")  # a fixed body: HEAD announces its exact length
+    assert int(web.head("/static/dashboard.css").headers["content-length"]) == len(css.content)
+    refused = web.post("/", content=b"x")
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
