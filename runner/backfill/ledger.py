@@ -19,15 +19,15 @@ from typing import Any
 import psycopg
 
 from runner.backfill.plan import Plan
-from runner.core.config import Monitoring
+from runner.core.config import DEFAULT_FAILURE_THRESHOLD, DEFAULT_TIMEOUT_THRESHOLD
 from runner.core.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_OK, InputError
 from runner.store.db import Target, connect, one_row
 from runner.store.raw import UNIT_LOCK_SQL
 
 DEFAULT_CONCURRENCY = 4
 # the thresholds' defaults are the config's (monitoring.failure_threshold, timeout_threshold)
-DEFAULT_MAX_FAILURE_RATE = Monitoring.failure_threshold
-DEFAULT_TIMEOUT_SECONDS = Monitoring.timeout_threshold
+DEFAULT_MAX_FAILURE_RATE = DEFAULT_FAILURE_THRESHOLD
+DEFAULT_TIMEOUT_SECONDS = DEFAULT_TIMEOUT_THRESHOLD
 MAX_CONCURRENCY = 64
 MAX_ITEM_ATTEMPTS = 3  # a failed item is retried on resume until it has failed this often
 CLAIM_BATCH = 16

@@ -13,6 +13,7 @@ import psycopg
 from runner import __version__
 from runner.core.errors import EXIT_INPUT, DatabaseUnavailable, InputError
 from runner.core.logs import setup_logging
+from runner.core.settings import settings
 from runner.store.db import log_file
 
 
@@ -65,7 +66,7 @@ class CoffeeGroup(click.Group):
 @click.version_option(__version__, prog_name="coffee-runner")
 def cli(config_path: str | None, verbose: bool) -> None:
     """Fetch roaster shop catalogs politely into PostgreSQL, and backfill what is missing."""
-    setup_logging(verbose, log_file())
+    setup_logging(verbose, log_file, named=settings().log_file is not None)
 
 
 def main() -> None:

@@ -16,10 +16,10 @@ gets: the moment of the call.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 
 from runner.core.errors import InputError
+from runner.core.settings import settings
 
 NOW_ENV = "COFFEE_NOW"
 RATE_ENV = "COFFEE_CLOCK_RATE"
@@ -61,7 +61,7 @@ def parse_day(value: str, label: str) -> dt.date:
 
 def now() -> dt.datetime:
     """The current moment (timezone-aware, UTC unless $COFFEE_NOW says otherwise)."""
-    value = os.environ.get(NOW_ENV, "").strip()
+    value = settings().now.strip()
     if not value:
         return dt.datetime.now(dt.timezone.utc)
     try:
@@ -86,7 +86,7 @@ def now() -> dt.datetime:
 
 def _rate() -> float:
     """Simulated seconds per real second: the moving clock's rate, else 1."""
-    moving = os.environ.get(NOW_ENV, "").strip() and _number(RATE_ENV)
+    moving = settings().now.strip() and _number(RATE_ENV)
     return moving or 1.0
 
 
@@ -102,13 +102,13 @@ def simulated_seconds(real: float) -> float:
 
 def frozen_env() -> dict[str, str]:
     """Environment entries that give a child the current moment, fixed (empty: wall clock)."""
-    if not os.environ.get(NOW_ENV, "").strip():
+    if not settings().now.strip():
         return {}
     return {NOW_ENV: now().isoformat()}
 
 
 def _number(name: str) -> float | None:
-    value = os.environ.get(name, "").strip()
+    value = {RATE_ENV: settings().clock_rate, ANCHOR_ENV: settings().clock_anchor}[name].strip()
     if not value:
         return None
     try:

@@ -1,100 +1,136 @@
-"""roasters.yml: loading and validation.
+"""roasters.yml: the config's models, loading, and one-line problems.
 
-pydantic validates the document (`ConfigSpec`, `RoasterSpec`, and one section model per
-settings dataclass), with unknown keys forbidden; the field validators hold the rules and
-their messages. Every problem becomes one line naming the file, the roaster and the
-field, and all of them are reported together so an operator fixes the file in one pass.
-The runtime objects are the frozen dataclasses below.
+The models are pydantic models and the runtime objects both: typed fields (`Literal`,
+dates, strict numbers with their bounds, the value types of runner/core/config_values.py)
+with unknown keys forbidden. Every problem becomes one line naming the file, the roaster
+and the field, worded from the field's own type and bounds, and all of them are reported
+together so an operator fixes the file in one pass.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
+import annotated_types
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, create_model, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, Strict, ValidationError
+from pydantic.fields import FieldInfo
 
 from runner import __version__
 from runner.core import clock
-from runner.core.config_values import Loader, date_value, http_url, is_zone_name, rate_value, schedule_value
-from runner.core.dbt_project import currency_re, slug_re
+from runner.core.config_values import (
+    MAX_RATE_LIMIT_RPS,
+    Loader,
+    currency_value,
+    date_value,
+    http_url,
+    name_value,
+    one_line,
+    rate_value,
+    schedule_value,
+    slug_value,
+    zone_value,
+)
 from runner.core.errors import InputError
 from runner.core.schedule import DEFAULT_SCHEDULE, due_at
+from runner.core.settings import settings
 
 DEFAULT_CONFIG_PATH = "roasters.yml"
 DEFAULT_USER_AGENT = f"coffee-runner/{__version__} (+https://github.com/coffee-runner)"
 DEFAULT_ARCHIVE_URL = "https://web.archive.org"
 DEFAULT_RATE_LIMIT_RPS = 1.0
 DEFAULT_ARCHIVE_RPS = 0.4  # the Wayback CDX API asks for about one query per 2.5 s
+DEFAULT_FAILURE_THRESHOLD = 0.10  # backfill --max-failure-rate default; health's 24 h run failure rate
+DEFAULT_TIMEOUT_THRESHOLD = 3600.0  # backfill --timeout default; a running backfill idle longer is stale
 PLATFORMS = ("shopify", "woocommerce")
 
+# The value types a field can have: each checks its value, and its bounds word the message.
+Positive = Annotated[float, Strict(), Field(gt=0)]
+PositiveInt = Annotated[int, Strict(), Field(gt=0)]
+NonNegative = Annotated[float, Strict(), Field(ge=0)]
+NonNegativeInt = Annotated[int, Strict(), Field(ge=0)]
+Share = Annotated[float, Strict(), Field(ge=0, le=1)]
+Rate = Annotated[float, BeforeValidator(rate_value), Field(gt=0, le=MAX_RATE_LIMIT_RPS)]
+Flag = Annotated[bool, Strict()]
+Slug = Annotated[str, BeforeValidator(slug_value)]
+BaseUrl = Annotated[str, BeforeValidator(lambda v: http_url(v).rstrip("/"))]
+Currency = Annotated[str | None, BeforeValidator(currency_value)]
+ZoneName = Annotated[str, BeforeValidator(zone_value)]
+Day = Annotated[dt.date | None, BeforeValidator(date_value)]
+Schedule = Annotated[str, BeforeValidator(schedule_value)]
+MaybeSchedule = Annotated[str | None, BeforeValidator(lambda v: None if v is None else schedule_value(v))]
+MaybeUrl = Annotated[str | None, BeforeValidator(lambda v: None if v is None else http_url(v))]
+OneLine = Annotated[str, BeforeValidator(one_line)]
+Name = Annotated[str | None, BeforeValidator(name_value)]
 
 
-@dataclass(frozen=True)
-class HttpSettings:
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class HttpSettings(_Section):
     """Limits of the polite HTTP client. Defaults suit real shops on the internet."""
 
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0
-    request_deadline: float = 120.0  # whole request incl. body: stops slow-drip responses
-    max_attempts: int = 5
-    backoff_base: float = 1.0  # first retry waits up to this, doubling each time
-    backoff_max: float = 60.0
-    retry_after_cap: float = 300.0  # never sleep longer than this on a shop's word
-    max_body_bytes: int = 20 * 1024 * 1024
-    max_redirects: int = 5
-    global_concurrency: int = 16
-    shop_concurrency: int = 2
+    connect_timeout: Positive = 10.0
+    read_timeout: Positive = 30.0
+    request_deadline: Positive = 120.0  # whole request incl. body: stops slow-drip responses
+    max_attempts: PositiveInt = 5
+    backoff_base: Positive = 1.0  # first retry waits up to this, doubling each time
+    backoff_max: Positive = 60.0
+    retry_after_cap: Positive = 300.0  # never sleep longer than this on a shop's word
+    max_body_bytes: PositiveInt = 20 * 1024 * 1024
+    max_redirects: PositiveInt = 5
+    global_concurrency: PositiveInt = 16
+    shop_concurrency: PositiveInt = 2
 
 
-
-
-@dataclass(frozen=True)
-class Monitoring:
+class Monitoring(_Section):
     """Thresholds from the runbook's BACKFILL_MONITORING, used by backfill and health."""
 
-    failure_threshold: float = 0.10  # backfill --max-failure-rate default; health's 24 h run failure rate
-    timeout_threshold: float = 3600.0  # backfill --timeout default; a running backfill idle longer is stale
-    progress_check_interval: float = 300.0  # seconds between progress lines (non-terminal) and health checks
-    alert_webhook: str | None = None  # JSON alerts are POSTed here
-    cadence_hours: float = 24.0  # a roaster should have an ok run at least this often...
-    cadence_grace_hours: float = 2.0  # ...plus this slack
-    min_free_disk_bytes: int = 1024**3
+    failure_threshold: Share = DEFAULT_FAILURE_THRESHOLD
+    timeout_threshold: NonNegative = DEFAULT_TIMEOUT_THRESHOLD
+    progress_check_interval: NonNegative = 300.0  # seconds between progress lines (non-terminal) and health checks
+    alert_webhook: MaybeUrl = None  # JSON alerts are POSTed here
+    cadence_hours: NonNegative = 24.0  # a roaster should have an ok run at least this often...
+    cadence_grace_hours: NonNegative = 2.0  # ...plus this slack
+    min_free_disk_bytes: NonNegativeInt = 1024**3
 
 
-@dataclass(frozen=True)
-class ServiceSettings:
+class ServiceSettings(_Section):
     """The scraper service (`coffee-runner serve`): its ticks, catch-up, retries and shutdown."""
 
-    catch_up_days: int = 7  # open gaps of this many past days are healed on start and every heal interval
-    tick_seconds: float = 30.0  # how often the service looks for due scrapes, pauses and retries
-    heal_interval_seconds: float = 3600.0  # catch-up passes after the first (and at each local midnight)
-    jitter_seconds: float = 600.0  # scrapes of one schedule spread over this many seconds (seeded)
-    retry_backoff_seconds: float = 300.0  # a failed scheduled scrape is retried after this, doubling...
-    retry_backoff_max: float = 3600.0  # ...up to this, until the roaster's day is over
-    shutdown_grace: float = 30.0  # SIGTERM: in-flight items get this long, then roll back
-    concurrency: int = 4  # items worked at once per batch
-    http_idle_timeout: float = 30.0  # an HTTP client (health, metrics, dashboard) idle this long is disconnected
+    catch_up_days: NonNegativeInt = 7  # open gaps of this many past days are healed on start and every heal interval
+    tick_seconds: Positive = 30.0  # how often the service looks for due scrapes, pauses and retries
+    heal_interval_seconds: Positive = 3600.0  # catch-up passes after the first (and at each local midnight)
+    jitter_seconds: NonNegative = 600.0  # scrapes of one schedule spread over this many seconds (seeded)
+    retry_backoff_seconds: Positive = 300.0  # a failed scheduled scrape is retried after this, doubling...
+    retry_backoff_max: Positive = 3600.0  # ...up to this, until the roaster's day is over
+    shutdown_grace: Positive = 30.0  # SIGTERM: in-flight items get this long, then roll back
+    concurrency: PositiveInt = 4  # items worked at once per batch
+    http_idle_timeout: Positive = 30.0  # an HTTP client (health, metrics, dashboard) idle this long is disconnected
 
 
-@dataclass(frozen=True)
-class Roaster:
-    id: str
-    name: str
-    platform: str
-    base_url: str
-    currency: str | None = None
-    timezone: str = "UTC"
-    since: dt.date | None = None
-    active: bool = True
-    rate_limit_rps: float = DEFAULT_RATE_LIMIT_RPS
-    archive: bool = False
-    schedule: str | None = None  # None: the config's default schedule
+class Roaster(_Section):
+    """One entry of `roasters:`."""
+
+    id: Slug = None  # type: ignore[assignment]  # None is refused, in the slug's words
+    name: Name = None  # None: the id
+    platform: Literal["shopify", "woocommerce"] = None  # type: ignore[assignment]  # None is refused: "(got None)"
+    base_url: BaseUrl = None  # type: ignore[assignment]  # as above: "must be an http(s) URL"
+    currency: Currency = None
+    timezone: ZoneName = "UTC"
+    since: Day = None
+    active: Flag = True
+    rate_limit_rps: Rate = DEFAULT_RATE_LIMIT_RPS
+    archive: Flag = False
+    schedule: MaybeSchedule = None  # None: the config's default schedule
+
+    def model_post_init(self, context: Any) -> None:
+        if self.name is None:  # a roaster without a name is called by its id
+            self.__dict__["name"] = self.id
 
     def today(self, now: dt.datetime | None = None) -> dt.date:
         """The current calendar day in the roaster's timezone."""
@@ -102,17 +138,21 @@ class Roaster:
         return now.astimezone(ZoneInfo(self.timezone)).date()
 
 
-@dataclass(frozen=True)
-class Config:
-    path: Path
+class Config(_Section):
     roasters: tuple[Roaster, ...]
-    archive_url: str = DEFAULT_ARCHIVE_URL
-    user_agent: str = DEFAULT_USER_AGENT
-    http: HttpSettings = field(default_factory=HttpSettings)
-    archive_rate_limit_rps: float = DEFAULT_ARCHIVE_RPS
-    monitoring: Monitoring = field(default_factory=Monitoring)
-    schedule: str = DEFAULT_SCHEDULE
-    service: ServiceSettings = field(default_factory=ServiceSettings)
+    archive_url: BaseUrl = DEFAULT_ARCHIVE_URL
+    user_agent: OneLine = DEFAULT_USER_AGENT
+    http: HttpSettings = HttpSettings()
+    archive_rate_limit_rps: Rate = DEFAULT_ARCHIVE_RPS
+    monitoring: Monitoring = Monitoring()
+    schedule: Schedule = DEFAULT_SCHEDULE
+    service: ServiceSettings = ServiceSettings()
+    _path: Path = PrivateAttr(default=Path(DEFAULT_CONFIG_PATH))
+
+    @property
+    def path(self) -> Path:
+        """The file this config was read from (named in every message about it)."""
+        return self._path
 
     def schedule_of(self, roaster: Roaster) -> str:
         return roaster.schedule or self.schedule
@@ -139,7 +179,7 @@ class Config:
 
 
 def resolve_path(cli_path: str | None) -> Path:
-    return Path(cli_path or os.environ.get("COFFEE_ROASTERS") or DEFAULT_CONFIG_PATH)
+    return Path(cli_path or settings().roasters or DEFAULT_CONFIG_PATH)
 
 
 def load_config(cli_path: str | None = None) -> Config:
@@ -161,208 +201,80 @@ def parse_config(text: str, path: Path) -> Config:
         where = f" at line {mark.line + 1}" if mark else ""
         raise InputError(f"{path}: not valid YAML{where}") from None
     problems: list[str] = []
+    config = None
     try:
-        spec = ConfigSpec.model_validate(doc)
+        config = Config.model_validate(doc)
     except ValidationError as exc:
         problems += [_problem(error, doc) for error in exc.errors()]
-        spec = None
     problems += _duplicate_ids(doc)
-    if problems:
+    if problems or config is None:
         raise InputError("\n".join(f"{path}: {p}" for p in dict.fromkeys(problems)))
-    assert spec is not None
-    return spec.build(path)
+    config._path = path
+    return config
 
 
-# --- validation (pydantic): every field checked, all problems reported at once --------------
+# --- one line per problem ------------------------------------------------------------------
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class RoasterSpec(_Section):
-    """One entry of `roasters:`; the field validators hold the rules and their messages."""
-
-    id: Any = None
-    name: Any = None
-    platform: Any = None
-    base_url: Any = None
-    currency: Any = None
-    timezone: Any = "UTC"
-    since: Any = None
-    active: Any = True
-    rate_limit_rps: Any = DEFAULT_RATE_LIMIT_RPS
-    archive: Any = False
-    schedule: Any = None
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id(cls, value: Any) -> str:
-        if not isinstance(value, str) or not slug_re().match(value):
-            raise ValueError(f"must be a slug like 'blue-tokai' ({slug_re().pattern.strip('^$')})")
-        return value
-
-    @field_validator("name", mode="before")
-    @classmethod
-    def _name(cls, value: Any) -> str | None:
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise ValueError("must be a non-empty string")
-        return value.strip() if value else None
-
-    @field_validator("platform", mode="before")
-    @classmethod
-    def _platform(cls, value: Any) -> str:
-        if value not in PLATFORMS:
-            raise ValueError(f"must be one of {', '.join(PLATFORMS)} (got {value!r})")
-        return value
-
-    @field_validator("base_url", mode="before")
-    @classmethod
-    def _base_url(cls, value: Any) -> str:
-        return http_url(value).rstrip("/")
-
-    @field_validator("currency", mode="before")
-    @classmethod
-    def _currency(cls, value: Any) -> str | None:
-        if value is not None and (not isinstance(value, str) or not currency_re().match(value)):
-            raise ValueError("must be an ISO 4217 code like 'USD'")
-        return value
-
-    @field_validator("timezone", mode="before")
-    @classmethod
-    def _timezone(cls, value: Any) -> str:
-        if not is_zone_name(value):
-            raise ValueError(f"unknown timezone {value!r}")
-        return value
-
-    @field_validator("since", mode="before")
-    @classmethod
-    def _since(cls, value: Any) -> dt.date | None:
-        day = date_value(value)
-        if not isinstance(day, dt.date) and day is not None:
-            raise ValueError(f"must be a date YYYY-MM-DD from {clock.FIRST_DAY} to {clock.LAST_DAY}")
-        return day
-
-    @field_validator("active", "archive", mode="before")
-    @classmethod
-    def _flag(cls, value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise ValueError("must be true or false")
-        return value
-
-    @field_validator("rate_limit_rps", mode="before")
-    @classmethod
-    def _rate(cls, value: Any) -> float:
-        return rate_value(value)
-
-    @field_validator("schedule", mode="before")
-    @classmethod
-    def _schedule(cls, value: Any) -> str | None:
-        return None if value is None else schedule_value(value)
-
-    def build(self) -> Roaster:
-        return Roaster(id=self.id, name=self.name or self.id, platform=self.platform, base_url=self.base_url,
-                       currency=self.currency, timezone=self.timezone, since=self.since, active=self.active,
-                       rate_limit_rps=self.rate_limit_rps, archive=self.archive, schedule=self.schedule)
-
-
-def _settings_spec(defaults: Any, *, positive: bool, zero_ok: tuple[str, ...] = ()) -> type[BaseModel]:
-    """A section model with one field per field of the dataclass `defaults` (HttpSettings,
-    Monitoring, ServiceSettings): numbers of the default's type (positive, or >= 0 when not
-    `positive` or named in `zero_ok`), a share for failure_threshold, a URL for alert_webhook."""
-
-    def check(cls: type, value: Any, info: ValidationInfo) -> Any:
-        if info.field_name == "alert_webhook":
-            return None if value is None else http_url(value)
-        name = info.field_name or ""
-        kind = type(getattr(defaults, name))
-        strict = positive and name not in zero_ok
-        what = "a positive {}" if strict else "a number >= 0"
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not number or (kind is int and not isinstance(value, int)) or value < 0 or (strict and value == 0):
-            raise ValueError(f"must be {what.format(kind.__name__)}")
-        if name == "failure_threshold" and value > 1:
-            raise ValueError("must be between 0 and 1")
-        return kind(value)
-
-    fields: dict[str, Any] = {name: (Any, getattr(defaults, name)) for name in defaults.__dataclass_fields__}
-    return create_model(f"{type(defaults).__name__}Spec", __base__=_Section,
-                        __validators__={"check": field_validator("*", mode="before")(check)}, **fields)
-
-
-HttpSpec = _settings_spec(HttpSettings(), positive=True)
-MonitoringSpec = _settings_spec(Monitoring(), positive=False)
-ServiceSpec = _settings_spec(ServiceSettings(), positive=True, zero_ok=("catch_up_days", "jitter_seconds"))
-
-
-class ConfigSpec(_Section):
-    roasters: list[RoasterSpec]
-    archive_url: Any = DEFAULT_ARCHIVE_URL
-    archive_rate_limit_rps: Any = DEFAULT_ARCHIVE_RPS
-    user_agent: Any = DEFAULT_USER_AGENT
-    # the section models are made by create_model at import time: mypy sees no class
-    http: HttpSpec = HttpSpec()  # type: ignore[valid-type]
-    monitoring: MonitoringSpec = MonitoringSpec()  # type: ignore[valid-type]
-    schedule: Any = DEFAULT_SCHEDULE
-    service: ServiceSpec = ServiceSpec()  # type: ignore[valid-type]
-
-    @field_validator("schedule", mode="before")
-    @classmethod
-    def _schedule(cls, value: Any) -> str:
-        return schedule_value(value)
-
-    @field_validator("roasters", mode="before")
-    @classmethod
-    def _roasters(cls, value: Any) -> Any:
-        if not isinstance(value, list):
-            raise ValueError("must be a list")
-        return value
-
-    @field_validator("archive_url", mode="before")
-    @classmethod
-    def _archive_url(cls, value: Any) -> str:
-        return http_url(value).rstrip("/")
-
-    @field_validator("archive_rate_limit_rps", mode="before")
-    @classmethod
-    def _archive_rate(cls, value: Any) -> float:
-        return rate_value(value)
-
-    @field_validator("user_agent", mode="before")
-    @classmethod
-    def _user_agent(cls, value: Any) -> str:
-        if not isinstance(value, str) or not value.strip() or not value.isprintable():
-            raise ValueError("must be a one-line string")
-        return value
-
-    def build(self, path: Path) -> Config:
-        return Config(path, tuple(r.build() for r in self.roasters), self.archive_url, self.user_agent,
-                      HttpSettings(**dict(self.http)), self.archive_rate_limit_rps,
-                      Monitoring(**dict(self.monitoring)), self.schedule, ServiceSettings(**dict(self.service)))
-
-
-# pydantic's own errors, in the words of the rest of the config's messages
-PYDANTIC_MESSAGES = {"model_type": "must be a mapping", "model_attributes_type": "must be a mapping",
-                     "dict_type": "must be a mapping", "missing": "is required"}
+# pydantic's structural errors, in the words of the rest of the config's messages
+STRUCTURE_MESSAGES = {"model_type": "must be a mapping", "model_attributes_type": "must be a mapping",
+                      "dict_type": "must be a mapping", "missing": "is required", "tuple_type": "must be a list",
+                      "bool_type": "must be true or false"}
+NUMBER_ERRORS = ("int_type", "float_type", "greater_than", "greater_than_equal", "less_than_equal")
 
 
 def _problem(error: Any, doc: Any) -> str:
     """One pydantic error as one line: the roaster, the field, what is wrong."""
-    loc, kind = list(error["loc"]), error["type"]
-    message = error["msg"].removeprefix("Value error, ")
+    loc = list(error["loc"])
     if not loc:
         return "top level must be a mapping with a 'roasters' list"
     label = ""
     if loc[0] == "roasters" and len(loc) > 1:
-        rid = doc["roasters"][loc[1]].get("id") if isinstance(doc["roasters"][loc[1]], dict) else None
-        label = f"roaster '{rid}': " if isinstance(rid, str) else f"roaster #{loc[1] + 1}: "
-        loc = loc[2:]
+        label, loc = _roaster_label(doc, loc[1]), loc[2:]
         if not loc:
             return f"{label}must be a mapping"
-    if kind == "extra_forbidden":
+    if error["type"] == "extra_forbidden":
         section = f"field '{'.'.join(map(str, loc[:-1]))}': " if len(loc) > 1 else ""
         return f"{label}{section}unknown key '{loc[-1]}'"
-    message = PYDANTIC_MESSAGES.get(kind, message)
-    return f"{label}field '{'.'.join(map(str, loc))}': {message}"
+    return f"{label}field '{'.'.join(map(str, loc))}': {_message(error, loc, label != '')}"
+
+
+def _roaster_label(doc: Any, index: int) -> str:
+    item = doc["roasters"][index]
+    rid = item.get("id") if isinstance(item, dict) else None
+    return f"roaster '{rid}': " if isinstance(rid, str) else f"roaster #{index + 1}: "
+
+
+def _message(error: Any, loc: list[Any], in_roaster: bool) -> str:
+    """What is wrong, in words taken from the field's type: its own check's message, the
+    choices of a Literal, the bounds of a number."""
+    kind = error["type"]
+    if kind == "literal_error":
+        return f"must be one of {', '.join(PLATFORMS)} (got {error['input']!r})"
+    if kind in NUMBER_ERRORS:
+        return _number_message(_field(loc, in_roaster))
+    if kind in STRUCTURE_MESSAGES:
+        return STRUCTURE_MESSAGES[kind]
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _field(loc: list[Any], in_roaster: bool) -> FieldInfo:
+    model: Any = Roaster if in_roaster else Config
+    for part in loc[:-1]:
+        model = model.model_fields[part].annotation  # a section: HttpSettings, Monitoring, ServiceSettings
+    field: FieldInfo = model.model_fields[loc[-1]]
+    return field
+
+
+def _number_message(field: FieldInfo) -> str:
+    """A number's message, from its declared bounds: (0, max], [min, max], > 0 or >= 0."""
+    bounds: dict[type, Any] = {type(m): m for m in field.metadata}
+    kind = "int" if field.annotation is int else "float"
+    gt, ge, le = bounds.get(annotated_types.Gt), bounds.get(annotated_types.Ge), bounds.get(annotated_types.Le)
+    if le is not None and gt is not None:
+        return f"must be a number in (0, {le.le:g}]"
+    if le is not None and ge is not None:
+        return f"must be between {ge.ge:g} and {le.le:g}"
+    return f"must be a positive {kind}" if gt is not None else "must be a number >= 0"
 
 
 def _duplicate_ids(doc: Any) -> list[str]:
@@ -375,8 +287,6 @@ def _duplicate_ids(doc: Any) -> list[str]:
             found.append(f"roaster '{rid}': field 'id': duplicate id")
         seen.add(rid)
     return found
-
-
 def check_timezones(config: Config, conn: Any) -> None:
     """InputError (one line per roaster) when PostgreSQL does not know a roaster's timezone:
     its tz database may be older than Python's (a zone added since), and dbt and the

@@ -13,6 +13,7 @@ from zoneinfo import available_timezones
 import yaml
 
 from runner.core import clock
+from runner.core.dbt_project import currency_re, slug_re
 from runner.core.schedule import cron_expression
 
 MAX_RATE_LIMIT_RPS = 100.0
@@ -54,8 +55,8 @@ def http_url(value: Any) -> str:
     return value
 
 
-def date_value(value: Any) -> dt.date | bool | None:
-    """A YAML date or an ISO string; False when it is neither."""
+def date_value(value: Any) -> dt.date | None:
+    """A YAML date or an ISO string, within the days the runner handles."""
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -64,9 +65,39 @@ def date_value(value: Any) -> dt.date | bool | None:
         try:
             value = dt.date.fromisoformat(value)
         except ValueError:
-            return False
+            value = None
     if not isinstance(value, dt.date) or not clock.FIRST_DAY <= value <= clock.LAST_DAY:
-        return False
+        raise ValueError(f"must be a date YYYY-MM-DD from {clock.FIRST_DAY} to {clock.LAST_DAY}")
+    return value
+
+
+def slug_value(value: Any) -> str:
+    if not isinstance(value, str) or not slug_re().match(value):
+        raise ValueError(f"must be a slug like 'blue-tokai' ({slug_re().pattern.strip('^$')})")
+    return value
+
+
+def name_value(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ValueError("must be a non-empty string")
+    return value.strip() if value else None
+
+
+def currency_value(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or not currency_re().match(value)):
+        raise ValueError("must be an ISO 4217 code like 'USD'")
+    return value
+
+
+def zone_value(value: Any) -> str:
+    if not is_zone_name(value):
+        raise ValueError(f"unknown timezone {value!r}")
+    return str(value)
+
+
+def one_line(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or not value.isprintable():
+        raise ValueError("must be a one-line string")
     return value
 
 

@@ -8,20 +8,20 @@ runner/store/db.py `sync_rule_checks` keeps the raw.roasters check constraints i
 from __future__ import annotations
 
 import functools
-import os
 import re
 from pathlib import Path
 
 import yaml
 
 from runner.core.errors import InputError
+from runner.core.settings import settings
 
 RULE_VARS = ("slug_pattern", "currency_pattern")
 
 
 def project_dir() -> Path:
     """The dbt project: $COFFEE_DBT_PROJECT_DIR, else the checkout this package lives in."""
-    configured = os.environ.get("COFFEE_DBT_PROJECT_DIR")
+    configured = settings().dbt_project_dir
     candidates = [Path(configured)] if configured else [Path(__file__).resolve().parents[2], Path.cwd()]
     for candidate in candidates:
         if (candidate / "dbt_project.yml").is_file():

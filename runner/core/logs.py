@@ -16,16 +16,13 @@ import contextvars
 import datetime as dt
 import json
 import logging
-import logging.handlers
-import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-FORMAT_ENV = "COFFEE_LOG_FORMAT"
-FILE_ENV = "COFFEE_LOG_FILE"
-FORMATS = ("text", "json")
+from runner.core.settings import settings
+
 LOGGERS = ("runner", "waitress")  # ours, and the HTTP server's (its lines about clients)
 QUIET = ("httpx", "httpcore", "pgserver", "psycopg.pool")
 
@@ -84,14 +81,35 @@ def _no_events(record: logging.LogRecord) -> bool:
 
 
 def log_format() -> str:
-    value = os.environ.get(FORMAT_ENV, "text").strip().lower() or "text"
-    return value if value in FORMATS else "text"
+    return settings().log_format
 
 
-def setup_logging(verbose: bool, log_file: Path | None) -> None:
-    """Configure the pipeline once per process (again: only the level changes). Without a
-    log file, stderr only."""
+class _FileSink(logging.Handler):
+    """JSON lines appended to the log file named at the time of each record (a process's
+    $COFFEE_HOME may change, logrotate may move the file): opened, written, closed."""
+
+    def __init__(self, where: Callable[[], Path]) -> None:
+        super().__init__()
+        self.where = where
+        self.setFormatter(JsonLines())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            path = self.where()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as sink:
+                sink.write(self.format(record) + "\n")
+        except OSError:
+            return  # the folder's problem is reported by the command that needs it
+
+
+def setup_logging(verbose: bool, log_file: Callable[[], Path], *, named: bool = False) -> None:
+    """Configure the pipeline once per process (again: only the level changes). A log file
+    that cannot be written is said on stderr when the operator `named` it ($COFFEE_LOG_FILE;
+    the default's folder, $COFFEE_HOME, reports its own problem)."""
     level = logging.DEBUG if verbose else logging.INFO
+    if named:
+        _check_writable(log_file())
     handlers = None if any(isinstance(h, _Stderr) for h in log.handlers) else _handlers(log_file)
     for name in LOGGERS:
         logger = logging.getLogger(name)
@@ -104,28 +122,22 @@ def setup_logging(verbose: bool, log_file: Path | None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _handlers(log_file: Path | None) -> list[logging.Handler]:
+def _handlers(log_file: Callable[[], Path]) -> list[logging.Handler]:
     stderr = _Stderr()
     if log_format() == "json":
         stderr.setFormatter(JsonLines())
     else:  # a person reads it: events are for machines (the file, the journal)
         stderr.setFormatter(logging.Formatter("coffee-runner: %(message)s"))
         stderr.addFilter(_no_events)
-    handlers: list[logging.Handler] = [stderr]
-    if log_file is not None:
-        handlers += _file_sink(log_file)
+    handlers: list[logging.Handler] = [stderr, _FileSink(log_file)]
     for handler in handlers:
         handler.addFilter(_Fields())
     return handlers
 
 
-def _file_sink(log_file: Path) -> list[logging.Handler]:
-    """The JSON lines file; none (and one line on stderr) when it cannot be opened."""
+def _check_writable(path: Path) -> None:
     try:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        sink = logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")  # reopened after logrotate
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.open("a", encoding="utf-8").close()
     except OSError as exc:
-        print(f"coffee-runner: log file {log_file}: {exc.strerror or exc}; logging to stderr only", file=sys.stderr)
-        return []
-    sink.setFormatter(JsonLines())
-    return [sink]
+        print(f"coffee-runner: log file {path}: {exc.strerror or exc}; logging to stderr only", file=sys.stderr)

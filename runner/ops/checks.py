@@ -29,7 +29,6 @@ LATEST_RUNS = 10
 INTEGRITY_TESTS = {
     "prices_without_variant": "test.coffee.relationships_prices_variant_id__id__ref_variants_.",
     "variants_without_roaster": "test.coffee.relationships_variants_roaster_id__id__ref_roasters_.",
-    "duplicate_prices": "test.coffee.assert_no_duplicate_prices",
     "artifacts_without_run": "test.coffee.relationships_scrape_artifacts_run_id__id__ref_scrape_runs_.",
     "prices_from_invalid_artifacts": "test.coffee.assert_prices_follow_from_valid_artifacts",
 }

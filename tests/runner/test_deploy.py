@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import json
 import os
 import shlex
 import shutil
@@ -69,13 +70,18 @@ def _free_port() -> int:
 
 
 def test_exec_start_as_systemd_runs_it_health_reload_and_stop(tmp_path, db, db_url):
-    """ExecStart with the environment file's variables: /health answers as the runbook's
-    `curl -f`, SIGHUP (ExecReload) rereads the config, SIGTERM (systemctl stop) exits 0."""
+    """ExecStart with the unit's and the environment file's variables: /health answers as the
+    runbook's `curl -f`, SIGHUP (ExecReload) rereads the config, SIGTERM (systemctl stop)
+    exits 0; the journal gets one JSON object per line, and the log file the same events
+    with the backfill, roaster and day on each item's line."""
     port = _free_port()
-    argv = shlex.split(_unit()["Service"]["ExecStart"].replace(INSTALLED, "coffee-runner").replace("8000", str(port)))
+    unit = _unit()["Service"]
+    argv = shlex.split(unit["ExecStart"].replace(INSTALLED, "coffee-runner").replace("8000", str(port)))
+    log_dir = tmp_path / "var-log"  # the unit's /var/log (LogsDirectory=)
+    unit_env = dict(pair.split("=", 1) for pair in shlex.split(unit["Environment"].replace("/var/log", str(log_dir))))
     with Simulator(today=TODAY) as sim:
         config = service_config(sim, tmp_path)
-        env = {**os.environ, "COFFEE_DATABASE_URL": db_url, "COFFEE_ROASTERS": str(config),
+        env = {**os.environ, **unit_env, "COFFEE_DATABASE_URL": db_url, "COFFEE_ROASTERS": str(config),
                "COFFEE_HOME": str(tmp_path / "home"), "COFFEE_NOW": CLOCK.isoformat(),
                "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
         log = tmp_path / "journal.log"
@@ -100,3 +106,9 @@ def test_exec_start_as_systemd_runs_it_health_reload_and_stop(tmp_path, db, db_u
                 proc.kill()
                 proc.wait(timeout=30)
     assert "stopped" in log.read_text()
+    journal = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]  # each line one object
+    assert {"at", "level", "message"} <= set(journal[0]) and any(j["message"].startswith("config reloaded") for j in journal)
+    events = [json.loads(line) for line in Path(unit_env["COFFEE_LOG_FILE"]).read_text().splitlines()]
+    items = [e for e in events if e["event"].startswith("item_")]
+    assert len(items) >= 4 and all({"backfill_id", "roaster", "day"} <= set(e) for e in items)
+    assert {e["roaster"] for e in items} == set(sim.state.shops)

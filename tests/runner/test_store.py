@@ -3,13 +3,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from pathlib import Path
 
 from runner.acquire.client import Exchange
 from runner.core.config import Config, Roaster
 from runner.store.raw import RawStore, body_columns, reap_dead_runs, sync_roasters
 
-ROASTER = Roaster("shop-a", "Shop A", "shopify", "http://127.0.0.1:9/r/shop-a", currency="USD")
+ROASTER = Roaster(id="shop-a", name="Shop A", platform="shopify", base_url="http://127.0.0.1:9/r/shop-a",
+                  currency="USD")
 
 
 def _exchange(body: bytes, parsed=None) -> Exchange:
@@ -42,7 +42,7 @@ def _store_one(url: str, exchange: Exchange) -> None:
 
 
 def test_json_that_jsonb_refuses_is_kept_as_text(db_url, db):
-    sync_roasters(db, Config(Path("x"), (ROASTER,)))
+    sync_roasters(db, Config(roasters=(ROASTER,)))
     body = b'{"title": "bad \\u0000 char"}'
     _store_one(db_url, _exchange(body, {"title": "bad \x00 char"}))
     row = db.execute("select body, body_text, body_bytes, sha256, byte_length from raw.scrape_artifacts").fetchone()
@@ -52,7 +52,7 @@ def test_json_that_jsonb_refuses_is_kept_as_text(db_url, db):
 
 
 def test_reaper_leaves_live_runs_alone(db_url, db):
-    sync_roasters(db, Config(Path("x"), (ROASTER,)))
+    sync_roasters(db, Config(roasters=(ROASTER,)))
 
     async def go():
         store = await RawStore.open(db_url)
