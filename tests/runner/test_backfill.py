@@ -8,23 +8,26 @@ import json
 import os
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from runner.sandbox.simulator import Fault, Simulator
 from runner.sandbox.truth import mismatched_days
-from tests.runner.helpers import last_dbt_nodes, run_cli, sim_config, spawn_backfill
+from tests.runner.helpers import CLOCK, TODAY, last_dbt_nodes, run_cli, sim_config, spawn_backfill, wait_for
 
 SHOPS = ("aurora-beans", "blue-peak", "cedar-roast", "dune-coffee")
 REFERENCE = f"coffee_reference_{os.getpid()}"  # unique when workers share one server
 
 
-def _today() -> dt.date:
-    """The earliest 'today' over the simulator's timezones: every shop has reached it."""
-    return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=5)).date()
+START = TODAY - dt.timedelta(days=4)
+END = TODAY - dt.timedelta(days=1)  # past days only: all from the archive
 
 
-START = _today() - dt.timedelta(days=4)
-END = _today() - dt.timedelta(days=1)  # past days only: all from the archive
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch):
+    """Every process of these tests (and the simulator) agrees that today is TODAY."""
+    monkeypatch.setenv("COFFEE_NOW", CLOCK.isoformat())
 
 
 def _backfill(path, *args: str):
@@ -44,7 +47,7 @@ def _statuses(db) -> dict:
 @pytest.fixture
 def archived(tmp_path, db):
     """Every past day is in the archive; the config expects data from START."""
-    with Simulator(archive_coverage=1.0) as sim:
+    with Simulator(today=TODAY, archive_coverage=1.0) as sim:
         path, config = sim_config(sim, tmp_path, since=START)
         yield sim, path, config
 
@@ -77,7 +80,7 @@ def test_backfill_from_the_archive_equals_the_truth(archived, db):
 
 
 def test_days_without_captures_are_unrecoverable_and_can_be_acknowledged(tmp_path, db):
-    with Simulator(archive_coverage=0.0) as sim:
+    with Simulator(today=TODAY, archive_coverage=0.0) as sim:
         path, _ = sim_config(sim, tmp_path, since=START)
         result, summary = _backfill(path, "--roaster", "aurora-beans")
         assert result.exit_code == 0
@@ -170,7 +173,8 @@ def test_bad_input_exits_2_with_one_line(archived, db, args, message):
 
 
 def test_failure_rate_abort_exits_3_and_resumes(tmp_path, db):
-    with Simulator(archive_coverage=1.0, faults=[Fault("500", shop="cedar-roast", resource="archive")]) as sim:
+    faults = [Fault("500", shop="cedar-roast", resource="archive")]
+    with Simulator(today=TODAY, archive_coverage=1.0, faults=faults) as sim:
         path, _ = sim_config(sim, tmp_path, since=START - dt.timedelta(days=4), max_attempts=2)
         args = ["--config", str(path), "backfill", "--start", str(START - dt.timedelta(days=4)), "--end", str(END),
                 "--max-failure-rate", "0.1", "--concurrency", "2", "--json"]
@@ -208,18 +212,29 @@ def test_timeout_exits_3_and_resumes(archived, db):
 
 # --- real processes: SIGKILL and two workers ------------------------------------------------
 
+def _items_worked(db) -> int:
+    try:
+        return db.execute("select count(*) from control.backfill_items where state <> 'pending'").fetchone()[0]
+    except psycopg.errors.UndefinedTable:
+        return 0  # not migrated yet
+
+
 def test_overlapping_backfills_never_work_the_same_unit(tmp_path, db_url, db):
-    """Backfill A covers days 1-4, backfill B days 3-6, started together: each unit is
-    fetched once; the later one finds the shared units already filled and skips them."""
+    """Backfill A covers days 1-4, backfill B days 3-6, B started while A works: each unit
+    is fetched once; the later one finds the shared units already filled and skips them."""
     first_day = START - dt.timedelta(days=2)
-    with Simulator(archive_coverage=1.0, latency=0.05) as sim:
+    with Simulator(today=TODAY, archive_coverage=1.0, latency=0.1) as sim:
         path, _ = sim_config(sim, tmp_path, since=first_day)
         a = spawn_backfill(path, db_url, "--start", str(first_day), "--end", str(first_day + dt.timedelta(days=3)),
-                   "--concurrency", "2", "--json")
+                           "--concurrency", "2", "--json")
+        wait_for(lambda: _items_worked(db), "backfill A at work")
         b = spawn_backfill(path, db_url, "--start", str(first_day + dt.timedelta(days=2)), "--end", str(END),
-                   "--concurrency", "2", "--json")
+                           "--concurrency", "2", "--json")
         results = [json.loads(p.communicate(timeout=300)[0]) for p in (a, b)]
     assert {r["status"] for r in results} == {"done"}
+    (a_started, a_finished), (b_started, _) = db.execute(
+        "select created_at, finished_at from control.backfills order by created_at").fetchall()
+    assert a_started < b_started < a_finished  # they overlapped: B was planned while A still ran
     runs = db.execute("select count(*), count(distinct (roaster_id, target_day)) from raw.scrape_runs").fetchone()
     assert runs[0] == runs[1] == 4 * 6  # one run per unit, none twice
     # a unit both backfills planned was fetched by at most one of them; the other skipped it

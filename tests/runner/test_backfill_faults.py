@@ -22,25 +22,31 @@ from runner.sandbox.simulator import Simulator
 from runner.sandbox.truth import mismatched_days
 from runner.store.db import start_embedded
 from tests.runner.helpers import (
+    CLOCK,
+    TODAY,
     comparable_tables,
     raw_is_whole,
     sim_config,
     spawn_backfill,
+    wait_for,
     with_database,
 )
 
 REFERENCE = f"coffee_faults_ref_{os.getpid()}"
+OTHER_BACKENDS = "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()"
 WAIT_SECONDS = 300
 
 
-def _today() -> dt.date:
-    """The earliest 'today' over the simulator's timezones: every shop has reached it."""
-    return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=5)).date()
-
-
-END = _today() - dt.timedelta(days=1)
+END = TODAY - dt.timedelta(days=1)
 START = END - dt.timedelta(days=3)
 WINDOW = ("--start", str(START), "--end", str(END))
+
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch):
+    """Every process of these tests (and the simulator) agrees that today is TODAY."""
+    monkeypatch.setenv("COFFEE_NOW", CLOCK.isoformat())
 
 
 def _reference(path, admin_url: str, db_url: str, window: tuple[str, ...] = WINDOW) -> dict:
@@ -93,7 +99,7 @@ def _kill_and_resume(tmp_path, db_url, db, pg_admin_url, kills: int) -> None:
     # each kill waits for one more item done: more kills than the 16 items of WINDOW need a longer one
     start = min(START, END - dt.timedelta(days=kills // 4 + 1))
     window = ("--start", str(start), "--end", str(END))
-    with Simulator(archive_coverage=1.0, latency=0.03) as sim:
+    with Simulator(today=TODAY, archive_coverage=1.0, latency=0.03) as sim:
         path, _ = sim_config(sim, tmp_path, since=start)
         expected = _reference(path, pg_admin_url, db_url, window)
         proc = spawn_backfill(path, db_url, *window, "--concurrency", "2")
@@ -126,7 +132,7 @@ def test_sigkill_at_twenty_points_then_resume_equals_uninterrupted(tmp_path, db_
 def _kill_fetches(tmp_path, db_url, db, kills: int) -> None:
     """`fetch` SIGKILLed mid-run: the next command marks the dead runs failed, nothing
     half-written is left, and a complete rerun stores what an uninterrupted one stores."""
-    with Simulator(latency=0.02) as sim:
+    with Simulator(today=TODAY, latency=0.02) as sim:
         path, _ = sim_config(sim, tmp_path)
         env = {**os.environ, "COFFEE_DATABASE_URL": db_url}
         command = [sys.executable, "-m", "runner", "--config", str(path), "fetch"]
@@ -186,29 +192,35 @@ def own_server(tmp_path):
 def test_database_restart_mid_backfill_is_survived(tmp_path, own_server, monkeypatch):
     target, restart = own_server
     monkeypatch.setenv("COFFEE_HOME", str(tmp_path / "home"))
-    with Simulator(archive_coverage=1.0, latency=0.1) as sim:
+    with Simulator(today=TODAY, archive_coverage=1.0, latency=0.1) as sim:
         path, _ = sim_config(sim, tmp_path, since=START)
         proc = spawn_backfill(path, target.url, *WINDOW, "--concurrency", "2")
         with psycopg.connect(target.url, autocommit=True) as db:
             _wait_for(db, "select count(*) >= 2 from control.backfill_items where state = 'done'")
+            before = db.execute("select pg_postmaster_start_time()").fetchone()[0]
         restart()
         assert proc.wait(timeout=WAIT_SECONDS) == 0
     with psycopg.connect(target.url, autocommit=True) as db:
+        restarted = db.execute("select pg_postmaster_start_time()").fetchone()[0]
+        after = db.execute("select count(*) from control.backfill_items where finished_at > %s",
+                           (restarted,)).fetchone()[0]
+        assert restarted > before and after > 0  # the server did restart, and work went on after it
         _assert_whole_and_once(db)
         assert _prices_match_truth(db, sim)
 
 
 def test_dropped_connections_mid_backfill_are_survived(tmp_path, db_url, db):
-    with Simulator(archive_coverage=1.0, latency=0.1) as sim:
+    with Simulator(today=TODAY, archive_coverage=1.0, latency=0.1) as sim:
         path, _ = sim_config(sim, tmp_path, since=START)
         proc = spawn_backfill(path, db_url, *WINDOW, "--concurrency", "2")
         _wait_for(db, "select count(*) >= 2 from control.backfill_items where state = 'done'")
         dropped = 0
-        for _ in range(3):  # every connection of the backfill, three times over
-            dropped += db.execute("""select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
-                                      where datname = current_database() and pid <> pg_backend_pid()) as t"""
-                                  ).fetchone()[0]
-            time.sleep(0.7)
+        for _ in range(3):  # every connection of the backfill, three times over, once it is back
+            killed = {r[0] for r in db.execute(OTHER_BACKENDS).fetchall()}
+            dropped += sum(1 for (ok,) in db.execute("select pg_terminate_backend(pid) from unnest(%s::int[]) as pid",
+                                                      (sorted(killed),)).fetchall() if ok)
+            wait_for(lambda k=killed: proc.poll() is not None or {r[0] for r in db.execute(OTHER_BACKENDS)} - k,
+                     "the backfill to connect again", timeout=WAIT_SECONDS)
         assert proc.wait(timeout=WAIT_SECONDS) == 0
     assert dropped >= 2
     _assert_whole_and_once(db)
@@ -216,7 +228,7 @@ def test_dropped_connections_mid_backfill_are_survived(tmp_path, db_url, db):
 
 
 def test_statement_timeout_fails_clearly_then_resume_completes(tmp_path, db_url, db):
-    with Simulator(archive_coverage=1.0, latency=0.05) as sim:
+    with Simulator(today=TODAY, archive_coverage=1.0, latency=0.05) as sim:
         path, _ = sim_config(sim, tmp_path, since=START)
         proc = spawn_backfill(path, db_url, *WINDOW, "--concurrency", "2",
                               env={"PGOPTIONS": "-c statement_timeout=1500"})
@@ -239,7 +251,7 @@ def test_statement_timeout_fails_clearly_then_resume_completes(tmp_path, db_url,
 
 def test_three_processes_share_one_backfill(tmp_path, db_url, db):
     first_day = START - dt.timedelta(days=4)
-    with Simulator(archive_coverage=1.0, latency=0.05) as sim:
+    with Simulator(today=TODAY, archive_coverage=1.0, latency=0.05) as sim:
         path, _ = sim_config(sim, tmp_path, since=first_day)
         procs = [spawn_backfill(path, db_url, "--start", str(first_day), "--end", str(END), "--concurrency", "2")]
         _wait_for(db, "select count(*) > 0 from control.backfills")
@@ -255,9 +267,10 @@ def test_three_processes_share_one_backfill(tmp_path, db_url, db):
 def test_backfill_while_a_scheduled_fetch_runs(tmp_path, db_url, db):
     """A live fetch of every shop runs while a backfill of past days works: both finish,
     neither waits on the other for long, no unit is fetched twice by the backfill."""
-    with Simulator(archive_coverage=1.0, latency=0.05) as sim:
+    with Simulator(today=TODAY, archive_coverage=1.0, latency=0.05) as sim:
         path, _ = sim_config(sim, tmp_path, since=START)
         backfill = spawn_backfill(path, db_url, *WINDOW, "--concurrency", "2", "--json")
+        _wait_for(db, "select count(*) > 0 from control.backfill_items where state <> 'pending'")
         fetch = subprocess.Popen([sys.executable, "-m", "runner", "--config", str(path), "fetch", "--json"],
                                  env={**os.environ, "COFFEE_DATABASE_URL": db_url}, stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL, text=True)
@@ -269,6 +282,9 @@ def test_backfill_while_a_scheduled_fetch_runs(tmp_path, db_url, db):
     _assert_whole_and_once(db)
     live = db.execute("select count(*) from raw.scrape_runs where kind = 'live' and status = 'ok'").fetchone()[0]
     assert live == 4
+    started, finished = db.execute("select created_at, finished_at from control.backfills").fetchone()
+    first_live = db.execute("select min(started_at) from raw.scrape_runs where kind = 'live'").fetchone()[0]
+    assert started < first_live < finished  # the fetch ran while the backfill worked
 
 
 @pytest.fixture
@@ -297,7 +313,7 @@ def _one_line_each(stderr: str, marker: str) -> list[str]:
 
 def test_a_fetch_that_loses_the_database_says_one_line_per_run(tmp_path, stoppable_server):
     target, stop = stoppable_server
-    with Simulator(latency=0.3) as sim:
+    with Simulator(today=TODAY, latency=0.3) as sim:
         path, config = sim_config(sim, tmp_path)
         proc = subprocess.Popen([sys.executable, "-m", "runner", "--config", str(path), "fetch"],
                                 env={**os.environ, "COFFEE_DATABASE_URL": target.url},
@@ -320,7 +336,7 @@ def test_a_fetch_that_loses_the_database_says_one_line_per_run(tmp_path, stoppab
 
 def test_a_backfill_that_loses_the_database_stops_resumably(tmp_path, stoppable_server):
     target, stop = stoppable_server
-    with Simulator(archive_coverage=1.0, latency=0.1) as sim:
+    with Simulator(today=TODAY, archive_coverage=1.0, latency=0.1) as sim:
         path, _ = sim_config(sim, tmp_path, since=START)
         proc = spawn_backfill(path, target.url, *WINDOW, "--concurrency", "2")
         with psycopg.connect(target.url, autocommit=True) as db:

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 import yaml
 
 from runner.sandbox.simulator import Simulator
@@ -25,6 +26,18 @@ def _gaps(times: list[float]) -> list[float]:
     return [b - a for a, b in itertools.pairwise(sorted(times))]
 
 
+async def _trying(db_url: str, budget: SharedBudget) -> None:
+    """Until `budget`'s session has asked the server for a turn's lock."""
+    while budget._conn is None:  # its session opens with its first request
+        await asyncio.sleep(0.01)
+    pid = budget._conn.info.backend_pid
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        while not (await (await conn.execute(
+                "select count(*) from pg_stat_activity where pid = %s and query like %s",
+                (pid, "%pg_try_advisory_lock%"))).fetchone())[0]:
+            await asyncio.sleep(0.01)
+
+
 def test_turns_are_spaced_exclusive_and_a_block_holds_everyone(db_url):
     async def go() -> dict:
         mine, theirs = SharedBudget(db_url), SharedBudget(db_url)  # two processes' views
@@ -36,7 +49,7 @@ def test_turns_are_spaced_exclusive_and_a_block_holds_everyone(db_url):
                 await mine.give_back("shop-a", 0.3)
             assert await mine.take_turn("shop-c")  # while one holds the turn, the other waits
             waiting = asyncio.create_task(theirs.take_turn("shop-c"))
-            await asyncio.sleep(0.3)
+            await _trying(db_url, theirs)  # observed: the other process is asking for the turn
             seen["waited_while_held"] = not waiting.done()
             await mine.close()  # a process that dies holding a turn frees it with its session
             seen["freed_by_death"] = await asyncio.wait_for(waiting, 10)
@@ -54,7 +67,7 @@ def test_turns_are_spaced_exclusive_and_a_block_holds_everyone(db_url):
     seen = asyncio.run(go())
     assert all(b - a >= 0.3 for a, b in itertools.pairwise(seen["starts"])), seen["starts"]
     assert seen["waited_while_held"] and seen["freed_by_death"]
-    assert 0.9 < seen["blocked"] < 2.0
+    assert seen["blocked"] >= 0.9  # the block's whole second, however slow the machine
 
 
 def _peers(sim: Simulator, db_url: str, mode: str, rps: float, count: int = 6) -> list[float]:

@@ -107,7 +107,8 @@ def test_exec_start_as_systemd_runs_it_health_reload_and_stop(tmp_path, db, db_u
                 proc.wait(timeout=30)
     assert "stopped" in log.read_text()
     journal = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]  # each line one object
-    assert {"at", "level", "message"} <= set(journal[0]) and any(j["message"].startswith("config reloaded") for j in journal)
+    assert {"at", "level", "message"} <= set(journal[0])
+    assert any(j["message"].startswith("config reloaded") for j in journal)
     events = [json.loads(line) for line in Path(unit_env["COFFEE_LOG_FILE"]).read_text().splitlines()]
     items = [e for e in events if e["event"].startswith("item_")]
     assert len(items) >= 4 and all({"backfill_id", "roaster", "day"} <= set(e) for e in items)

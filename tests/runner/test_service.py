@@ -163,14 +163,22 @@ def test_pause_and_unpause_reach_a_running_service_within_a_tick(tmp_path, db, s
     assert ok_runs(db) == dict.fromkeys(SHOPS, 1)
 
 
+def _claimers(db, *instances: Serve) -> set[int]:
+    """The instances that hold a claim now, or have finished an item."""
+    rows = db.execute("""select i.claimed_by from control.backfill_items as i
+                          join control.backfills as b on b.id = i.backfill_id
+                         where b.origin = 'service' and i.state in ('running', 'done')""").fetchall()
+    return {p.proc.pid for p in instances if any(f":{p.proc.pid}:" in (c or "") for (c,) in rows)}
+
+
 def test_two_instances_share_the_work_and_one_takes_over_when_the_other_dies(tmp_path, db, serve):
     with Simulator(today=TODAY, latency=0.3) as sim:
         path = service_config(sim, tmp_path, concurrency=1)
         env = {"COFFEE_NOW": CLOCK.isoformat()}
         first, second = serve(path, env), serve(path, env)
-        victim = wait_for(lambda: [c for r, c in claimed(db) if f":{first.proc.pid}:" in c], "the first claims",
-                          proc=first)
-        assert victim
+        by_both = wait_for(lambda: _claimers(db, first, second) == {first.proc.pid, second.proc.pid},
+                           "both instances at work at once", proc=first)
+        assert by_both
         assert first.stop(signal.SIGKILL) == -signal.SIGKILL
         wait_for(lambda: all_done(second), "the second finishes every shop", proc=second)
         assert second.stop() == 0

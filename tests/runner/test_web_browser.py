@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from runner.sandbox.simulator import Fault
 from runner.store.db import Target
@@ -129,18 +129,14 @@ def _running_backfill(base: str) -> str:
 
 
 def _watch_progress(page: Page) -> list[tuple[str, bool]]:
-    """(items finished, page still live) as the page shows them, until the backfill is over."""
+    """(items finished, page still live) as the page shows them (Playwright's auto-waiting
+    `expect`), until the backfill is over."""
     seen: list[tuple[str, bool]] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            seen.append((page.inner_text(".finished"), page.evaluate("!!document.body.dataset.live")))
-            if page.inner_text("#state") != "running":
-                return seen
-        except Exception:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"the backfill did not finish: {seen[-3:]}")
+    for finished in ("0", "1"):
+        expect(page.locator(".finished")).to_have_text(finished, timeout=WAIT_MS)
+        seen.append((finished, page.evaluate("!!document.body.dataset.live")))
+    expect(page.locator("#state")).not_to_have_text("running", timeout=WAIT_MS)
+    return seen
 
 
 def test_an_operator_repairs_a_hole_and_watches_it_close(history, archive_sim, db_url, page, tmp_path):
