@@ -22,9 +22,9 @@ from runner.core.config import Config, Roaster
 from runner.core.errors import RobotsDisallowed
 from runner.store import pauses
 from runner.store.budget import SharedBudget
-from runner.store.db import Target, connect
+from runner.store.db import Target
 from runner.store.raw import RawStore
-from runner.transform.bootstrap import prepare
+from runner.transform.bootstrap import prepare_database, prepared
 
 ROBOTS_PROBE_PATH = {"shopify": "/products.json", "woocommerce": "/wp-json/wc/store/v1/products"}
 
@@ -46,8 +46,7 @@ class RunSummary:
 
 def fetch_live(config: Config, target: Target, roasters: list[Roaster],
                clock: Clock = clock_now) -> list[RunSummary]:
-    with connect(target, autocommit=True) as conn:
-        prepare(conn, config, target)
+    prepare_database(config, target)
     return asyncio.run(_fetch_all(config, target, roasters, clock))
 
 
@@ -56,8 +55,7 @@ def fetch_scheduled(config: Config, target: Target, roasters: list[Roaster],
     """Normal processing: a live run per roaster that is not paused.
 
     Returns the runs, and the paused roasters with their reasons (not fetched)."""
-    with connect(target, autocommit=True) as conn:
-        prepare(conn, config, target)
+    with prepared(config, target) as conn:
         current = pauses.active(conn)
     paused = {r.id: why for r in roasters if (why := pauses.reason_paused(current, r.id)) is not None}
     chosen = [r for r in roasters if r.id not in paused]

@@ -29,7 +29,7 @@ from runner.core.logs import bound
 from runner.ops import alerts
 from runner.store.budget import ARCHIVE_KEY, SharedBudget
 from runner.store.db import Target, connect, one_row
-from runner.transform.bootstrap import prepare
+from runner.transform.bootstrap import prepared
 from runner.transform.coverage import coverage
 from runner.transform.dbt_runner import BUILD, range_vars, run_dbt
 
@@ -55,8 +55,7 @@ def start_backfill(config: Config, target: Target, strategy: str, start: dt.date
                    progress_seconds: float | None = None, only: Only | None = None) -> Summary:
     """Plan [start, end] (only the `only` days, when given), record the plan and work it."""
     options.check()
-    with connect(target, autocommit=True) as conn:
-        prepare(conn, config, target)
+    with prepared(config, target) as conn:
         planned_at = one_row(conn.execute("select now()").fetchone())[0]  # the database's clock, as runs use
     plan = build_plan(config, target, strategy, start, end, roasters, materialize=True, only=only)
     return run_plan(config, target, plan, options, planned_at, on_progress, progress_seconds)
@@ -78,8 +77,7 @@ def resume_backfill(config: Config, target: Target, backfill_id: str | None,
                     overrides: dict[str, Any] | None = None, on_progress: ProgressHandler | None = None,
                     progress_seconds: float | None = None) -> Summary:
     """Continue (or join) a backfill with its stored options, except `overrides`."""
-    with connect(target, autocommit=True) as conn:
-        prepare(conn, config, target)
+    with prepared(config, target) as conn:
         found_id, stored = ledger.find_backfill(conn, backfill_id)
         options = Options(**{**stored.__dict__, **(overrides or {})})
         options.check()

@@ -30,7 +30,7 @@ from runner.sandbox.demo_service import SCENE_RATE, THROTTLED_SHOP, environment,
 from runner.sandbox.simulator import Fault, Simulator
 from runner.sandbox.truth import day_matches
 from runner.store.db import Target, coffee_home, connect, resolve_target
-from runner.transform.bootstrap import prepare
+from runner.transform.bootstrap import prepare_database
 from runner.web.export import check_output_dir, write_report
 from runner.web.params import page_range
 
@@ -65,8 +65,7 @@ def run_demo() -> Demo:
     target = resolve_target()
     with Simulator(seed=DEMO_SEED, history_days=HISTORY_DAYS, archive_coverage=ARCHIVE_COVERAGE) as sim:
         config = _config(sim)
-        with connect(target, autocommit=True) as conn:
-            prepare(conn, config)
+        prepare_database(config, target)
         today = min(r.today() for r in config.roasters)
         start, end = today - dt.timedelta(days=HISTORY_DAYS), max(r.today() for r in config.roasters)
         demo.say(f"database:  {target.safe_url}")

@@ -32,8 +32,8 @@ from runner.core import clock
 from runner.core.config import load_config
 from runner.sandbox.simulator import Fault, Simulator
 from runner.sandbox.truth import day_matches
-from runner.store.db import Target, coffee_home, connect, one_row
-from runner.transform.bootstrap import prepare
+from runner.store.db import Target, coffee_home, one_row
+from runner.transform.bootstrap import prepare_database
 from runner.transform.coverage import ensure_built
 
 # Simulated seconds per real second: an hour in 12 s. The scene's checks are about days
@@ -107,8 +107,8 @@ def scratch_database(target: Target, suffix: str) -> str:
 def _prepare(url: str, config_path: Path, home: Path) -> None:
     """Migrations, roasters and the derived tables of the scene's database (the wall clock)."""
     target = Target(url=url, embedded=False)
-    with environment({"COFFEE_HOME": str(home)}), connect(target, autocommit=True) as conn:
-        prepare(conn, load_config(str(config_path)))
+    with environment({"COFFEE_HOME": str(home)}):
+        prepare_database(load_config(str(config_path)), target)
         ensure_built(target)
 
 

@@ -33,7 +33,7 @@ from runner.core.dbt_project import project_dir
 from runner.sandbox.simulator import Simulator
 from runner.sandbox.truth import mismatched_runs
 from runner.store.db import Target, connect, one_row
-from runner.transform.bootstrap import prepare
+from runner.transform.bootstrap import prepare_database
 from runner.transform.coverage import ensure_built
 from runner.transform.dbt_runner import run_dbt
 from runner.transform.dbt_worker import PROJECT_PARTS
@@ -137,8 +137,7 @@ def build_world(sim: Simulator, home: Path, target: Target, today: dt.date) -> W
     capture at noon UTC), then build the marts."""
     world = World(sim, write_config(sim, home, today - dt.timedelta(days=WORLD_DAYS - 1)), target, today, home)
     config = world.config
-    with connect(target, autocommit=True) as conn:
-        prepare(conn, config)
+    prepare_database(config, target)
     for day in world.days:
         sim.state.today = day
         fetch_live(config, target, list(config.roasters), clock=_ticking(day))

@@ -159,19 +159,22 @@ class Service:
         if self.reload.is_set():
             self._reload()
         now = clock.now()
-        decisions, heal_items = self._plan_tick(now)
+        decisions, heal_items, seen_at = self._plan_tick(now)
         due = [d for d in decisions if d.state == "due"]
         items = [PlanItem(d.roaster_id, d.day, "missing", "refetch_live") for d in due]
         scheduled = {(d.roaster_id, d.day) for d in due}
         items += [i for i in heal_items if (i.roaster_id, i.day) not in scheduled]
         if items and not self.stop.is_set():
-            self._run_batch(items)
+            self._run_batch(items, seen_at)
         self.view = self._view(now, decisions)
         return self.view
 
-    def _plan_tick(self, now: dt.datetime) -> tuple[list[Decision], list[PlanItem]]:
+    def _plan_tick(self, now: dt.datetime) -> tuple[list[Decision], list[PlanItem], dt.datetime]:
+        """The decisions, the catch-up's items, and the database's moment before it was read:
+        a run that ends after that moment (another instance's) makes its unit skipped."""
         active = [r for r in self.config.roasters if r.active]
         with self.db() as conn:
+            seen_at = one_row(conn.execute("select now()").fetchone())[0]
             current = pauses.active(conn)
             runs = store.unit_runs(conn, [(r.id, r.today(now)) for r in active])
             if ledger.abort_abandoned(conn, own=self.instance):
@@ -184,7 +187,7 @@ class Service:
             heal = self._catch_up(now, unpaused)
             self.view.last_heal_at, self.view.catch_up_queue = now, len(heal)
         self.days = days_now
-        return decisions, heal
+        return decisions, heal, seen_at
 
     def _catch_up(self, now: dt.datetime, roasters: list[Roaster]) -> list[PlanItem]:
         """Open gaps of the last catch_up_days before each roaster's today (archive refetches,
@@ -202,14 +205,12 @@ class Service:
         return [i for i in plan.items if i.action != "unrecoverable"
                 and (i.day < todays[i.roaster_id] or i.action == "reparse")]
 
-    def _run_batch(self, items: list[PlanItem]) -> None:
+    def _run_batch(self, items: list[PlanItem], planned_at: dt.datetime) -> None:
         days = [i.day for i in items]
         plan = Plan("incremental", min(days), max(days), sorted({i.roaster_id for i in items}), items,
                     origin="service", owner=self.instance)
         options = Options(concurrency=self.config.service.concurrency, max_failure_rate=NEVER_ABORT,
                           timeout_seconds=self.config.monitoring.timeout_threshold)
-        with self.db() as conn:
-            planned_at = one_row(conn.execute("select now()").fetchone())[0]
         log.info("batch: %d item(s): %s", len(items), ", ".join(f"{i.roaster_id} {i.day} {i.action}" for i in items))
         summary = engine.run_plan(self.config, self.target, plan, options, planned_at,
                                   stop=engine.Stop(self.stop, self.config.service.shutdown_grace))
