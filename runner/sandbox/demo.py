@@ -63,7 +63,9 @@ def run_demo() -> Demo:
     demo = Demo()
     started = time.monotonic()
     target = resolve_target()
-    with Simulator(seed=DEMO_SEED, history_days=HISTORY_DAYS, archive_coverage=ARCHIVE_COVERAGE) as sim:
+    # the shops' today is the runner's (the wall clock, or $COFFEE_NOW when a test fixes it)
+    with Simulator(seed=DEMO_SEED, history_days=HISTORY_DAYS, archive_coverage=ARCHIVE_COVERAGE,
+                   follow_clock=True) as sim:
         config = _config(sim)
         prepare_database(config, target)
         today = min(r.today() for r in config.roasters)

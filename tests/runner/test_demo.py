@@ -9,10 +9,11 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
-from tests.runner.helpers import run_cli
+from tests.runner.helpers import CLOCK, run_cli
 
 
-def test_demo_recovers_every_recoverable_day(db_url, db, pg_admin_url):
+def test_demo_recovers_every_recoverable_day(db_url, db, pg_admin_url, monkeypatch):
+    monkeypatch.setenv("COFFEE_NOW", CLOCK.isoformat())  # the demo's "today", for the runner, dbt and the shops
     try:
         result = run_cli("demo", "--json")
     finally:  # the service scene's own database, beside this test's

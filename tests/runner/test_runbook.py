@@ -18,7 +18,7 @@ import pytest
 
 from runner.acquire.platforms import WOO_ROUTES
 from runner.sandbox.simulator import Simulator
-from tests.runner.helpers import sim_config
+from tests.runner.helpers import CLOCK, TODAY, sim_config
 
 QUERIES = [q for q in (Path(__file__).parent / "data" / "runbook_selects.txt").read_text().splitlines()
            if q.startswith("SELECT")]
@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 def shell(home: Path, script: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COFFEE_", "PG", "DBT_"))}
     env["COFFEE_HOME"] = str(home)
+    env["COFFEE_NOW"] = CLOCK.isoformat()  # today is TODAY for the runner, dbt and the simulator
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # the venv's coffee-runner
     return subprocess.run(["bash", "-c", f'set -e\neval "$(coffee-runner env)"\n{script}'], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
@@ -40,8 +41,13 @@ def embedded_home(tmp_path):
     shell(home, "pg_ctl -D \"$COFFEE_HOME/pg\" -m fast stop >/dev/null")
 
 
+def _database_date(home: Path) -> dt.date:
+    """The server's own date: `created_at` columns are stamped by it, not by the runner's clock."""
+    return dt.date.fromisoformat(shell(home, 'psql -X -A -t -d coffee_scraper -c "select current_date"').stdout.strip())
+
+
 def test_runbook_selects_dbt_build_freshness_docs_and_snapshots(embedded_home, tmp_path, monkeypatch):
-    with Simulator() as sim:
+    with Simulator(today=TODAY) as sim:
         path, _ = sim_config(sim, tmp_path)
         fetched = shell(embedded_home, f"coffee-runner --config {path} fetch")
         requests = [r for r in sim.requests() if not r.path.startswith("/_sim/")]
@@ -57,7 +63,7 @@ def test_runbook_selects_dbt_build_freshness_docs_and_snapshots(embedded_home, t
     answers = _answers(embedded_home, QUERIES)
     assert set(answers) == set(EXPECTED), "every runbook SELECT has its expected answer"
     facts = {"shops": sorted(priced), "served": served, "priced": priced, "probes": len(probed),
-             "today": dt.datetime.now(dt.timezone.utc).date()}
+             "stamped": _database_date(embedded_home)}  # created_at is the server's clock
     for query, check in EXPECTED.items():
         assert check(_rows(answers[query]), facts), (query, answers[query])
     snap = shell(embedded_home, 'psql -X -A -t -d coffee_scraper -c "select count(*) from snapshots.variants_snapshot"')
@@ -109,7 +115,7 @@ EXPECTED: dict[str, Callable[[list[list[str]], dict], bool]] = {
     "SELECT roaster_id, DATE(created_at) as date, COUNT(*) FROM scrape_runs GROUP BY roaster_id, DATE(created_at) "
     "ORDER BY roaster_id, date;":
         lambda rows, f: [r[0] for r in rows] == f["shops"] and all(r[2] == "1" for r in rows)
-        and {r[1] for r in rows} <= {str(f["today"]), str(f["today"] - dt.timedelta(days=1))},
+        and {r[1] for r in rows} <= {str(f["stamped"]), str(f["stamped"] - dt.timedelta(days=1))},
     "SELECT COUNT(*) FROM scrape_runs WHERE created_at > NOW() - INTERVAL '1 hour';": lambda rows, f: rows == [["4"]],
     "SELECT validation_status, COUNT(*) FROM scrape_artifacts WHERE created_at > NOW() - INTERVAL '1 hour' "
     "GROUP BY validation_status;": _validation,
