@@ -61,7 +61,8 @@ def parse_day(value: str, label: str) -> dt.date:
 
 def now() -> dt.datetime:
     """The current moment (timezone-aware, UTC unless $COFFEE_NOW says otherwise)."""
-    value = settings().now.strip()
+    env = settings()  # read once: each reading scans the environment
+    value = env.now.strip()
     if not value:
         return dt.datetime.now(dt.timezone.utc)
     try:
@@ -71,12 +72,12 @@ def now() -> dt.datetime:
     if moment.tzinfo is None:
         raise InputError(f"{NOW_ENV} must carry a UTC offset, e.g. 2026-11-20T23:59:59+00:00 (got {value!r})")
     check_day(moment.date(), NOW_ENV)
-    rate = _number(RATE_ENV)
+    rate = _number(RATE_ENV, env.clock_rate)
     if rate is None:
         return moment
     if not 0 < rate <= MAX_RATE:
         raise InputError(f"{RATE_ENV} must be a number in (0, {MAX_RATE:g}] (got {rate:g})")
-    anchor = _number(ANCHOR_ENV)
+    anchor = _number(ANCHOR_ENV, env.clock_anchor)
     if anchor is None:
         if not _first_reading:
             _first_reading.append(time.time())
@@ -86,7 +87,8 @@ def now() -> dt.datetime:
 
 def _rate() -> float:
     """Simulated seconds per real second: the moving clock's rate, else 1."""
-    moving = settings().now.strip() and _number(RATE_ENV)
+    env = settings()
+    moving = env.now.strip() and _number(RATE_ENV, env.clock_rate)
     return moving or 1.0
 
 
@@ -107,8 +109,8 @@ def frozen_env() -> dict[str, str]:
     return {NOW_ENV: now().isoformat()}
 
 
-def _number(name: str) -> float | None:
-    value = {RATE_ENV: settings().clock_rate, ANCHOR_ENV: settings().clock_anchor}[name].strip()
+def _number(name: str, raw: str) -> float | None:
+    value = raw.strip()
     if not value:
         return None
     try:

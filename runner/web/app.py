@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
@@ -19,23 +19,11 @@ from runner.core.config import Config
 from runner.store.db import Target
 from runner.store.pool import Connections
 from runner.web import routes
-from runner.web.health import Watch, metric_families
+from runner.web.health import Families, Watch, metric_families
 
 Scheduler = Callable[[], dict[str, Any]]  # the service's state, under `serve`
 StartResponse = Callable[..., Any]
 METHODS = ("GET", "HEAD")
-
-
-class _Scrape:
-    """A collector over one fresh health report (and the scheduler's state) per scrape."""
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        app = self.app
-        report = app.watch.check()
-        return iter(metric_families(app.connections, report, app.scheduler() if app.scheduler else None))
 
 
 class App:
@@ -47,8 +35,12 @@ class App:
         self.config, self.target, self.connections, self.scheduler = config, target, connections, scheduler
         self.watch = Watch(config, target, connections)
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Scrape(self))
+        registry.register(Families(self._families))
         self._metrics = make_wsgi_app(registry)
+
+    def _families(self) -> list[GaugeMetricFamily]:
+        """One scrape: a fresh health report (and the scheduler's state)."""
+        return metric_families(self.connections, self.watch.check(), self.scheduler() if self.scheduler else None)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")

@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -98,7 +98,8 @@ def _disk(config: Config) -> dict[str, Any]:
 def metrics(config: Config, target: Target) -> str:
     """The Prometheus text format of one fresh report, as /metrics answers it."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(metric_families(direct(target), health(config, target))))
+    families = metric_families(direct(target), health(config, target))
+    registry.register(Families(lambda: families))
     return generate_latest(registry).decode("utf-8")
 
 
@@ -128,14 +129,14 @@ def _scheduler_families(view: dict[str, Any]) -> list[GaugeMetricFamily]:
     ]
 
 
-class _Snapshot:
-    """A collector over one health report: every scrape reads the database afresh."""
+class Families:
+    """A prometheus_client collector: the families `make` gives at each scrape."""
 
-    def __init__(self, families: list[GaugeMetricFamily]) -> None:
-        self.families = families
+    def __init__(self, make: Callable[[], list[GaugeMetricFamily]]) -> None:
+        self.make = make
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        return iter(self.families)
+        return iter(self.make())
 
 
 def _gauge(name: str, help_text: str, label: str | None, samples: Sequence[tuple[Any, float]]) -> GaugeMetricFamily:
