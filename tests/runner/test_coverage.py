@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from runner.sandbox.simulator import DEFAULT_SHOPS
 from tests.runner.helpers import CLOCK, TODAY, days_from, dbt, fetch_days, last_second_of, sim_config
 
 pytestmark = pytest.mark.xdist_group("coverage_history")  # one worker builds the module's history template once
@@ -24,8 +25,7 @@ SHOPS = ("aurora-beans", "blue-peak", "cedar-roast", "dune-coffee")
 COLUMNS = "roaster_id, day, status, runs, valid_artifacts, price_rows, acknowledged, acknowledged_reason"
 
 
-TIMEZONES = {"aurora-beans": "America/New_York", "blue-peak": "Asia/Kolkata", "cedar-roast": "Europe/Berlin",
-             "dune-coffee": "Europe/London"}
+TIMEZONES = {shop.id: shop.timezone for shop in DEFAULT_SHOPS}
 
 
 @pytest.fixture(scope="session")

@@ -223,7 +223,7 @@ def test_across_the_fall_back_each_local_day_is_scraped_once(tmp_path, db, serve
     with Simulator(follow_clock=True) as sim:
         path = service_config(sim, tmp_path, tick_seconds=120)
         doc = yaml.safe_load(path.read_text())
-        doc["roasters"] = [r for r in doc["roasters"] if r["id"] == "aurora-beans"]  # America/New_York
+        doc["roasters"] = [dict(r, timezone="America/New_York") for r in doc["roasters"] if r["id"] == "aurora-beans"]
         doc["schedule"] = "01:30"
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         process = serve(path, clock)

@@ -14,12 +14,14 @@ import pytest
 from runner.backfill import Options
 from runner.backfill.ledger import record_plan
 from runner.backfill.plan import Plan, PlanItem, action_for
+from runner.sandbox.simulator import DEFAULT_SHOPS
 from runner.store.db import Target
 from tests.runner.dashboard_state import D0, D1, D2, D3, D4, DAYS, EXPECTED, history, history_template, in_process
 
 pytestmark = pytest.mark.xdist_group("dashboard")  # one worker builds the module's history template once
 
 __all__ = ["history", "history_template"]  # fixtures
+TIMEZONES = {shop.id: shop.timezone for shop in DEFAULT_SHOPS}
 
 
 @pytest.fixture
@@ -88,7 +90,7 @@ def test_a_day_page_names_runs_artifacts_the_action_and_the_command(web):
     assert (acknowledged["status"], acknowledged["command"]) == ("acknowledged", None)
     assert acknowledged["coverage"]["acknowledged_reason"] == "never archived (test)"
     due = _json(web, f"/day/aurora-beans/{D4}")
-    due_at = dt.datetime.fromisoformat(due["due_at"]).astimezone(ZoneInfo("America/New_York"))
+    due_at = dt.datetime.fromisoformat(due["due_at"]).astimezone(ZoneInfo(TIMEZONES["aurora-beans"]))
     assert due["status"] == "not_yet_due" and (due_at.date(), due_at.hour) == (D4, 23)  # plus its jitter
     assert _json(web, f"/day/cedar-roast/{D3}")["paused"] == "shop maintenance"
 
