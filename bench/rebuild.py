@@ -244,7 +244,7 @@ MICROBATCH_MODEL = """
 with
 
 observations as (
-    select * from {{ ref('int_prices__observations') }}
+    select * from {{ ref('int_prices_observed') }}
     where rejection_reason is null
 ),
 

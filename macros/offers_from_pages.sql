@@ -5,7 +5,7 @@
         and every variation a parent lists that no variation page of the run returned.
         `pages` names a CTE of rows of marts.scrape_artifacts to read; the caller imports
         shopify_rows, woo_rows (NOT MATERIALIZED) and iso_currencies. One definition for
-        int_prices__observations (every readable page) and rejected_items (the pages
+        int_prices_observed (every readable page) and rejected_items (the pages
         whose verdict counted a rejected offer or a listed variation). -#}
 shopify as (
     select

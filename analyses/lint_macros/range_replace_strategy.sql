@@ -4,6 +4,7 @@
     keeps the variable out of the parse (a parse-time env_var would tie dbt's saved parse,
     and the dbt worker's, to its value). -#}
 -- depends_on: {{ ref("prices") }}
+-- depends_on: {{ ref("int_artifacts_dated") }}
 {% if execute and env_var("COFFEE_DBT_RANGE", "") %}
 {{ get_incremental_range_replace_sql({
     "target_relation": ref("prices"),

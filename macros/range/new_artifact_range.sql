@@ -19,7 +19,7 @@
     {%- set since = run_query(since_query).columns[0].values()[0] -%}
     {%- set keys_query -%}
         select distinct roaster_id, day::text
-        from {{ ref("int_artifact_days") }}
+        from {{ ref("int_artifacts_dated") }}
         where created_at > timestamptz '{{ since }}'
         order by 1, 2
         limit {{ max_listed_keys + 1 }}
@@ -34,7 +34,7 @@
     {%- endif -%}
     {%- set range_query -%}
         select min(day)::text, max(day)::text, string_agg(distinct roaster_id, ',' order by roaster_id)
-        from {{ ref("int_artifact_days") }}
+        from {{ ref("int_artifacts_dated") }}
         where created_at > timestamptz '{{ since }}'
     {%- endset -%}
     {%- set row = run_query(range_query).rows[0] -%}

@@ -1,4 +1,4 @@
--- depends_on: {{ ref('int_artifact_days') }}
+-- depends_on: {{ ref('int_artifacts_dated') }}
 {#- append_new_columns: rows built before a column existed hold null there (no
     code_version: stale, so the next reparse rewrites them) -#}
 {{
@@ -11,18 +11,17 @@
         post_hook="{{ log_full_rebuild() }}",
         indexes=[
             {'columns': ['roaster_id', 'day']},
-            {'columns': ['variant_id', 'scraped_at'], 'unique': true},
         ],
     )
 }}
 
-{#- what this build replaces (computed once: see replaced_range in macros/range.sql) -#}
+{#- what this build replaces (computed once: see macros/range/replaced_range.sql) -#}
 {%- set replaced = replaced_range() if is_incremental() else none %}
 
 with
 
 observations as (
-    select * from {{ ref('int_prices__observations') }}
+    select * from {{ ref('int_prices_observed') }}
     {% if is_incremental() %}
         where {{ captured_window('scraped_at', replaced) }}
     {% endif %}

@@ -1,4 +1,4 @@
--- depends_on: {{ ref('int_artifact_days') }}
+-- depends_on: {{ ref('int_artifacts_dated') }}
 {#- append_new_columns: rows built before a column existed hold null there (no
     code_version: stale, so the next reparse rewrites them) -#}
 {{
@@ -12,12 +12,11 @@
         indexes=[
             {'columns': ['roaster_id', 'day']},
             {'columns': ['run_id']},
-            {'columns': ['artifact_id', 'listing_position'], 'unique': true},
         ],
     )
 }}
 
-{#- what this build replaces (computed once: see replaced_range in macros/range.sql) -#}
+{#- what this build replaces (computed once: see macros/range/replaced_range.sql) -#}
 {%- set replaced = replaced_range() if is_incremental() else none %}
 
 with
@@ -37,11 +36,11 @@ in_range as (
 ),
 
 shopify_rows as (
-    select * from {{ ref('stg_shopify__variants') }}
+    select * from {{ ref('int_shopify_variants_unpacked') }}
 ),
 
 woo_rows as not materialized (
-    select * from {{ ref('stg_woo__items') }}
+    select * from {{ ref('int_woo_items_unpacked') }}
 ),
 
 iso_currencies as not materialized (

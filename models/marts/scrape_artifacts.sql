@@ -1,4 +1,4 @@
--- depends_on: {{ ref('int_artifact_days') }}
+-- depends_on: {{ ref('int_artifacts_dated') }}
 {#- append_new_columns: rows built before a column existed hold null there (no
     code_version: stale, so the next reparse rewrites them) -#}
 {{
@@ -12,18 +12,17 @@
         indexes=[
             {'columns': ['roaster_id', 'day']},
             {'columns': ['run_id']},
-            {'columns': ['id'], 'unique': true},
         ],
     )
 }}
 
-{#- what this build replaces (computed once: see replaced_range in macros/range.sql) -#}
+{#- what this build replaces (computed once: see macros/range/replaced_range.sql) -#}
 {%- set replaced = replaced_range() if is_incremental() else none %}
 
 with
 
 validated as (
-    select * from {{ ref('int_artifacts__validated') }}
+    select * from {{ ref('int_artifacts_validated') }}
     {% if is_incremental() %}
         where {{ captured_window('captured_at', replaced) }}
     {% endif %}

@@ -26,9 +26,6 @@
         incremental_strategy='coverage_replace',
         on_schema_change='fail',
         post_hook="{{ record_coverage_check() }}",
-        indexes=[
-            {'columns': ['roaster_id', 'day'], 'unique': true},
-        ],
     )
 }}
 {%- set r = range_vars() -%}
@@ -66,10 +63,10 @@ built_artifacts as not materialized (
 validated_now as not materialized (
     -- Raw re-validated as it is now: in the range, verdicts come from here, so raw
     -- that changed in place (corruption) shows before the marts are rebuilt.
-    select * from {{ ref('int_artifacts__validated') }}
+    select * from {{ ref('int_artifacts_validated') }}
 ),
 {%- else -%}
--- depends_on: {{ ref('int_artifacts__validated') }}
+-- depends_on: {{ ref('int_artifacts_validated') }}
 {%- endif %}
 
 prices as not materialized (

@@ -20,7 +20,7 @@ raw_artifacts as not materialized (
 ),
 
 artifact_days as not materialized (
-    select * from {{ ref('int_artifact_days') }}
+    select * from {{ ref('int_artifacts_dated') }}
 ),
 
 built_artifacts as not materialized (

@@ -12,7 +12,7 @@ from runner.cli.options import DATE, PORT, Finite, emit, json_option
 from runner.core.config_values import MAX_RATE_LIMIT_RPS
 from runner.core.errors import EXIT_FAILED, InputError
 from runner.sandbox.demo import run_demo, run_scenario_demo
-from runner.sandbox.scenario_book import BY_NAME
+from runner.sandbox.scenario_book import BY_NAME, find
 from runner.sandbox.simulator import Simulator, parse_fault
 
 
@@ -51,13 +51,15 @@ def simulate_cmd(port: int, seed: int, today: dt.date | None, latency: float, hi
 
 @click.command("demo")
 @click.option("--scenario", metavar="NAME", default=None,
-              help="Stage and repair one of the runbook's twelve scenarios on its own (README: scenarios).")
+              help="Stage and repair one of the runbook's twelve scenarios on its own: its name "
+                   "(rate_limits) or the runbook's (\"Rate Limit Issues\").")
 @json_option
 def demo_cmd(scenario: str | None, as_json: bool) -> None:
     """The whole story on the embedded database and the simulator."""
-    if scenario is not None and scenario not in BY_NAME:
+    found = None if scenario is None else find(scenario)
+    if scenario is not None and found is None:
         raise click.BadParameter(f"{scenario!r} is not one of {', '.join(BY_NAME)}", param_hint="--scenario")
-    report = run_demo() if scenario is None else run_scenario_demo(scenario)
+    report = run_demo() if found is None else run_scenario_demo(found.name)
     emit(as_json, report.as_dict(), report.text())
     if not report.ok:
         sys.exit(EXIT_FAILED)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# The command line's exit codes (README, "Exit codes"): the one definition.
+# The command line's exit codes (docs/reference/cli.md, "Exit codes"): the one definition.
 EXIT_OK = 0  # success
 EXIT_FAILED = 1  # finished, but something failed (a run, an item, a dbt test, a health check)
 EXIT_INPUT = 2  # bad input or usage: one line on stderr, nothing changed

@@ -27,9 +27,9 @@ LATEST_RUNS = 10
 # tests/*.sql), their one definition; `verify` runs them and reports each one's failing
 # rows from dbt's results. The names are verify's; the values start the tests' node ids.
 INTEGRITY_TESTS = {
-    "prices_without_variant": "test.coffee.relationships_prices_variant_id__id__ref_variants_.",
-    "variants_without_roaster": "test.coffee.relationships_variants_roaster_id__id__ref_roasters_.",
-    "artifacts_without_run": "test.coffee.relationships_scrape_artifacts_run_id__id__ref_scrape_runs_.",
+    "prices_without_variant": "test.coffee.integrity_prices_without_variant.",
+    "variants_without_roaster": "test.coffee.integrity_variants_without_roaster.",
+    "artifacts_without_run": "test.coffee.integrity_artifacts_without_run.",
     "prices_from_invalid_artifacts": "test.coffee.assert_prices_follow_from_valid_artifacts",
 }
 

@@ -1,6 +1,7 @@
 """The runbook's twelve scenarios: how each is staged, detected and repaired.
 
-Each one's `detect` and `repair` are the commands of the README's scenarios table, with
+Each one's `detect` and `repair` are the commands of the scenarios table in
+docs/operations/runbook.md, with
 {first}, {last}, {today}... filled from the world; `run` stages it, runs them as real
 processes and returns what happened. See runner/sandbox/scenario_harness.py for the world.
 """
@@ -36,12 +37,17 @@ Detected = Callable[[World, Any], str | None]  # what the detect command's JSON 
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    runbook: str  # the runbook's words
+    runbook: str  # "<the runbook's name for it>: <what is staged>"
     stage: Callable[[World], None]
     detect: tuple[str, ...]
     detected: Detected
     repair: tuple[tuple[str, ...], ...]
-    how: str  # how it is detected, for the README and the demo
+    how: str  # how it is detected, for the docs and the demo
+
+    @property
+    def title(self) -> str:
+        """The scenario's name as the runbook writes it ("Rate Limit Issues")."""
+        return self.runbook.split(":", 1)[0]
 
 
 @dataclass
@@ -236,7 +242,7 @@ def _validation_failure(world: World) -> None:
 
 def _parser_bug(world: World) -> None:
     """A parser that drops the cents built every day; then the fix is deployed."""
-    deploy(world, "buggy-parser", "models/intermediate/int_prices__observations.sql",
+    deploy(world, "buggy-parser", "models/intermediate/int_prices_observed.sql",
            "round(price, coalesce(minor_units, 2)) as price", "round(price, 0) as price")
     world.cli(*world.fill(BACKFILL_ALL), "--strategy", "full")
     world.values["buggy"] = version_of(world)
@@ -299,54 +305,60 @@ def _interrupted(world: World, doc: Any) -> str | None:
 
 
 SCENARIOS = (
-    Scenario("partial_data_loss", "Partial data loss: missing data for specific time periods", _partial_loss,
+    Scenario("partial_data_loss", "Partial Data Loss: missing data for specific time periods", _partial_loss,
              ("gaps", "--start", "{first}", "--end", "{last}", "--json"),
              _gaps_are(lambda w: _days(w, ["cedar-roast"], w.days[1:3]) | _days(w, SHOPS, w.days[:1])),
              (BACKFILL_ALL,), "gaps lists the shop-days without raw (missing) and without derived rows (unprocessed)"),
-    Scenario("complete_data_loss", "Complete data loss: all data of a roaster lost", _complete_loss,
+    Scenario("complete_data_loss", "Complete Data Loss: all data of a roaster lost", _complete_loss,
              ("gaps", "--start", "{first}", "--end", "{last}", "--json"),
              _gaps_are(lambda w: _days(w, ["blue-peak"], w.days)),
              (("backfill", "--start", "{first}", "--end", "{last}", "--roaster", "blue-peak", "--json"),),
              "gaps lists every day of the roaster as missing"),
-    Scenario("corrupted_data", "Corrupted data: raw pages that no longer parse", _corrupt,
+    Scenario("corrupted_data", "Corrupted Data: raw pages that no longer parse", _corrupt,
              ("gaps", "--start", "{first}", "--end", "{last}", "--json"),
              _gaps_are(lambda w: _days(w, ["aurora-beans"], w.days[2:3])),
              (BACKFILL_ALL,), "a ranged gaps re-validates raw: the day is invalid"),
-    Scenario("schema_change", "Schema change: a new column in prices", _schema_change,
+    Scenario("schema_change", "Schema Changes: a new column in prices", _schema_change,
              ("plan", "--json"), _stale_everywhere, (BACKFILL_ALL,),
              "plan (no range) lists every day built by the old code as stale"),
-    Scenario("system_failure", "System failure: the database is lost", _system_failure,
+    Scenario("system_failure", "System Failure: the database is lost", _system_failure,
              ("health", "--json"), _unhealthy,
              (("restore", "--yes", "{backup}", "--json"), BACKFILL_ALL),
              "health fails; the last backup is restored"),
-    Scenario("service_restart", "Service restart: a backfill killed mid-work", _service_restart,
+    Scenario("service_restart", "Service Restart: a backfill killed mid-work", _service_restart,
              ("gaps", "--start", "{first}", "--end", "{last}", "--json"), _interrupted,
              (("backfill", "--resume", "--json"),), "gaps lists the days still missing; the backfill is unfinished"),
-    Scenario("deployment_rollback", "Deployment issue: a bad release rolled back", _bad_release,
+    Scenario("deployment_rollback", "Deployment Issues: a bad release rolled back", _bad_release,
              ("plan", "--built-by", "{bad}", "--json"),
              _plan_is(lambda w: {k: "reparse" for k in _days(w, SHOPS, [w.today])}),
              (("backfill", "--built-by", "{bad}", "--json"),), "plan --built-by lists exactly what the release built"),
-    Scenario("configuration_change", "Configuration change: a roaster's timezone", _config_change,
+    Scenario("configuration_change", "Configuration Changes: a roaster's timezone", _config_change,
              ("plan", "--json"), _plan_is(_moved_days),
              (("backfill", "--start", "{first}", "--end", "{tomorrow}", "--roaster", "dune-coffee", "--json"),
               ("backfill", "--start", "{first}", "--end", "{tomorrow}", "--roaster", "dune-coffee", "--json")),
              "plan lists exactly the moved days (stale); other settings changes list nothing"),
-    Scenario("validation_failures", "Validation failures: an HTML page with status 200 on every retry",
+    Scenario("validation_failures", "Validation Failures: an HTML page with status 200 on every retry",
              _validation_failure, ("cleanup", "--json"), _would_move_invalid,
              (("cleanup", "--apply", "--no-backup", "--json"),
               ("backfill", "--start", "{today}", "--end", "{today}", "--roaster", "aurora-beans", "--json")),
              "cleanup's dry run counts the invalid page; after --apply the day is partial"),
-    Scenario("parsing_errors", "Parsing errors: a parser bug fixed by a release", _parser_bug,
+    Scenario("parsing_errors", "Parsing Errors: a parser bug fixed by a release", _parser_bug,
              ("plan", "--json"), _stale_everywhere, (BACKFILL_ALL,),
              "plan (no range) lists every day the buggy parser built as stale"),
-    Scenario("external_api_issues", "External API issue: a shop renames a field", _format_change,
+    Scenario("external_api_issues", "External API Issues: a shop renames a field", _format_change,
              ("verify", "--start", "{first}", "--end", "{last}", "--json"), _drift_named,
              (("backfill", "--start", "{today}", "--end", "{today}", "--roaster", "blue-peak", "--json"),),
              "verify names the key the shop's pages lost (shape drift)"),
-    Scenario("rate_limits", "Rate limits: a shop throttles today's scrape", _rate_limited,
+    Scenario("rate_limits", "Rate Limit Issues: a shop throttles today's scrape", _rate_limited,
              ("gaps", "--start", "{first}", "--end", "{last}", "--json"),
              _gaps_are(lambda w: _days(w, ["dune-coffee"], [w.today])),
              (("backfill", "--start", "{today}", "--end", "{today}", "--roaster", "dune-coffee", "--json"),),
              "gaps lists the day as failed; the backfill waits out the shop's Retry-After"),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
+
+
+def find(name: str) -> Scenario | None:
+    """A scenario by its name (`rate_limits`) or the runbook's (`Rate Limit Issues`, any case)."""
+    wanted = " ".join(name.split()).casefold()
+    return BY_NAME.get(name) or next((s for s in SCENARIOS if s.title.casefold() == wanted), None)

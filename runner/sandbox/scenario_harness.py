@@ -1,5 +1,5 @@
 """The runbook's twelve backfill scenarios, each staged on the simulator and repaired with
-only the commands the README's scenarios table gives for it.
+only the commands the scenarios table of docs/operations/runbook.md gives for it.
 
 A scenario runs in a small world: the simulator's four shops, scraped live on each of
 the last WORLD_DAYS days (today included) at noon UTC and built, with the clock held at

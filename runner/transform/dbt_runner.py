@@ -33,14 +33,16 @@ DBT_TIMEOUT_SECONDS = 3600
 DBT_LOCK_KEY = 0x0C0FFEE + 1  # advisory lock: one dbt invocation per database at a time
 # The range travels in this environment variable, not in --vars: dbt discards its partial
 # parse whenever --vars change, and a full re-parse costs 2-3 s per invocation
-# (bench/README.md). macros/range.sql reads it at execution time only.
+# (bench/README.md). macros/range/_range_value.sql reads it at execution time only.
 RANGE_ENV = "COFFEE_DBT_RANGE"
 RANGE_KEYS = ("start_date", "end_date", "roasters")
 PROFILE_TEMPLATE = "profiles.example.yml"
 # The runner's own builds (backfills, the service, cleanup, restore) leave out dbt's unit
 # tests, as dbt advises for production: they check the models' logic on fixed inputs, not
-# the data, and cost about 1.6 s per build. `dbt build`, `dbt test` and `verify` run them.
-BUILD = ("build", "--exclude-resource-type", "unit_test")
+# the data, and cost about 1.6 s per build. They also leave out the key tests tagged
+# `full_scan` (the parsing views' grain), which would parse every raw page on each build.
+# `dbt build`, `dbt test` and `verify` run both.
+BUILD = ("build", "--exclude-resource-type", "unit_test", "--exclude", "tag:full_scan")
 
 
 def profiles_dir() -> Path | None:

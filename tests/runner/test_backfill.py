@@ -92,7 +92,7 @@ def test_days_without_captures_are_unrecoverable_and_can_be_acknowledged(tmp_pat
         report = json.loads(failing.stdout)
         assert len(report["gaps"]) == 4 and not report["ok"]
         # verify's own gap check fails it; dbt's no_gaps runs at its default severity there
-        assert report["dbt"]["counts"].get("warn", 0) >= 1 and report["dbt"]["ok"]
+        assert report["dbt"]["counts"].get("warn", 0) >= 1 and report["dbt"]["ok"], report["dbt"]["failures"]
         ack = run_cli("--config", str(path), "gaps", "--acknowledge", "--roaster", "aurora-beans",
                       "--start", str(START), "--end", str(END), "--reason", "shop offline, never archived")
         assert ack.exit_code == 0

@@ -228,8 +228,8 @@ def test_plain_build_with_more_new_days_than_it_lists_rebuilds_a_superset(tmp_pa
     assert len(built["marts.prices"]) == 2400 + db.execute(
         "select count(*) from marts.prices where day = '2026-03-02'").fetchone()[0]
     # a full refresh replaces scrape_artifacts, and with it the view that reads it
-    # (int_prices__observations): rebuild them together, as `dbt build --full-refresh` does
-    assert dbt(target, "run", "--select", "prices", "scrape_artifacts", "int_prices__observations",
+    # (int_prices_observed): rebuild them together, as `dbt build --full-refresh` does
+    assert dbt(target, "run", "--select", "prices", "scrape_artifacts", "int_prices_observed",
                "--full-refresh").ok
     assert snapshot_tables(db, tuple(built)) == built
 

@@ -1,5 +1,5 @@
 """The runbook's twelve scenarios (runner/sandbox/scenario_book.py), one test each: staged on the
-simulator, detected and repaired with only the README's commands (real processes), and
+simulator, detected and repaired with only the commands of the docs' scenarios table (real processes), and
 ending with every day complete and every run equal to what the shops served."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from runner.sandbox.simulator import Simulator
 from tests.runner.helpers import TODAY
 
 # Not in the default suite: `pytest -m scenarios` (about 5 CPU-minutes; .ci/run and the
-# README's test command run it after the default suite). Each worker builds the world once.
+# the README's test command run it after the default suite). Each worker builds the world once.
 pytestmark = pytest.mark.scenarios
 
 
@@ -99,7 +99,7 @@ def test_configuration_change_makes_exactly_the_moved_days_stale(history):
     alone = history.cli("backfill", "--start", tomorrow, "--end", tomorrow, "--roaster", "dune-coffee", "--json")
     assert alone.code == 0, alone.stderr[-2000:]
     assert ("dune-coffee", tomorrow) not in _plan(history)
-    for command in scenario.repair:  # then the README's commands
+    for command in scenario.repair:  # then the scenarios table's commands
         ran = history.cli(*history.fill(command))
         assert ran.code == 0, ran.stderr[-2000:]
     assert mismatches(history) == []

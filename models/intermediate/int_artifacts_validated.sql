@@ -4,7 +4,7 @@
     A page is invalid only when it cannot be read as a catalog page: no response, an HTTP
     error, not JSON, the wrong envelope, an item without an id, or items of which none
     yields a price. An item with a problem of its own (see item_rejection_reason) leaves
-    the page valid; int_prices__observations gives it its reason.
+    the page valid; int_prices_observed gives it its reason.
 
     Written so that a filter on (roaster_id, day) reaches raw: per-page work is lateral
     (a grouped CTE over all pages would parse every page of history), the only window
@@ -17,7 +17,7 @@ artifacts as not materialized (
 ),
 
 artifact_days as (
-    select * from {{ ref('int_artifact_days') }}
+    select * from {{ ref('int_artifacts_dated') }}
 ),
 
 roasters as (
@@ -25,11 +25,11 @@ roasters as (
 ),
 
 shopify_rows as (
-    select * from {{ ref('stg_shopify__variants') }}
+    select * from {{ ref('int_shopify_variants_unpacked') }}
 ),
 
 woo_rows as (
-    select * from {{ ref('stg_woo__items') }}
+    select * from {{ ref('int_woo_items_unpacked') }}
 ),
 
 iso_currencies as not materialized (

@@ -9,18 +9,18 @@
 with
 
 -- The page verdicts the same build has just written for the range: read from the mart
--- (a table, by index) rather than from int_artifacts__validated, which would validate
+-- (a table, by index) rather than from int_artifacts_validated, which would validate
 -- every page of the range once more.
 artifacts as (
     select * from {{ ref('scrape_artifacts') }}
 ),
 
 shopify_rows as (
-    select * from {{ ref('stg_shopify__variants') }}
+    select * from {{ ref('int_shopify_variants_unpacked') }}
 ),
 
 woo_rows as not materialized (
-    select * from {{ ref('stg_woo__items') }}
+    select * from {{ ref('int_woo_items_unpacked') }}
 ),
 
 iso_currencies as not materialized (
