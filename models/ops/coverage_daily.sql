@@ -291,7 +291,7 @@ classified as (
             else 'missing'
         end as status,
         coalesce(day_facts.runs, 0) as runs,
-        coalesce(day_facts.valid_pages, 0) as valid_artifacts,
+        coalesce(day_facts.valid_pages, 0)::bigint as valid_artifacts,
         coalesce(price_days.price_rows, 0) as price_rows,
         coalesce(rejected_days.rejected_items, 0) as rejected_items,
         coalesce(day_facts.missing_variations, 0) as missing_variations,
