@@ -157,10 +157,19 @@ def _corrupt(world: World) -> None:
                      (world.days[2],))
 
 
+# the contract of prices declares the new column, after pack_count (prices' only
+# integer column followed by artifact_created_at)
+PRICE_PER_KG_CONTRACT = ("models/marts/_marts__models.yml",
+                         "        data_type: integer\n      - name: artifact_created_at\n",
+                         "        data_type: integer\n      - name: price_per_kg\n"
+                         "        description: The price of one kilogram.\n        data_type: numeric\n"
+                         "      - name: artifact_created_at\n")
+
+
 def _schema_change(world: World) -> None:
     deploy(world, "price-per-kg", "models/marts/prices.sql", "        {{ provenance_columns() }}\n    from deduped",
            "        round(deduped.price / nullif(option_facts.weight_g, 0) * 1000, 2) as price_per_kg,\n"
-           "        {{ provenance_columns() }}\n    from deduped")
+           "        {{ provenance_columns() }}\n    from deduped", also=(PRICE_PER_KG_CONTRACT,))
 
 
 # --- 2. pipeline restarts ------------------------------------------------------------------

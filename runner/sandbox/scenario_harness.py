@@ -175,9 +175,11 @@ def mismatches(world: World) -> list[str]:
 
 # --- deploying other code ------------------------------------------------------------------
 
-def deploy(world: World, name: str, path: str, old: str, new: str) -> None:
-    """Deploy a release: a copy of the dbt project with one edit, made current for every
-    later command ($COFFEE_DBT_PROJECT_DIR)."""
+def deploy(world: World, name: str, path: str, old: str, new: str,
+           also: tuple[tuple[str, str, str], ...] = ()) -> None:
+    """Deploy a release: a copy of the dbt project with one edit (and the `also` edits, each
+    (path, old, new): a new mart column declares itself in the contract too), made current
+    for every later command ($COFFEE_DBT_PROJECT_DIR)."""
     source, copy = project_dir(), world.home / "releases" / name
     if copy.exists():
         shutil.rmtree(copy)
@@ -187,11 +189,12 @@ def deploy(world: World, name: str, path: str, old: str, new: str) -> None:
         elif (source / part).is_file():
             copy.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / part, copy / part)
-    edited = copy / path
-    text = edited.read_text(encoding="utf-8")
-    if old not in text:
-        raise RuntimeError(f"release {name}: {path} no longer contains {old!r}")
-    edited.write_text(text.replace(old, new), encoding="utf-8")
+    for file, before, after in ((path, old, new), *also):
+        edited = copy / file
+        text = edited.read_text(encoding="utf-8")
+        if before not in text:
+            raise RuntimeError(f"release {name}: {file} no longer contains {before!r}")
+        edited.write_text(text.replace(before, after), encoding="utf-8")
     world.env["COFFEE_DBT_PROJECT_DIR"] = str(copy)
 
 
