@@ -265,6 +265,7 @@ class PoliteClient:
             exchange.url = str(response.url)
             exchange.status = response.status_code
             exchange.headers = {k: response.headers[k] for k in HEADERS_OF_INTEREST if k in response.headers}
+            _keep_the_exchange(exchange, response)
             # aiter_bytes decodes gzip as it goes, so a compression bomb stops at the limit.
             async for chunk in response.aiter_bytes():
                 exchange.byte_length += len(chunk)
@@ -273,6 +274,20 @@ class PoliteClient:
                     chunks.clear()
                     return
                 chunks.append(chunk)
+
+
+def _keep_the_exchange(exchange: Exchange, response: httpx.Response) -> None:
+    """The status line and every header as received, and the request as sent."""
+    reason = response.reason_phrase or ""
+    exchange.status_line = f"{response.http_version} {response.status_code} {reason}".rstrip()
+    exchange.response_headers = _pairs(response.headers.raw)
+    request = response.request
+    exchange.request = {"method": request.method, "url": str(request.url), "headers": _pairs(request.headers.raw)}
+
+
+def _pairs(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    # latin-1 maps every byte to one character: any header bytes come back unchanged
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw]
 
 
 SEND_EVENTS = ("http11.send_request_headers.started", "http2.send_request_headers.started")

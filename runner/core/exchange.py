@@ -34,6 +34,9 @@ class Exchange:
     json: Any = None  # the parsed body when JSON was expected and it parsed
     parsed: bool = False
     failure: type[FetchError] | None = None  # what went wrong below HTTP (then `error` says it)
+    status_line: str | None = None  # "HTTP/1.1 200 OK", as received
+    response_headers: list[tuple[str, str]] = field(default_factory=list)  # every one, in order, repeats kept
+    request: dict[str, Any] | None = None  # as sent: {"method", "url", "headers": [[name, value], ...]}
 
     def fail(self, kind: type[FetchError], detail: str) -> None:
         """Record a failure below HTTP: its kind, and the text stored with the capture."""

@@ -113,16 +113,24 @@ def cleanup_apply(target: Target, take_backup: bool = True) -> dict[str, Any]:
                             select %s, backfill_id, roaster_id, day, run_id from control.backfill_items
                              where run_id in (select id from move_runs)""", (batch,))
             conn.execute("update control.backfill_items set run_id = null where run_id in (select id from move_runs)")
-            conn.execute("""insert into quarantine.scrape_artifacts
-                            select a.*, %s, m.reason, now() from raw.scrape_artifacts a
-                              join move_artifacts m on m.id = a.id""", (batch,))
+            _move_rows(conn, "scrape_artifacts", batch, "m.reason",
+                       "join move_artifacts m on m.id = a.id")
             conn.execute("delete from raw.scrape_artifacts where id in (select id from move_artifacts)")
-            conn.execute("""insert into quarantine.scrape_runs
-                            select r.*, %s, 'failed run', now() from raw.scrape_runs r
-                             where r.id in (select id from move_runs)""", (batch,))
+            _move_rows(conn, "scrape_runs", batch, "'failed run'", "where a.id in (select id from move_runs)")
             conn.execute("delete from raw.scrape_runs where id in (select id from move_runs)")
     dbt_result = _rebuild(target, days)
     return {"batch_id": str(batch), "moved": counts, "backup": backup_file, "dbt": dbt_result}
+
+
+def _move_rows(conn: psycopg.Connection, table: str, batch: uuid.UUID, reason: str, which: str) -> None:
+    """Copy raw rows into quarantine by column name (the quarantine tables have raw's
+    columns, in migration order, plus batch_id, reason and quarantined_at)."""
+    columns = [sql.Identifier(c) for c in _columns(conn, "raw", table)]
+    conn.execute(sql.SQL("insert into {} ({}, batch_id, reason, quarantined_at) select {}, %s, {}, now() "
+                         "from {} as a {}").format(
+        sql.Identifier("quarantine", table), sql.SQL(", ").join(columns),
+        sql.SQL(", ").join(sql.SQL("a.{}").format(c) for c in columns), sql.SQL(reason),
+        sql.Identifier("raw", table), sql.SQL(which)), (batch,))
 
 
 def cleanup_undo(target: Target, batch_id: str) -> dict[str, Any]:

@@ -33,8 +33,8 @@ INSERT_ARTIFACT = """
 insert into raw.scrape_artifacts (
     id, run_id, roaster_id, url, requested_url, resource, page, attempt, source, http_status,
     content_type, headers, body, body_text, body_bytes, sha256, byte_length, captured_at,
-    archive_timestamp, elapsed_ms, error)
-values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    archive_timestamp, elapsed_ms, error, status_line, response_headers, request)
+values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
 
 
@@ -69,6 +69,8 @@ def artifact_params(run_id: uuid.UUID, roaster_id: str, source: str, resource: s
         exchange.attempt, source, exchange.status, exchange.content_type, Jsonb(exchange.headers),
         stored.body, stored.text, stored.raw, exchange.sha256, exchange.byte_length, exchange.captured_at,
         archive_timestamp(exchange.url) if source == "archive" else None, exchange.elapsed_ms, exchange.error,
+        exchange.status_line, Jsonb(exchange.response_headers) if exchange.status_line else None,
+        Jsonb(exchange.request) if exchange.request else None,
     ]
 
 

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import socket
+import threading
 import time
 
-from runner.acquire.client import Exchange
-from runner.core.config import Config, Roaster
+from runner.acquire.client import Exchange, PoliteClient
+from runner.core.config import Config, HttpSettings, Roaster
 from runner.store.raw import RawStore, body_columns, reap_dead_runs, sync_roasters
 
 ROASTER = Roaster(id="shop-a", name="Shop A", platform="shopify", base_url="http://127.0.0.1:9/r/shop-a",
@@ -71,3 +73,58 @@ def test_reaper_leaves_live_runs_alone(db_url, db):
     assert reaped == 1
     assert db.execute("select status from raw.scrape_runs").fetchone()[0] == "fail"
     assert reap_dead_runs(db) == 0
+
+
+# The answer of a shop whose front end writes its own reason phrase, mixed-case names and
+# a repeated header: all of it must come back from the raw store as received.
+ANSWER_HEADERS = [("Content-Type", "application/json"), ("Link", '</p2>; rel="next"'), ("X-Odd-CASE", "One"),
+                  ("link", '</p0>; rel="prev"'), ("Content-Length", "2"), ("Connection", "close")]
+ANSWER = ("HTTP/1.1 200 Fine Thanks\r\n" + "".join(f"{k}: {v}\r\n" for k, v in ANSWER_HEADERS) + "\r\n{}").encode()
+
+
+class _OneAnswerServer:
+    """A real server on 127.0.0.1 that keeps each request's bytes and gives ANSWER."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.requests: list[bytes] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(4096)
+            self.requests.append(data)
+            conn.sendall(ANSWER)
+
+    def close(self) -> None:
+        self.thread.join()
+        self.sock.close()
+
+
+def test_every_header_the_status_line_and_the_request_as_sent_are_kept(db_url, db):
+    sync_roasters(db, Config(roasters=(ROASTER,)))
+    server = _OneAnswerServer()
+
+    async def fetch() -> Exchange:
+        async with PoliteClient(HttpSettings(), "coffee-runner/test (+http://example.test)", seed=1) as client:
+            return await client.fetch(f"{server.url}/products.json?page=1", client.gate("shop-a", 100),
+                                      lambda _: asyncio.sleep(0))
+
+    try:
+        exchange = asyncio.run(fetch())
+    finally:
+        server.close()
+    _store_one(db_url, exchange)
+    status_line, headers, request = db.execute(
+        "select status_line, response_headers, request from raw.scrape_artifacts").fetchone()
+    assert status_line == "HTTP/1.1 200 Fine Thanks"
+    assert [tuple(pair) for pair in headers] == ANSWER_HEADERS  # order, repeats and the names' case
+    sent = server.requests[0].decode("latin-1").split("\r\n")
+    assert sent[0] == f"{request['method']} /products.json?page=1 HTTP/1.1"
+    assert request["url"] == f"{server.url}/products.json?page=1"
+    assert [f"{k}: {v}" for k, v in request["headers"]] == [line for line in sent[1:] if line]
