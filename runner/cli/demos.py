@@ -13,7 +13,7 @@ from runner.core.config_values import MAX_RATE_LIMIT_RPS
 from runner.core.errors import EXIT_FAILED, InputError
 from runner.sandbox.demo import run_demo, run_scenario_demo
 from runner.sandbox.scenario_book import BY_NAME, find
-from runner.sandbox.simulator import Simulator, parse_fault
+from runner.sandbox.simulator import DEFAULT_SHOPS, Simulator, changing, parse_fault
 
 
 @click.command("simulate")
@@ -28,17 +28,23 @@ from runner.sandbox.simulator import Simulator, parse_fault
               help="rate_limit_rps in the served config.")
 @click.option("--fault", "faults", multiple=True, metavar="SPEC",
               help="e.g. kind=429,shop=aurora-beans,times=2,arg=1 (repeatable).")
+@click.option("--page-change-rate", type=Finite(0, 1), default=1.0, show_default=True,
+              help="Share of catalog pages that change from one day to the next.")
+@click.option("--product-change-share", type=Finite(0, 1), default=1.0, show_default=True,
+              help="Share of a changed page's products that change with it.")
 @json_option
 def simulate_cmd(port: int, seed: int, today: dt.date | None, latency: float, history_days: int,
-                 rps: float, faults: tuple[str, ...], as_json: bool) -> None:
+                 rps: float, faults: tuple[str, ...], page_change_rate: float, product_change_share: float,
+                 as_json: bool) -> None:
     """Serve the local shop simulator until interrupted."""
     try:
         parsed = [parse_fault(f) for f in faults]
     except ValueError as exc:
         raise InputError(f"--fault: {exc}") from None
     try:
-        sim = Simulator(seed=seed, faults=parsed, today=today,
-                        latency=latency, history_days=history_days, rate_limit_rps=rps, port=port)
+        sim = Simulator(seed=seed, faults=parsed, today=today, latency=latency, history_days=history_days,
+                        rate_limit_rps=rps, port=port,
+                        shops=changing(DEFAULT_SHOPS, page_change_rate, product_change_share))
     except OSError as exc:
         raise InputError(f"--port {port}: cannot listen ({exc.strerror})") from None
     info = {"url": sim.url, "config_url": f"{sim.url}/_sim/roasters.yml",

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runner.sandbox.simulator import DEFAULT_SHOPS, Simulator, parse_fault
+from runner.sandbox.simulator import DEFAULT_SHOPS, Simulator, changing, parse_fault
 from runner.sandbox.simulator.catalog import offers, truth
 from runner.sandbox.simulator.faults import Fault
 from runner.sandbox.simulator.render import shopify_products, woo_products, woo_variations
@@ -116,3 +116,42 @@ def test_fault_times_are_counted():
     with Simulator(today=DAY, faults=[Fault("503", resource="meta", times=2)]) as sim:
         codes = [httpx.get(f"{sim.url}/r/aurora-beans/meta.json").status_code for _ in range(3)]
     assert codes == [503, 503, 200]
+
+
+def _unchanged_share(shop, days: int = 200) -> float:
+    """Share of days whose catalog pages are byte for byte the previous day's."""
+    render = shopify_products if shop.platform == "shopify" else woo_variations
+    pages = [json.dumps(render(SEED, shop, DAY + dt.timedelta(days=i))) for i in range(days)]
+    return sum(a == b for a, b in itertools.pairwise(pages)) / (days - 1)
+
+
+def _product_changes(shop, days: int = 120) -> float:
+    """Share of (product, day) pairs whose offers differ from the day before."""
+    states = [{} for _ in range(days)]
+    for i in range(days):
+        for o in offers(SEED, shop, DAY + dt.timedelta(days=i)):
+            states[i].setdefault(o.product.platform_id, []).append((o.price, o.is_sale, o.in_stock))
+    pairs = [(a[k], b[k]) for a, b in itertools.pairwise(states) for k in a.keys() & b.keys()]
+    return sum(x != y for x, y in pairs) / len(pairs)
+
+
+def test_pages_change_from_day_to_day_at_the_configured_rate():
+    for base, slow, frozen in zip(DEFAULT_SHOPS, changing(DEFAULT_SHOPS, 0.1, 1.0), changing(DEFAULT_SHOPS, 0.0, 1.0),
+                                  strict=True):
+        assert _unchanged_share(base) < 0.1, base.id  # the default: every day's own catalog
+        assert 0.8 <= _unchanged_share(slow) <= 0.97, base.id
+        assert _unchanged_share(frozen) >= 0.98, base.id
+
+
+def test_a_changed_page_changes_its_configured_share_of_products():
+    for every, some in zip(changing(DEFAULT_SHOPS, 1.0, 1.0), changing(DEFAULT_SHOPS, 1.0, 0.3), strict=True):
+        assert 0.1 * _product_changes(every) < _product_changes(some) < 0.5 * _product_changes(every), every.id
+
+
+def test_slowly_changing_pages_still_render_their_truth():
+    shop = changing(DEFAULT_SHOPS, 0.2, 0.5)[0]
+    for day in (DAY, DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=40)):
+        rows = {r["variant_id"]: r for r in truth(SEED, shop, day)}
+        rendered = {f"{shop.id}:{v['id']}": Decimal(str(v["price"]))
+                    for p in shopify_products(SEED, shop, day) for v in p["variants"] if Decimal(str(v["price"])) > 0}
+        assert rendered == {k: r["price"] for k, r in rows.items()}

@@ -6,6 +6,7 @@ demo ask `truth()` for what a shop offered on a day and compare the marts with i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -41,6 +42,8 @@ PACKS: tuple[tuple[str, int | None, Decimal], ...] = (
 ORIGINS = ("Ethiopia Yirgacheffe", "Kenya AA", "Colombia Huila", "Guatemala Antigua",
            "Brazil Cerrado", "Sumatra Mandheling", "Costa Rica Tarrazu", "Rwanda Nyamasheke",
            "Chikmagalur Estate", "Baba Budangiri", "House Espresso", "Decaf Swiss Water")
+PAGE_SIZES = {"shopify": 250, "woocommerce": 100}  # the pages the runner asks for (the change unit)
+CHANGE_LOOKBACK_DAYS = 400
 PRICE_BANDS = {"USD": (12, 26), "EUR": (10, 22), "GBP": (9, 20), "INR": (380, 1250), "JPY": (1500, 3800)}
 
 
@@ -56,6 +59,12 @@ class ShopSpec:
     woo_route: str = "v1"  # v1 | legacy (only /wp-json/wc/store/products)
     minor_unit: int = 2
     fixture: str | None = None  # a captured real catalog served byte for byte instead (render.fixture_items)
+    # How pages change from one day to the next, as real catalogs do: on a day, each page
+    # changes with `page_change_rate`, and on a changed page each product with
+    # `product_change_share`; a product that does not change shows its last change day's
+    # price, sale and stock. 1.0 and 1.0: every product's state is the day's own.
+    page_change_rate: float = 1.0
+    product_change_share: float = 1.0
 
     @property
     def decimals(self) -> int:
@@ -69,6 +78,13 @@ DEFAULT_SHOPS = (
     ShopSpec("cedar-roast", "Cedar Roast Co", "woocommerce", "EUR", "Europe/Berlin"),
     ShopSpec("dune-coffee", "Dune Coffee", "woocommerce", "GBP", "Europe/London", woo_route="legacy"),
 )
+
+
+def changing(shops: tuple[ShopSpec, ...], page_change_rate: float,
+             product_change_share: float) -> tuple[ShopSpec, ...]:
+    """The shops with pages that change at these rates (see ShopSpec)."""
+    return tuple(dataclasses.replace(shop, page_change_rate=page_change_rate,
+                                     product_change_share=product_change_share) for shop in shops)
 
 
 def _hash(*parts: object) -> int:
@@ -205,19 +221,37 @@ def _money(value: Decimal, shop: ShopSpec) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-shop.decimals), rounding=ROUND_HALF_UP)
 
 
+def changed_on(seed: int, shop: ShopSpec, product: Product, d: int) -> bool:
+    """Did the product's page change on day index `d`, and the product with it?"""
+    page = product.index // PAGE_SIZES[shop.platform]
+    return (_frac(seed, shop.id, "page-change", page, d) < shop.page_change_rate
+            and _frac(seed, shop.id, "product-change", product.index, d) < shop.product_change_share)
+
+
+def as_of(seed: int, shop: ShopSpec, product: Product, d: int) -> int:
+    """The day index whose price, sale and stock the product shows on day index `d`: its
+    latest change day, looking back to the start of d's CHANGE_LOOKBACK_DAYS window (which
+    counts as a change day, so a product that never changes still moves once a window)."""
+    if shop.page_change_rate >= 1 and shop.product_change_share >= 1:
+        return d
+    window = d - d % CHANGE_LOOKBACK_DAYS
+    return next((day for day in range(d, window, -1) if changed_on(seed, shop, product, day)), window)
+
+
 def offers(seed: int, shop: ShopSpec, day: dt.date) -> list[Offer]:
     """What the shop offers on `day` (a calendar day in the shop's timezone)."""
     d = day_index(day)
     result = []
     for product in product_pool(seed, shop):
-        if not product.active_on(d):
+        s = as_of(seed, shop, product, d)  # listed or not, like its price, as of its last change
+        if not product.active_on(s):
             continue
-        on_sale = _frac(seed, shop.id, product.index, "sale", d // 3) < SALE_CHANCE
+        on_sale = _frac(seed, shop.id, product.index, "sale", s // 3) < SALE_CHANCE
         for variant in product.variants:
-            step = Decimal(_hash(seed, shop.id, variant.platform_id, "week", d // 7) % 5 - 2) / 50
+            step = Decimal(_hash(seed, shop.id, variant.platform_id, "week", s // 7) % 5 - 2) / 50
             regular = _money(variant.base_price * (1 + step), shop)
             price = _money(regular * SALE_DISCOUNT, shop) if on_sale else regular
-            in_stock = _frac(seed, shop.id, variant.platform_id, "stock", d) >= STOCKOUT_CHANCE
+            in_stock = _frac(seed, shop.id, variant.platform_id, "stock", s) >= STOCKOUT_CHANCE
             result.append(Offer(product, variant, price, regular if on_sale else None, on_sale, in_stock))
     return result
 
