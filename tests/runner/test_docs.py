@@ -14,9 +14,9 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
-import psycopg
 import pytest
+
+from tests.runner.helpers import run_cli, sim_config
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
@@ -124,54 +124,39 @@ def _documented_shapes() -> dict[str, set[str]]:
     return shapes
 
 
-def test_every_commands_json_has_the_documented_keys(checkout, tmp_path):
-    """Each documented command, run with --json on a fresh home holding one scrape."""
-    from runner.sandbox.simulator import Simulator
-
-    env = _user_env(tmp_path / "user")
-    cli = [str(VENV_BIN / "coffee-runner")]
+def test_every_commands_json_has_the_documented_keys(sim, db, tmp_path):
+    """Each documented command, run with --json on a database holding one scrape."""
+    path, _ = sim_config(sim, tmp_path)
 
     def run(*args: str, ok: tuple[int, ...] = (0,)) -> dict:
-        ran = subprocess.run([*cli, *args, "--json"], cwd=checkout, env=env, text=True, capture_output=True)
-        assert ran.returncode in ok, (args, ran.stderr[-2000:])
+        ran = run_cli("--config", str(path), *args, "--json")
+        assert ran.exit_code in ok, (args, ran.output[-2000:])
         return json.loads(ran.stdout)
 
+    got = {"init": run("init"), "fetch": run("fetch")}
+    day = str(db.execute("select min(target_day) from raw.scrape_runs").fetchone()[0])
+    span = ("--start", day, "--end", day)
+    got["assess"] = run("assess")
+    got["gaps"] = run("gaps", *span)
+    got["gaps --acknowledge"] = run("gaps", "--acknowledge", "--roaster", "aurora-beans", *span, "--reason", "docs")
+    got["plan"] = run("plan", *span)
+    got["backfill --dry-run"] = run("backfill", *span, "--dry-run")
+    got["backfill"] = run("backfill", *span)
+    got["verify"] = run("verify", *span, ok=(0, 1))
+    got["health"] = run("health", ok=(0, 1))
+    got["backup"] = run("backup")
+    got["restore"] = run("restore", "--yes", got["backup"]["file"])
+    suffix = got["restore"]["set_aside"][0].split("_", 1)[1]  # raw_<suffix>
+    got["restore --drop-set-aside"] = run("restore", "--drop-set-aside", suffix, "--yes")
+    got["cleanup"] = run("cleanup")
+    got["pause"] = run("pause", "--roaster", "aurora-beans", "--reason", "docs")
+    got["unpause"] = run("unpause", "--roaster", "aurora-beans")
+    got["report --html"] = run("report", "--html", str(tmp_path / "report"))
     shapes = _documented_shapes()
-    with Simulator() as sim:
-        (checkout / "roasters.yml").write_text(httpx.get(f"{sim.url}/_sim/roasters.yml").text)
-        got = {"init": run("init"), "fetch": run("fetch")}
-        url = subprocess.run([*cli, "env"], cwd=checkout, env=env, text=True, capture_output=True).stdout
-        database = re.search(r"COFFEE_DATABASE_URL='?([^'\n]+)", url).group(1)
-        with psycopg.connect(database) as conn:
-            day = str(conn.execute("select min(target_day) from raw.scrape_runs").fetchone()[0])
-        span = ("--start", day, "--end", day)
-        got["assess"] = run("assess")
-        got["gaps"] = run("gaps", *span)
-        got["gaps --acknowledge"] = run("gaps", "--acknowledge", "--roaster", "aurora-beans", *span, "--reason", "docs")
-        got["plan"] = run("plan", *span)
-        got["backfill --dry-run"] = run("backfill", *span, "--dry-run")
-        got["backfill"] = run("backfill", *span)
-        got["verify"] = run("verify", *span, ok=(0, 1))
-        got["health"] = run("health", ok=(0, 1))
-        got["backup"] = run("backup")
-        got["restore"] = run("restore", "--yes", got["backup"]["file"])
-        suffix = got["restore"]["set_aside"][0].split("_", 1)[1]  # raw_<suffix>
-        got["restore --drop-set-aside"] = run("restore", "--drop-set-aside", suffix, "--yes")
-        got["cleanup"] = run("cleanup")
-        got["pause"] = run("pause", "--roaster", "aurora-beans", "--reason", "docs")
-        got["unpause"] = run("unpause", "--roaster", "aurora-beans")
-        got["report --html"] = run("report", "--html", str(tmp_path / "report"))
-    _stop_embedded(checkout)
     assert set(shapes) - {"demo"} == set(got)
     for command, document in got.items():
         assert set(document) >= shapes[command], (command, sorted(document))
         assert set(document) - shapes[command] <= {"dry_run", "built_by", "since_version"}, (command, sorted(document))
-
-
-def _stop_embedded(checkout: Path) -> None:
-    from runner.store.db import stop_embedded
-
-    stop_embedded(checkout / ".coffee" / "pg")
 
 
 REPO_DIRS = ("runner/", "tests/", "models/", "macros/", "bench/", "deploy/", "docs/", "analyses/", "seeds/",
