@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass
 
 import psycopg
 
-from runner.acquire.client import Clock, PoliteClient, check_robots, read_robots
+from runner.acquire.client import Clock, PoliteClient
 from runner.acquire.platforms import SOURCES, CatalogResult, RunContext
+from runner.acquire.robots import check_robots, read_robots
 from runner.core.clock import now as clock_now
 from runner.core.config import Config, Roaster
 from runner.core.errors import RobotsDisallowed

@@ -17,14 +17,11 @@ from runner.acquire.client import (
     PoliteClient,
     ShopGate,
     _parse_json,
-    agent_token,
     backoff_delay,
     classify,
-    crawl_delay,
     parse_retry_after,
-    read_robots,
-    robots_policy,
 )
+from runner.acquire.robots import agent_token, crawl_delay, read_robots, robots_policy
 from runner.core.config import HttpSettings
 from runner.core.errors import (
     BadBody,
