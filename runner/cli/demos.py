@@ -62,10 +62,12 @@ def simulate_cmd(port: int, seed: int, today: dt.date | None, latency: float, hi
 @json_option
 def demo_cmd(scenario: str | None, as_json: bool) -> None:
     """The whole story on the embedded database and the simulator."""
-    found = None if scenario is None else find(scenario)
-    if scenario is not None and found is None:
+    if scenario is None:
+        report = run_demo()
+    elif (found := find(scenario)) is not None:
+        report = run_scenario_demo(found.name)
+    else:
         raise click.BadParameter(f"{scenario!r} is not one of {', '.join(BY_NAME)}", param_hint="--scenario")
-    report = run_demo() if found is None else run_scenario_demo(found.name)
     emit(as_json, report.as_dict(), report.text())
     if not report.ok:
         sys.exit(EXIT_FAILED)
