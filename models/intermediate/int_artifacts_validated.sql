@@ -13,7 +13,7 @@
 with
 
 artifacts as not materialized (
-    select * from {{ ref('stg_raw__scrape_artifacts') }}
+    select * from {{ ref('int_artifacts_parsed') }}
 ),
 
 artifact_days as (

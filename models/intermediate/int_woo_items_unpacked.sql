@@ -7,7 +7,7 @@
 with
 
 artifacts as (
-    select * from {{ ref('stg_raw__scrape_artifacts') }}
+    select * from {{ ref('int_artifacts_parsed') }}
 ),
 
 pages as (

@@ -16,7 +16,7 @@
 with
 
 raw_artifacts as not materialized (
-    select * from {{ ref('stg_raw__scrape_artifacts') }}
+    select * from {{ ref('int_artifacts_parsed') }}
 ),
 
 artifact_days as not materialized (

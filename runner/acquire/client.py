@@ -33,16 +33,10 @@ from runner.core.errors import (
     Throttled,
     TooManyRedirects,
 )
-from runner.core.exchange import Clock, Exchange, Recorder
+from runner.core.exchange import Clock, Exchange, Recorder, headers_of_interest
 from runner.store.budget import SharedBudget
 
 THROTTLE_STATUSES = frozenset({403, 429, 430})
-HEADERS_OF_INTEREST = (
-    "content-type", "content-length", "content-encoding", "retry-after", "x-wp-total",
-    "x-wp-totalpages", "etag", "last-modified", "date", "location", "link",
-    "x-shopify-stage", "x-archive-src",
-)
-
 
 GATE_MARGIN = 0.03  # 3% slower than the limit, so a shop's own clock never counts one too many
 
@@ -261,7 +255,7 @@ class PoliteClient:
         async with self._client.stream("GET", url, extensions={"trace": _send_tracer(gate)}) as response:
             exchange.url = str(response.url)
             exchange.status = response.status_code
-            exchange.headers = {k: response.headers[k] for k in HEADERS_OF_INTEREST if k in response.headers}
+            exchange.headers = headers_of_interest(response.headers.multi_items())
             _keep_the_exchange(exchange, response)
             # aiter_bytes decodes gzip as it goes, so a compression bomb stops at the limit.
             async for chunk in response.aiter_bytes():

@@ -27,7 +27,7 @@ from runner.core.config import Roaster
 from runner.core.errors import DatabaseUnavailable, FetchError, RobotsDisallowed
 from runner.core.logs import bound
 from runner.store.db import connect_async
-from runner.store.raw import has_ok_run_since, insert_artifact, insert_run
+from runner.store.raw import has_ok_run_since, insert_artifact, insert_bodies, insert_run
 
 CLAIM_POLL_SECONDS = 0.5  # waiting for units another worker or backfill holds
 DB_RECONNECT_DELAYS = (0.2, 0.5, 1, 2, 4, 8, 15)  # about 30 s: a server restart fits, an outage does not
@@ -223,5 +223,7 @@ class BufferedRun:
 
     async def insert(self, conn: psycopg.AsyncConnection) -> None:
         await insert_run(conn, self)
+        await insert_bodies(conn, [exchange for _, _, exchange in self.exchanges])
         for resource, page, exchange in self.exchanges:
-            await insert_artifact(conn, self.id, self.roaster.id, self.source, resource, page, exchange)
+            await insert_artifact(conn, self.id, self.roaster.id, self.source, resource, page, exchange,
+                                  body_stored=True)

@@ -1,4 +1,4 @@
-"""The runbook's checks: `assess`, `gaps`, `verify`."""
+"""The runbook's checks: `assess`, `gaps`, `verify`, and `digests` (the raw store's bytes)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import datetime as dt
 import click
 
 from runner.cli.options import config_of, emit, json_option, range_options, roaster_option, roasters_of
-from runner.cli.render import assess_text, gaps_text, verify_text
+from runner.cli.render import assess_text, digests_text, gaps_text, verify_text
 from runner.core.clock import check_range
 from runner.core.errors import EXIT_FAILED, InputError
 from runner.ops import alerts
 from runner.ops.checks import acknowledge, assess, default_range, gaps, verify
-from runner.store.db import resolve_target
+from runner.store.bodies import check_digests
+from runner.store.db import connect, resolve_target
 from runner.transform.bootstrap import prepare_database
 
 
@@ -72,5 +73,25 @@ def verify_cmd(ctx: click.Context, start: dt.date, end: dt.date, roaster_ids: tu
     report = verify(config, target, start, end, roasters_of(config, roaster_ids))
     emit(as_json, report, verify_text(report))
     alerts.flush()  # shape drift alerts leave before the process exits
+    if not report["ok"]:
+        ctx.exit(EXIT_FAILED)
+
+
+@click.command("digests")
+@range_options(required=True)
+@roaster_option
+@json_option
+@click.pass_context
+def digests_cmd(ctx: click.Context, start: dt.date, end: dt.date, roaster_ids: tuple[str, ...],
+                as_json: bool) -> None:
+    """Recompute the sha256 of every stored body the range's captures refer to. Exit 1 on a mismatch."""
+    config = config_of(ctx)
+    check_range(start, end)
+    ids = [r.id for r in roasters_of(config, roaster_ids)] if roaster_ids else None
+    target = resolve_target()
+    prepare_database(config, target)
+    with connect(target) as conn:
+        report = check_digests(conn, start, end, ids)
+    emit(as_json, report, digests_text(report))
     if not report["ok"]:
         ctx.exit(EXIT_FAILED)

@@ -27,9 +27,11 @@ class BadInput(click.ClickException):
 # `fetch` does not pay for the dashboard's, the simulator's or the demo's imports.
 COMMANDS = {
     "env": "fetching", "init": "fetching", "fetch": "fetching", "pause": "fetching", "unpause": "fetching",
-    "assess": "checks", "gaps": "checks", "verify": "checks", "plan": "backfills", "backfill": "backfills",
+    "assess": "checks", "gaps": "checks", "verify": "checks", "digests": "checks",
+    "plan": "backfills", "backfill": "backfills",
     "backup": "recovery", "restore": "recovery", "cleanup": "recovery",
     "health": "serving", "serve": "serving", "report": "serving", "simulate": "demos", "demo": "demos",
+    "export": "archiving", "import": "archiving",
 }
 
 

@@ -89,6 +89,18 @@ def verify_text(r: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def digests_text(r: dict[str, Any]) -> str:
+    out = [f"digests {r['start']}..{r['end']}: {'OK' if r['ok'] else 'FAILED'}",
+           f"captures {r['captures']}: byte-exact {r['byte_exact']}, stored before bodies were kept byte for byte "
+           f"{r['not_byte_exact']}; distinct bodies checked {r['bodies_checked']}"]
+    out += [f"  sha256 mismatch: {m['sha256']} (stored bytes hash to {m['recomputed']})"
+            for m in r["mismatched_bodies"]]
+    out += [f"  body missing: {sha}" for sha in r["missing_bodies"]]
+    if r["length_mismatches"]:
+        out.append(f"  captures whose byte_length differs from their body's: {r['length_mismatches']}")
+    return "\n".join(out)
+
+
 def _drift_line(d: dict[str, Any]) -> str:
     changed = [f"lost {', '.join(d['lost_keys'])}"] if d["lost_keys"] else []
     changed += [f"gained {', '.join(d['gained_keys'])}"] if d["gained_keys"] else []

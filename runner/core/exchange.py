@@ -14,6 +14,13 @@ from typing import Any
 
 from runner.core.errors import FetchError
 
+# The response headers `headers` (a jsonb object) keeps for quick reads; every header is
+# in `response_headers`.
+HEADERS_OF_INTEREST = (
+    "content-type", "content-length", "content-encoding", "retry-after", "x-wp-total",
+    "x-wp-totalpages", "etag", "last-modified", "date", "location", "link",
+    "x-shopify-stage", "x-archive-src",
+)
 ARCHIVE_TS_RE = re.compile(r"/web/(\d{14})(?:id_)?/")
 
 
@@ -50,11 +57,25 @@ class Exchange:
     def sha256(self) -> str | None:
         return hashlib.sha256(self.body).hexdigest() if self.body is not None else None
 
+    @property
+    def byte_exact(self) -> bool:
+        """The body kept is every byte received (a body over the size limit is not kept)."""
+        return self.body is None or len(self.body) == self.byte_length
+
 
 Recorder = Callable[[Exchange], Awaitable[None]]
 Clock = Callable[[], dt.datetime]
 
 
+
+
+def headers_of_interest(headers: list[tuple[str, str]]) -> dict[str, str]:
+    """The headers of interest, by lower-case name; a repeated one joined with ", " as HTTP allows."""
+    kept: dict[str, list[str]] = {}
+    for name, value in headers:
+        if name.lower() in HEADERS_OF_INTEREST:
+            kept.setdefault(name.lower(), []).append(value)
+    return {name: ", ".join(values) for name, values in kept.items()}
 
 
 def archive_timestamp(url: str) -> str | None:

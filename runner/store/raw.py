@@ -1,7 +1,8 @@
 """The raw store: runs and artifacts, written append-only.
 
 Each artifact is one INSERT in autocommit, so a page is either wholly visible or not
-at all. A run holds a session advisory lock on its id while it works; a run found
+at all; its body goes into raw.bodies first (once per distinct sha256), so a visible
+capture always finds its body. A run holds a session advisory lock on its id while it works; a run found
 `running` whose lock is free belongs to a process that died, and is marked `fail`.
 """
 
@@ -20,6 +21,7 @@ from psycopg.types.json import Jsonb
 
 from runner.core.config import Config, Roaster
 from runner.core.exchange import Exchange, Recorder, archive_timestamp
+from runner.store.bodies import INSERT_BODY, insert_bodies, stored_body
 from runner.store.db import connect_async, one_row
 
 RUN_LOCK_SQL = "select pg_advisory_lock(hashtextextended(%s::text, 0))"
@@ -32,74 +34,46 @@ MAX_ERROR_CHARS = 2000  # an error summary, not a log dump
 INSERT_ARTIFACT = """
 insert into raw.scrape_artifacts (
     id, run_id, roaster_id, url, requested_url, resource, page, attempt, source, http_status,
-    content_type, headers, body, body_text, body_bytes, sha256, byte_length, captured_at,
-    archive_timestamp, elapsed_ms, error, status_line, response_headers, request)
-values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    content_type, headers, sha256, byte_length, captured_at, archive_timestamp, elapsed_ms, error,
+    status_line, response_headers, request, byte_exact)
+values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
-
-
-@dataclass(frozen=True)
-class StoredBody:
-    body: Jsonb | None
-    text: str | None
-    raw: bytes | None
-
-
-def body_columns(exchange: Exchange, *, as_json: bool = True) -> StoredBody:
-    """JSON as jsonb; anything else as text, plus the exact bytes when text would lose some."""
-    if exchange.body is None:
-        return StoredBody(None, None, None)
-    if as_json and exchange.parsed:
-        return StoredBody(Jsonb(exchange.json), None, None)
-    text = _utf8(exchange.body)
-    if text is not None and "\x00" not in text:
-        return StoredBody(None, text, None)
-    lossy = exchange.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-    return StoredBody(None, lossy, exchange.body)
-
-
 def artifact_params(run_id: uuid.UUID, roaster_id: str, source: str, resource: str, page: int | None,
-                    exchange: Exchange, *, as_text: bool = False) -> list[object]:
-    """The INSERT_ARTIFACT parameters for one exchange; the id is new, the rest is the payload.
-    as_text: store the body as text even when it parsed (PostgreSQL refused it as jsonb)."""
-    as_json = not as_text and resource != "robots" and _jsonb_safe(exchange)
-    stored = body_columns(exchange, as_json=as_json)
+                    exchange: Exchange, artifact_id: uuid.UUID | None = None) -> list[object]:
+    """The INSERT_ARTIFACT parameters for one exchange; the id is new unless given, the rest is the payload."""
     return [
-        uuid.uuid4(), run_id, roaster_id, exchange.url, exchange.requested_url, resource, page,
+        artifact_id or uuid.uuid4(), run_id, roaster_id, exchange.url, exchange.requested_url, resource, page,
         exchange.attempt, source, exchange.status, exchange.content_type, Jsonb(exchange.headers),
-        stored.body, stored.text, stored.raw, exchange.sha256, exchange.byte_length, exchange.captured_at,
+        exchange.sha256, exchange.byte_length, exchange.captured_at,
         archive_timestamp(exchange.url) if source == "archive" else None, exchange.elapsed_ms, exchange.error,
         exchange.status_line, Jsonb(exchange.response_headers) if exchange.status_line else None,
-        Jsonb(exchange.request) if exchange.request else None,
+        Jsonb(exchange.request) if exchange.request else None, exchange.byte_exact,
     ]
 
 
-# JSON that Python parses but jsonb refuses (lone surrogates, numbers beyond numeric,
-# nesting past the server's stack): such a body is stored as text instead, never lost.
-JSONB_REFUSALS = (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded, RecursionError)
-
-
 async def insert_artifact(conn: psycopg.AsyncConnection, run_id: uuid.UUID, roaster_id: str, source: str,
-                          resource: str, page: int | None, exchange: Exchange) -> None:
-    """One artifact, inside a savepoint, so a body jsonb refuses falls back to text."""
-    try:
-        async with conn.transaction():
-            await conn.execute(INSERT_ARTIFACT, artifact_params(run_id, roaster_id, source, resource, page, exchange))
-    except JSONB_REFUSALS:
-        await conn.execute(INSERT_ARTIFACT, artifact_params(run_id, roaster_id, source, resource, page, exchange,
-                                                            as_text=True))
+                          resource: str, page: int | None, exchange: Exchange, *, body_stored: bool = False) -> None:
+    """One capture: its body into raw.bodies unless stored already, then the capture's row."""
+    if not body_stored:
+        await insert_bodies(conn, [exchange])
+    await conn.execute(INSERT_ARTIFACT, artifact_params(run_id, roaster_id, source, resource, page, exchange))
 
 
-def _jsonb_safe(exchange: Exchange) -> bool:
-    """JSON with \\u0000 parses in Python but jsonb refuses it: such bodies stay text."""
-    return exchange.body is None or b"\\u0000" not in exchange.body
+@dataclass(frozen=True)
+class Added:
+    capture: bool  # the capture is new
+    body: bool  # its body is new
 
 
-def _utf8(data: bytes) -> str | None:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+def insert_capture(conn: psycopg.Connection, artifact_id: uuid.UUID, run_id: uuid.UUID, roaster_id: str,
+                   source: str, resource: str, page: int | None, exchange: Exchange) -> Added:
+    """A capture with a known id (an import), unless stored already: what was new."""
+    body = 0
+    if exchange.body is not None:
+        body = conn.execute(INSERT_BODY, stored_body(exchange.body).params).rowcount
+    cur = conn.execute(INSERT_ARTIFACT + " on conflict (id) do nothing",
+                       artifact_params(run_id, roaster_id, source, resource, page, exchange, artifact_id))
+    return Added(cur.rowcount == 1, body == 1)
 
 
 class RunHandle:

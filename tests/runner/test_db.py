@@ -79,6 +79,12 @@ def test_raw_store_is_append_only(tmp_path, db, sim):
         db.execute("delete from raw.scrape_artifacts")
     with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
         db.execute("delete from raw.scrape_runs")
+    # a body is never changed nor removed, not even by the quarantine move
+    with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+        db.execute("update raw.bodies set body_text = 'x'")
+    db.execute("set coffee.quarantine_move = 'on'")
+    with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+        db.execute("delete from raw.bodies")
     assert db.execute("select count(*) from raw.scrape_artifacts").fetchone()[0] > 0
 
 

@@ -119,7 +119,7 @@ def test_one_roaster_one_day_rebuild_touches_nothing_else(history, db, target):
 
 def test_corrupted_artifact_leaves_the_range_and_returns_when_restored(history, db, target):
     victim, original = db.execute(
-        """select id, body from raw.scrape_artifacts
+        """select id, body from raw.captures
             where roaster_id = 'blue-peak' and resource = 'products' and page = 1
               and captured_at::date = %s""", (DAYS[1],)).fetchone()
     before = _prices(db, "blue-peak", DAYS[1])
@@ -141,12 +141,12 @@ def test_corrupted_artifact_leaves_the_range_and_returns_when_restored(history, 
     assert db.execute("select status from ops.coverage_daily where roaster_id = 'blue-peak' and day = %s",
                       (DAYS[1],)).fetchone()[0] == "invalid"
     assert _prices(db, "blue-peak", DAYS[0])  # other days keep their prices
-    _bypass_guard_update(db, victim, json.dumps(original))
+    _bypass_guard_update(db, victim, None)  # the capture reads its stored body again
     assert dbt(target, "build", start_date=str(DAYS[1]), end_date=str(DAYS[1])).ok
     assert _prices(db, "blue-peak", DAYS[1]) == before
 
 
-def _bypass_guard_update(db, artifact_id, body: str) -> None:
+def _bypass_guard_update(db, artifact_id, body: str | None) -> None:
     """Simulate disk corruption or a stray manual UPDATE: the append-only trigger is bypassed."""
     with db.transaction():
         db.execute("set local session_replication_role = replica")
@@ -300,7 +300,7 @@ def test_a_day_whose_rejections_jump_warns_and_verify_counts_them(history, db, t
 
     _, config = history
     victim, body = db.execute(
-        """select id, body from raw.scrape_artifacts
+        """select id, body from raw.captures
             where roaster_id = 'blue-peak' and resource = 'products' and page = 1
               and captured_at::date = %s""", (DAYS[2],)).fetchone()
     broken = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import signal
@@ -36,11 +37,11 @@ def test_every_artifact_keeps_its_bytes_facts(tmp_path, db, sim):
     path, _ = sim_config(sim, tmp_path)
     run_cli("--config", str(path), "fetch", "--roaster", "cedar-roast")
     rows = db.execute("""select url, http_status, content_type, sha256, byte_length, body, body_text, headers,
-                                captured_at, source from raw.scrape_artifacts order by captured_at""").fetchall()
+                                captured_at, source, body_bytes from raw.captures order by captured_at""").fetchall()
     assert rows[0][6].startswith("User-agent: *")  # robots.txt kept as text
     products = rows[1]
     assert products[1] == 200 and products[2].startswith("application/json")
-    assert isinstance(products[5], list) and products[6] is None
+    assert isinstance(products[5], list) and hashlib.sha256(products[10]).hexdigest() == products[3]
     assert products[7]["x-wp-totalpages"] == "1"
     assert len(products[3]) == 64 and products[4] > 1000
     assert all(r[9] == "live" for r in rows)
@@ -84,7 +85,7 @@ def test_partial_and_failed_runs_exit_1_and_record_why(tmp_path, db):
     assert db.execute("""select array_agg(distinct resource) from raw.scrape_artifacts
                           where roaster_id = 'dune-coffee'""").fetchone()[0] == ["robots"]
     # Every failed attempt is kept: two HTML pages for aurora's first products page.
-    html = db.execute("""select count(*) from raw.scrape_artifacts where roaster_id = 'aurora-beans'
+    html = db.execute("""select count(*) from raw.captures where roaster_id = 'aurora-beans'
                           and resource = 'products' and body_text like '<!DOCTYPE html>%%'""").fetchone()[0]
     assert html == 2
     statuses = dict(db.execute("select roaster_id, status from raw.scrape_runs").fetchall())
@@ -100,7 +101,7 @@ def test_malformed_truncated_and_oversized_bodies_are_stored_with_errors(tmp_pat
         result = run_cli("--config", str(path), "fetch", "--json")
     assert result.exit_code == 1
     rows = db.execute("""select roaster_id, body is null, body_text, error, byte_length
-                           from raw.scrape_artifacts where resource = 'products' order by captured_at""").fetchall()
+                           from raw.captures where resource = 'products' order by captured_at""").fetchall()
     by_shop = {}
     for row in rows:
         by_shop.setdefault(row[0], []).append(row)
@@ -138,8 +139,8 @@ def test_killed_fetch_leaves_no_running_run_after_next_command(tmp_path, db_url,
     assert len(rows) == 4
     assert all(s == "fail" and "interrupted" in e and f for s, e, f in rows)
     # Nothing half-written: every stored artifact is whole (its sha matches its length's bytes).
-    partial = db.execute("""select count(*) from raw.scrape_artifacts
-                             where body is null and body_text is null and error is null""").fetchone()[0]
+    partial = db.execute("""select count(*) from raw.captures
+                             where body_bytes is null and error is null""").fetchone()[0]
     assert partial == 0
 
 

@@ -53,7 +53,7 @@ def _fetch_one(sim: Simulator, tmp_path, target, **http: float):
 def _artifacts(db, run_id: str) -> list[tuple]:
     return db.execute("""select resource, page, http_status, error, body is not null, body_text is not null,
                                 body_bytes is not null, sha256
-                           from raw.scrape_artifacts where run_id = %s order by created_at""", (run_id,)).fetchall()
+                           from raw.captures where run_id = %s order by created_at""", (run_id,)).fetchall()
 
 
 @pytest.mark.parametrize(("fault", "reason"), [
@@ -162,13 +162,12 @@ def test_any_payload_is_stored_whole_or_refused_with_a_reason(payload, tmp_path,
     # stored whole: the exact bytes' hash, and the body in one of its three forms
     assert sha == hashlib.sha256(payload).hexdigest()
     assert has_json or has_text or has_bytes or payload == b"" or error is not None
-    if not has_json:  # what the runner could not take as JSON is kept byte for byte
-        # page 1 only: a page that parses with items makes the walk go on to page 2
-        kept = db.execute("""select coalesce(body_bytes, convert_to(body_text, 'UTF8'))
-                               from raw.scrape_artifacts
-                              where run_id = %s and resource = 'products' and page = 1""",
-                          (run.run_id,)).fetchone()[0]
-        assert payload == b"" or (kept is not None and bytes(kept) == payload), (payload, kept)
+    # every body, JSON or not, is kept byte for byte (page 1 only: a page that parses with
+    # items makes the walk go on to page 2)
+    kept = db.execute("""select body_bytes from raw.captures
+                          where run_id = %s and resource = 'products' and page = 1""",
+                      (run.run_id,)).fetchone()[0]
+    assert kept is not None and bytes(kept) == payload, (payload, kept)
     assert db.execute("select status from raw.scrape_runs where id = %s", (run.run_id,)).fetchone()[0] != "running"
 
 
@@ -178,7 +177,7 @@ def test_payload_jsonb_refuses_is_kept_as_text(tmp_path, target, db):
     with Simulator(today=TODAY, faults=[Fault("body", shop=SHOP, resource="products", page=1)]) as sim:
         sim.set_body(payload)
         run = _fetch_one(sim, tmp_path, target, max_attempts=1)
-    text = db.execute("""select body_text from raw.scrape_artifacts
+    text = db.execute("""select body_text from raw.captures
                           where run_id = %s and resource = 'products' and page = 1""", (run.run_id,)).fetchone()[0]
     assert text == payload.decode()
 

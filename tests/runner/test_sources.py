@@ -29,7 +29,7 @@ def _listing(db, roaster: str) -> list[tuple]:
                   coalesce(jsonb_array_length(case when jsonb_typeof(body) = 'array' then body end),
                            jsonb_array_length(body -> 'products')),
                   requested_url
-             from raw.scrape_artifacts where roaster_id = %s and resource in ('products', 'variations')
+             from raw.captures where roaster_id = %s and resource in ('products', 'variations')
             order by captured_at""",
         (roaster,),
     ).fetchall()
@@ -90,7 +90,7 @@ def test_woocommerce_falls_back_to_the_older_route(tmp_path, target, db):
 
 def test_currency_from_meta_json_only_when_config_lacks_it(tmp_path, target, db, sim):
     _fetch(sim, tmp_path, target, db)
-    meta = dict(db.execute("""select roaster_id, body->>'currency' from raw.scrape_artifacts
+    meta = dict(db.execute("""select roaster_id, body->>'currency' from raw.captures
                                where resource = 'meta'""").fetchall())
     assert meta == {"aurora-beans": "USD"}  # blue-peak has currency: INR in its config
 

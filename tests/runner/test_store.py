@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import socket
 import threading
 import time
 
 from runner.acquire.client import Exchange, PoliteClient
 from runner.core.config import Config, HttpSettings, Roaster
-from runner.store.raw import RawStore, body_columns, reap_dead_runs, sync_roasters
+from runner.store.raw import RawStore, reap_dead_runs, stored_body, sync_roasters
 
 ROASTER = Roaster(id="shop-a", name="Shop A", platform="shopify", base_url="http://127.0.0.1:9/r/shop-a",
                   currency="USD")
@@ -22,14 +23,14 @@ def _exchange(body: bytes, parsed=None) -> Exchange:
     return ex
 
 
-def test_body_columns_choose_json_text_or_bytes():
-    assert body_columns(_exchange(b'{"a": 1}', {"a": 1})).body is not None
-    text = body_columns(_exchange(b"<html>hi</html>"))
+def test_a_body_is_kept_as_text_only_when_the_text_gives_its_bytes_back():
+    text = stored_body(b"<html>hi</html>")
     assert text.text == "<html>hi</html>" and text.raw is None
-    latin = body_columns(_exchange(b"caf\xe9"))
-    assert latin.text == "caf\ufffd" and latin.raw == b"caf\xe9"  # exact bytes kept
-    nul = body_columns(_exchange(b"a\x00b"))
-    assert nul.text == "a\ufffdb" and nul.raw == b"a\x00b"
+    latin = stored_body(b"caf\xe9")
+    assert latin.text is None and latin.raw == b"caf\xe9"  # not UTF-8: the bytes
+    nul = stored_body(b"a\x00b")
+    assert nul.text is None and nul.raw == b"a\x00b"  # text cannot hold NUL
+    assert text.sha256 == hashlib.sha256(b"<html>hi</html>").hexdigest()
 
 
 def _store_one(url: str, exchange: Exchange) -> None:
@@ -47,9 +48,10 @@ def test_json_that_jsonb_refuses_is_kept_as_text(db_url, db):
     sync_roasters(db, Config(roasters=(ROASTER,)))
     body = b'{"title": "bad \\u0000 char"}'
     _store_one(db_url, _exchange(body, {"title": "bad \x00 char"}))
-    row = db.execute("select body, body_text, body_bytes, sha256, byte_length from raw.scrape_artifacts").fetchone()
-    assert row[0] is None and row[1] == body.decode() and row[2] is None
-    assert row[4] == len(body)
+    row = db.execute("""select b.body_text, b.body_bytes, raw.try_jsonb(b.body_text), a.byte_length, a.byte_exact
+                          from raw.scrape_artifacts as a join raw.bodies as b using (sha256)""").fetchone()
+    assert row[0] == body.decode() and row[1] is None and row[2] is None  # kept, but not JSON to SQL
+    assert row[3] == len(body) and row[4] is True
     assert db.execute("select status, artifacts from raw.scrape_runs").fetchone() == ("ok", 1)
 
 

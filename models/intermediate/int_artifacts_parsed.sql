@@ -1,0 +1,77 @@
+{#- One row per raw artifact with its body, parsed (from int_bodies_parsed by sha256, or
+    the legacy jsonb of a capture stored before raw.bodies), and the problems visible
+    without opening the catalog inside: HTTP status, fetch error, not JSON, wrong
+    top-level shape. A view: a caller's filter on the artifact reaches raw, and the
+    body is one index lookup per artifact kept. -#}
+with
+
+artifacts as not materialized (
+    select * from {{ ref('stg_raw__scrape_artifacts') }}
+),
+
+bodies as not materialized (
+    select * from {{ ref('int_bodies_parsed') }}
+),
+
+bodied as (
+    select
+        artifacts.*,
+        coalesce(artifacts.legacy_body, parsed.body) as body
+    from artifacts
+    left join lateral (
+        select bodies.body from bodies
+        where bodies.sha256 = artifacts.sha256 and artifacts.legacy_body is null
+        -- OFFSET 0 keeps the lookup a lookup by key per artifact: flattened into a join,
+        -- PostgreSQL may hash the whole table of bodies before a caller's filter applies
+        offset 0  -- noqa: AM09
+    ) as parsed on true
+),
+
+typed as (
+    select
+        *,
+        jsonb_typeof(body) as body_type
+    from bodied
+),
+
+checked as (
+    select
+        *,
+        coalesce(body_type = 'object' and body ? 'errors', false) as is_end_marker,
+        to_jsonb(array_remove(array[
+            case when http_status is null then 'no response' end,
+            case when http_status not between 200 and 299 then 'http ' || http_status end,
+            case when fetch_error is not null then 'fetch error: ' || split_part(fetch_error, ':', 1) end,
+            case
+                when resource <> 'robots' and body is null and http_status between 200 and 299
+                    then 'not json'
+            end,
+            case
+                when resource = 'products' and http_status between 200 and 299
+                    and body_type = 'object' and not body ? 'errors'
+                    and jsonb_typeof(body -> 'products') is distinct from 'array'
+                    then 'missing key products'
+            end,
+            case
+                when resource in ('products', 'variations') and http_status between 200 and 299
+                    and body_type not in ('object', 'array')
+                    then 'unexpected json ' || body_type
+            end,
+            case
+                when resource = 'variations' and http_status between 200 and 299 and body_type = 'object'
+                    then 'not a json array'
+            end,
+            case
+                when resource = 'meta' and http_status between 200 and 299 and body is not null
+                    and jsonb_typeof(body -> 'currency') is distinct from 'string'
+                    then 'missing key currency'
+            end
+        ], null)) as structural_errors
+    from typed
+),
+
+final as (
+    select * from checked
+)
+
+select * from final

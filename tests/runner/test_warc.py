@@ -1,0 +1,133 @@
+"""The raw store as a web archive, with the tools users meet: `export --warc` checked by
+`warcio check` and replayed by pywb on 127.0.0.1; `import --warc` of that export into an
+empty database gives the same prices."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from runner.archive.records import hex_of
+from runner.sandbox.simulator import DEFAULT_SHOPS, Simulator, changing
+from tests.runner.conftest import TEMPLATE, _create, _drop
+from tests.runner.helpers import TODAY, dbt, fetch_days, run_cli, sim_config, wait_for, with_database
+
+DAYS = [TODAY - dt.timedelta(days=2), TODAY - dt.timedelta(days=1)]
+BIN = Path(sys.executable).parent
+
+
+def _history(tmp_path: Path, target) -> Path:
+    """Two days of the default shops, whose pages did not change from the first to the second."""
+    with Simulator(shops=changing(DEFAULT_SHOPS, 0.0, 1.0), today=TODAY) as sim:
+        path, config = sim_config(sim, tmp_path)
+        fetch_days(sim, config, target, DAYS)
+    return path
+
+
+def _export(path: Path, out: Path) -> dict:
+    result = run_cli("--config", str(path), "export", "--warc", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_export_passes_warcio_check_and_each_distinct_body_is_written_once(tmp_path, target, db):
+    path = _history(tmp_path, target)
+    done = _export(path, tmp_path / "warc")
+    captures, bodies = db.execute("""select count(*) filter (where status_line is not null),
+                                            count(distinct sha256) filter (where status_line is not null)
+                                       from raw.scrape_artifacts""").fetchone()
+    assert done["responses"] == bodies and done["responses"] + done["revisits"] == captures
+    assert done["revisits"] >= captures // 2  # the second day is all revisits
+    check = subprocess.run([BIN / "warcio", "check", "-v", done["file"]], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "digest pass" in check.stdout and "digest fail" not in check.stdout
+    stored = dict(db.execute("select id::text, sha256 from raw.scrape_artifacts").fetchall())
+    kinds = set()
+    with open(done["file"], "rb") as stream:
+        for record in ArchiveIterator(stream):
+            kinds.add(record.rec_type)
+            if record.rec_type in ("response", "revisit"):
+                capture = record.rec_headers.get_header("WARC-Record-ID").strip("<>").removeprefix("urn:uuid:")
+                assert hex_of(record.rec_headers.get_header("WARC-Payload-Digest")) == stored[capture]
+    assert kinds == {"warcinfo", "request", "response", "revisit"}
+    assert Path(done["index"]).read_text().count("\n") == done["responses"] + done["revisits"]
+    again = _export(path, tmp_path / "again")
+    assert Path(again["file"]).read_bytes() == Path(done["file"]).read_bytes()  # the same range, the same bytes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_pywb_replays_every_capture_byte_for_byte(tmp_path, target, db):
+    path = _history(tmp_path, target)
+    done = _export(path, tmp_path / "warc")
+    root = tmp_path / "pywb"
+    root.mkdir()
+    for args in (["init", "shops"], ["add", "shops", done["file"]]):
+        subprocess.run([BIN / "wb-manager", *args], cwd=root, check=True, capture_output=True)
+    port = _free_port()
+    server = subprocess.Popen([BIN / "wayback", "--bind", "127.0.0.1", "-p", str(port)], cwd=root,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _answers(port), "pywb to answer")
+        captures = db.execute("""select url, to_char(captured_at at time zone 'UTC', 'YYYYMMDDHH24MISS'),
+                                        http_status, raw.body_bytes(sha256)
+                                   from raw.scrape_artifacts where status_line is not null""").fetchall()
+        assert {c[2] for c in captures} == {200, 404}  # a shop without the v1 route answers 404: replayed too
+        with httpx.Client(timeout=30) as client:
+            for url, stamp, status, body in captures:
+                replay = client.get(f"http://127.0.0.1:{port}/shops/{stamp}id_/{url}")
+                assert (replay.status_code, replay.content) == (status, bytes(body)), url
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_import_of_an_export_into_an_empty_database_gives_the_same_prices(tmp_path, target, db, pg_admin_url,
+                                                                          monkeypatch):
+    path = _history(tmp_path, target)
+    assert dbt(target, "build").ok
+    original = _prices(db)
+    done = _export(path, tmp_path / "warc")
+    name = "coffee_import_copy"
+    _create(pg_admin_url, name, TEMPLATE)
+    try:
+        url = with_database(pg_admin_url, name)
+        monkeypatch.setenv("COFFEE_DATABASE_URL", url)
+        first = run_cli("--config", str(path), "import", "--warc", done["file"], "--json")
+        assert first.exit_code == 0, first.output
+        counts = json.loads(first.stdout)
+        assert counts["captures"] == done["responses"] + done["revisits"] and counts["not_ours"] == 0
+        twice = json.loads(run_cli("--config", str(path), "import", "--warc", done["file"], "--json").stdout)
+        assert twice["captures"] == 0 and twice["already_stored"] == counts["captures"]
+        from runner.store.db import Target
+
+        assert dbt(Target(url=url, embedded=False), "build").ok
+        with psycopg.connect(url) as copy:
+            assert _prices(copy) == original
+    finally:
+        _drop(pg_admin_url, name)
+
+
+def _prices(conn) -> list[tuple]:
+    return conn.execute("""select variant_id, scraped_at, price, compare_at_price, is_sale, in_stock, currency
+                             from marts.prices order by 1, 2""").fetchall()
