@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import psycopg
-import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from runner.archive.records import hex_of
