@@ -39,30 +39,30 @@ checked as (
         *,
         coalesce(body_type = 'object' and body ? 'errors', false) as is_end_marker,
         to_jsonb(array_remove(array[
-            case when http_status is null then 'no response' end,
-            case when http_status not between 200 and 299 then 'http ' || http_status end,
+            case when page_status is null then 'no response' end,
+            case when page_status not between 200 and 299 then 'http ' || http_status end,
             case when fetch_error is not null then 'fetch error: ' || split_part(fetch_error, ':', 1) end,
             case
-                when resource <> 'robots' and body is null and http_status between 200 and 299
+                when resource <> 'robots' and body is null and page_status between 200 and 299
                     then 'not json'
             end,
             case
-                when resource = 'products' and http_status between 200 and 299
+                when resource = 'products' and page_status between 200 and 299
                     and body_type = 'object' and not body ? 'errors'
                     and jsonb_typeof(body -> 'products') is distinct from 'array'
                     then 'missing key products'
             end,
             case
-                when resource in ('products', 'variations') and http_status between 200 and 299
+                when resource in ('products', 'variations') and page_status between 200 and 299
                     and body_type not in ('object', 'array')
                     then 'unexpected json ' || body_type
             end,
             case
-                when resource = 'variations' and http_status between 200 and 299 and body_type = 'object'
+                when resource = 'variations' and page_status between 200 and 299 and body_type = 'object'
                     then 'not a json array'
             end,
             case
-                when resource = 'meta' and http_status between 200 and 299 and body is not null
+                when resource = 'meta' and page_status between 200 and 299 and body is not null
                     and jsonb_typeof(body -> 'currency') is distinct from 'string'
                     then 'missing key currency'
             end

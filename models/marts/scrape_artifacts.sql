@@ -46,6 +46,7 @@ final as (
         attempt,
         artifact_source as source,
         http_status,
+        page_status,
         platform,
         validation_status,
         validation_errors,

@@ -31,7 +31,7 @@
 {%- set r = range_vars() -%}
 {%- set since = coverage_since() if is_incremental() else none -%}
 {%- set scoped = since is not none and not coverage_needs_recount(since) -%}
-{%- set verdict_columns = "run_id, is_catalog_page, is_final_attempt, http_status, validation_status, item_count" -%}
+{%- set verdict_columns = "run_id, is_catalog_page, is_final_attempt, page_status, validation_status, item_count" -%}
 {#- scoped: only the scope's runs, by index (an array parameter makes the planner use it) -#}
 {%- set in_scope = "run_id = any(array(select scope_runs.run_id from scope_runs))" if scoped else "true" -%}
 with
@@ -155,11 +155,11 @@ mart_counts as (
         count(*) as mart_artifacts,
         -- pages that carry items: an empty end-of-listing page proves nothing
         count(*) filter (
-            where is_catalog_page and is_final_attempt and http_status = 200 and validation_status = 'valid'
+            where is_catalog_page and is_final_attempt and page_status = 200 and validation_status = 'valid'
             and item_count > 0
         ) as valid_pages,
         count(*) filter (
-            where is_catalog_page and is_final_attempt and http_status = 200 and validation_status = 'invalid'
+            where is_catalog_page and is_final_attempt and page_status = 200 and validation_status = 'invalid'
         ) as invalid_pages
     from mart_artifacts
     where {{ in_scope }}

@@ -42,7 +42,7 @@ first_pages as (
     left join built_artifacts on raw_artifacts.artifact_id = built_artifacts.id
     where
         raw_artifacts.resource = 'products' and raw_artifacts.page = 1
-        and raw_artifacts.is_final_attempt and raw_artifacts.http_status = 200
+        and raw_artifacts.is_final_attempt and raw_artifacts.page_status = 200
 ),
 
 in_scope as (

@@ -33,7 +33,7 @@ from runner.core.errors import (
     Throttled,
     TooManyRedirects,
 )
-from runner.core.exchange import Clock, Exchange, Recorder, headers_of_interest
+from runner.core.exchange import CaptureMemory, Clock, Exchange, Previous, Recorder, headers_of_interest
 from runner.store.budget import SharedBudget
 
 THROTTLE_STATUSES = frozenset({403, 429, 430})
@@ -158,8 +158,9 @@ def retry_delay(error: FetchError, attempt: int, settings: HttpSettings,
 class PoliteClient:
     def __init__(self, settings: HttpSettings, user_agent: str, *, seed: int | None = None,
                  transport: httpx.AsyncBaseTransport | None = None, clock: Clock = clock_now,
-                 budget: SharedBudget | None = None) -> None:
+                 budget: SharedBudget | None = None, memory: CaptureMemory | None = None) -> None:
         self.settings = settings
+        self.memory = memory  # the raw store: makes requests conditional on the previous capture
         self.budget = budget  # shared with every process on the database; None: this process only
         self.clock = clock  # when responses are captured; tests replay past days with it
         self.user_agent = user_agent
@@ -198,10 +199,11 @@ class PoliteClient:
         permanent answer's body (Shopify's 400 `errors` marks the end of pagination).
         """
         full_url = str(httpx.URL(url, params=params)) if params else url
+        previous = await self.memory.previous(gate.key, full_url) if self.memory else None
         attempt = 0
         while True:
             attempt += 1
-            exchange = await self._attempt(full_url, gate, attempt, expect_json)
+            exchange = await self._attempt(full_url, gate, attempt, expect_json, previous)
             await record(exchange)
             error = classify(exchange, expect_json)
             if error is None:
@@ -214,14 +216,15 @@ class PoliteClient:
                 raise error
             await asyncio.sleep(delay)
 
-    async def _attempt(self, url: str, gate: ShopGate, attempt: int, expect_json: bool) -> Exchange:
+    async def _attempt(self, url: str, gate: ShopGate, attempt: int, expect_json: bool,
+                       previous: Previous | None = None) -> Exchange:
         async with gate.semaphore, self._global:
             await gate.wait_turn()
             exchange = Exchange(requested_url=url, url=url, attempt=attempt,
                                 captured_at=self.clock())
             started = time.monotonic()
             try:
-                await asyncio.wait_for(self._read(url, exchange, gate), self.settings.request_deadline)
+                await asyncio.wait_for(self._read(url, exchange, gate, previous), self.settings.request_deadline)
             except asyncio.TimeoutError:
                 exchange.fail(FetchTimeout, f"no complete response within {self.settings.request_deadline:g}s")
             exchange.elapsed_ms = int((time.monotonic() - started) * 1000)
@@ -229,10 +232,10 @@ class PoliteClient:
             _parse_json(exchange)
         return exchange
 
-    async def _read(self, url: str, exchange: Exchange, gate: ShopGate) -> None:
+    async def _read(self, url: str, exchange: Exchange, gate: ShopGate, previous: Previous | None) -> None:
         chunks: list[bytes] = []
         try:
-            await self._stream(url, exchange, gate, chunks)
+            await self._stream(url, exchange, gate, chunks, previous)
         except httpx.TooManyRedirects:
             exchange.fail(TooManyRedirects, f"more than {self.settings.max_redirects} redirects")
         except (httpx.UnsupportedProtocol, httpx.InvalidURL, UnfollowableRedirect) as exc:
@@ -246,17 +249,29 @@ class PoliteClient:
             exchange.fail(ConnectFailed, f"{type(exc).__name__}: {exc}")
         finally:
             await gate.off_the_wire()  # a request cut short before its headers were out, or cancelled
-            if chunks or exchange.status is not None:
+            if exchange.status == 304 and not exchange.revalidated:
+                exchange.body = None  # not modified since what? no body to stand for
+            elif chunks or exchange.status is not None:
                 exchange.body = b"".join(chunks)
 
 
-    async def _stream(self, url: str, exchange: Exchange, gate: ShopGate, chunks: list[bytes]) -> None:
-        """The response into `exchange` and its body into `chunks`, up to the size limit."""
-        async with self._client.stream("GET", url, extensions={"trace": _send_tracer(gate)}) as response:
+    async def _stream(self, url: str, exchange: Exchange, gate: ShopGate, chunks: list[bytes],
+                      previous: Previous | None) -> None:
+        """The response into `exchange` and its body into `chunks`, up to the size limit. A
+        304 to a conditional request takes the previous capture's body."""
+        conditions = previous.conditions if previous else {}
+        async with self._client.stream("GET", url, headers=conditions,
+                                       extensions={"trace": _send_tracer(gate)}) as response:
             exchange.url = str(response.url)
             exchange.status = response.status_code
             exchange.headers = headers_of_interest(response.headers.multi_items())
             _keep_the_exchange(exchange, response)
+            if response.status_code == 304 and previous and conditions and self.memory:
+                body = await self.memory.body(previous.sha256)
+                exchange.revalidated = body is not None
+                chunks.append(body or b"")
+                exchange.byte_length = len(body or b"")
+                return
             # aiter_bytes decodes gzip as it goes, so a compression bomb stops at the limit.
             async for chunk in response.aiter_bytes():
                 exchange.byte_length += len(chunk)
@@ -312,10 +327,16 @@ def _reject_constant(name: str) -> Any:
 
 def classify(exchange: Exchange, expect_json: bool) -> FetchError | None:
     """None when the exchange is usable, else the error it amounts to."""
-    status = exchange.status
     if exchange.error:
-        return (exchange.failure or ConnectFailed)(exchange.error, status=status, exchange=exchange)
-    assert status is not None
+        return (exchange.failure or ConnectFailed)(exchange.error, status=exchange.status, exchange=exchange)
+    assert exchange.status is not None
+    if (error := _status_error(exchange, exchange.status)) is not None:
+        return error
+    return _body_error(exchange) if expect_json and not exchange.parsed else None
+
+
+def _status_error(exchange: Exchange, status: int) -> FetchError | None:
+    """The error an HTTP status is, None for an answer with the page."""
     retry_after = parse_retry_after(exchange.headers.get("retry-after"))
     if status in THROTTLE_STATUSES:
         return Throttled(f"HTTP {status}", status=status, retry_after=retry_after, exchange=exchange)
@@ -323,9 +344,10 @@ def classify(exchange: Exchange, expect_json: bool) -> FetchError | None:
         return ServerError(f"HTTP {status}", status=status, retry_after=retry_after, exchange=exchange)
     if status >= 400:
         return ClientError(f"HTTP {status}", status=status, exchange=exchange)
-    if status >= 300:
+    # a 304 to our conditional request: not modified, the previous capture's body stands
+    if status >= 300 and not (status == 304 and exchange.revalidated):
         return ClientError(f"HTTP {status} without a usable redirect", status=status, exchange=exchange)
-    return _body_error(exchange) if expect_json and not exchange.parsed else None
+    return None
 
 
 def _body_error(exchange: Exchange) -> FetchError:

@@ -70,7 +70,8 @@ async def _fetch_all(config: Config, target: Target, roasters: list[Roaster],
                      clock: Clock) -> list[RunSummary]:
     store = await RawStore.open(target.url)
     try:
-        async with PoliteClient(config.http, config.user_agent, clock=clock, budget=SharedBudget(target.url)) as client:
+        async with PoliteClient(config.http, config.user_agent, clock=clock, budget=SharedBudget(target.url),
+                                memory=store) as client:
             jobs = [fetch_roaster(client, store, roaster) for roaster in roasters]
             return list(await asyncio.gather(*jobs))
     finally:

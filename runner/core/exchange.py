@@ -10,7 +10,7 @@ import hashlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from runner.core.errors import FetchError
 
@@ -44,6 +44,7 @@ class Exchange:
     status_line: str | None = None  # "HTTP/1.1 200 OK", as received
     response_headers: list[tuple[str, str]] = field(default_factory=list)  # every one, in order, repeats kept
     request: dict[str, Any] | None = None  # as sent: {"method", "url", "headers": [[name, value], ...]}
+    revalidated: bool = False  # a 304 to our conditional request: the body is the previous capture's
 
     def fail(self, kind: type[FetchError], detail: str) -> None:
         """Record a failure below HTTP: its kind, and the text stored with the capture."""
@@ -61,6 +62,29 @@ class Exchange:
     def byte_exact(self) -> bool:
         """The body kept is every byte received (a body over the size limit is not kept)."""
         return self.body is None or len(self.body) == self.byte_length
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The last capture of a URL, for a conditional request: its validators and its body's digest."""
+
+    sha256: str
+    etag: str | None
+    last_modified: str | None
+
+    @property
+    def conditions(self) -> dict[str, str]:
+        """If-None-Match / If-Modified-Since, from the validators the shop sent."""
+        return {name: value for name, value in (("If-None-Match", self.etag),
+                                                ("If-Modified-Since", self.last_modified)) if value}
+
+
+class CaptureMemory(Protocol):
+    """What the client asks of the raw store to make a request conditional."""
+
+    async def previous(self, roaster_id: str, url: str) -> Previous | None: ...
+
+    async def body(self, sha256: str) -> bytes | None: ...
 
 
 Recorder = Callable[[Exchange], Awaitable[None]]

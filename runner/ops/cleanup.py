@@ -39,7 +39,7 @@ INVALID_PAGE = "invalid page"
 INVALID_RESPONSE = "invalid response"
 INVALID = f"""
     select id,
-           case when is_catalog_page and is_final_attempt and http_status = 200 then '{INVALID_PAGE}'
+           case when is_catalog_page and is_final_attempt and page_status = 200 then '{INVALID_PAGE}'
                 else '{INVALID_RESPONSE}' end
            || ': ' || coalesce(validation_errors ->> 0, 'invalid') as reason
       from marts.scrape_artifacts

@@ -19,8 +19,8 @@ from typing import Protocol
 import psycopg
 from psycopg.types.json import Jsonb
 
-from runner.core.config import Config, Roaster
-from runner.core.exchange import Exchange, Recorder, archive_timestamp
+from runner.core.config import Roaster
+from runner.core.exchange import Exchange, Previous, Recorder, archive_timestamp
 from runner.store.bodies import INSERT_BODY, insert_bodies, stored_body
 from runner.store.db import connect_async, one_row
 
@@ -74,6 +74,16 @@ def insert_capture(conn: psycopg.Connection, artifact_id: uuid.UUID, run_id: uui
     cur = conn.execute(INSERT_ARTIFACT + " on conflict (id) do nothing",
                        artifact_params(run_id, roaster_id, source, resource, page, exchange, artifact_id))
     return Added(cur.rowcount == 1, body == 1)
+
+
+# The newest live capture of a URL that carried its page (a 200, or a 304 that stood for
+# the one before), whole: its validators and its body.
+PREVIOUS_SQL = """
+select sha256, headers ->> 'etag', headers ->> 'last-modified' from raw.scrape_artifacts
+ where roaster_id = %s and requested_url = %s and source = 'live' and byte_exact and error is null
+   and sha256 is not null and http_status in (200, 304)
+ order by captured_at desc limit 1
+"""
 
 
 class RunHandle:
@@ -135,6 +145,20 @@ class RawStore:
                            exchange: Exchange) -> None:
         async with self._lock:
             await insert_artifact(self.conn, run.id, run.roaster.id, run.source, resource, page, exchange)
+
+    async def previous(self, roaster_id: str, url: str) -> Previous | None:
+        """The last live capture of this URL that carried the page, if the shop sent validators
+        with it (ETag, Last-Modified): a conditional request can then be made."""
+        async with self._lock:
+            cur = await self.conn.execute(PREVIOUS_SQL, (roaster_id, url))
+            row = await cur.fetchone()
+        return Previous(row[0], row[1], row[2]) if row and (row[1] or row[2]) else None
+
+    async def body(self, sha256: str) -> bytes | None:
+        async with self._lock:
+            cur = await self.conn.execute("select raw.body_bytes(%s)", (sha256,))
+            row = await cur.fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
 
     async def finish_run(self, run: RunHandle, status: str, pages: int, error: str | None) -> None:
         async with self._lock:
@@ -228,6 +252,19 @@ def failures_since(conn: psycopg.Connection, window: dt.timedelta) -> tuple[int,
                          and ok.target_day = r.target_day and ok.status = 'ok' and ok.created_at > r.created_at))
              from raw.scrape_runs r where r.created_at > now() - %s""", (window,)).fetchone())
     return int(total), int(failed)
+
+
+def fetch_request_counts(conn: psycopg.Connection) -> dict[str, int]:
+    """Live requests by result (success: the page came, 2xx; not_modified: a 304 stood for the
+    previous capture; fail: anything else), quarantined captures included, so counts only grow."""
+    return {result: int(n) for result, n in conn.execute(
+        """select case when error is null and http_status between 200 and 299 then 'success'
+                       when error is null and http_status = 304 and sha256 is not null then 'not_modified'
+                       else 'fail' end, count(*)
+             from (select error, http_status, sha256 from raw.scrape_artifacts where source = 'live'
+                   union all
+                   select error, http_status, sha256 from quarantine.scrape_artifacts where source = 'live') as a
+            group by 1 order by 1""").fetchall()}
 
 
 def mean_run_seconds(conn: psycopg.Connection) -> dict[str, float]:
@@ -326,39 +363,3 @@ def reap_dead_runs(conn: psycopg.Connection) -> int:
         finally:
             conn.execute(RUN_UNLOCK_SQL, (run_id,))
     return reaped
-
-
-def sync_roasters(conn: psycopg.Connection, config: Config) -> dict[str, int]:
-    """Upsert roasters from the config; roasters no longer listed become inactive."""
-    with conn.transaction():
-        for r in config.roasters:
-            conn.execute(
-                """insert into raw.roasters
-                       (id, name, platform, base_url, currency, timezone, since, active, archive,
-                        rate_limit_rps)
-                   values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                   on conflict (id) do update set
-                       name = excluded.name, platform = excluded.platform,
-                       base_url = excluded.base_url, currency = excluded.currency,
-                       timezone = excluded.timezone, since = excluded.since,
-                       active = excluded.active, archive = excluded.archive,
-                       rate_limit_rps = excluded.rate_limit_rps, updated_at = now()
-                   where (raw.roasters.name, raw.roasters.platform, raw.roasters.base_url,
-                          raw.roasters.currency, raw.roasters.timezone, raw.roasters.since,
-                          raw.roasters.active, raw.roasters.archive, raw.roasters.rate_limit_rps)
-                         is distinct from
-                         (excluded.name, excluded.platform, excluded.base_url, excluded.currency,
-                          excluded.timezone, excluded.since, excluded.active, excluded.archive,
-                          excluded.rate_limit_rps)""",
-                (r.id, r.name, r.platform, r.base_url, r.currency, r.timezone, r.since, r.active,
-                 r.archive, r.rate_limit_rps),
-            )
-        ids = [r.id for r in config.roasters]
-        cur = conn.execute(
-            """update raw.roasters set active = false, updated_at = now()
-                where active and not (id = any(%s))""",
-            (ids,),
-        )
-        deactivated = cur.rowcount
-    total = one_row(conn.execute("select count(*) from raw.roasters").fetchone())[0]
-    return {"configured": len(ids), "deactivated": deactivated, "total": total}

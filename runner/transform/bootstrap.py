@@ -17,7 +17,8 @@ import psycopg
 
 from runner.core.config import Config, check_timezones
 from runner.store.db import Target, connect, migrate, set_search_path
-from runner.store.raw import reap_dead_runs, sync_roasters
+from runner.store.raw import reap_dead_runs
+from runner.store.roasters import sync_roasters
 from runner.transform.dbt_runner import BUILD, run_dbt
 
 PENDING = "control.restore_pending"

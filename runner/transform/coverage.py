@@ -15,7 +15,7 @@ from typing import Any
 from runner.core.config import Config, Roaster
 from runner.core.errors import InputError
 from runner.store.db import Target, connect, one_row
-from runner.store.raw import sync_roasters
+from runner.store.roasters import sync_roasters
 from runner.transform.dbt_runner import DbtResult, range_vars, run_dbt
 
 log = logging.getLogger(__name__)

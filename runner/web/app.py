@@ -13,7 +13,7 @@ from http import HTTPStatus
 from typing import Any
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import Metric
 
 from runner.core.config import Config
 from runner.store.db import Target
@@ -38,7 +38,7 @@ class App:
         registry.register(Families(self._families))
         self._metrics = make_wsgi_app(registry)
 
-    def _families(self) -> list[GaugeMetricFamily]:
+    def _families(self) -> list[Metric]:
         """One scrape: a fresh health report (and the scheduler's state)."""
         return metric_families(self.connections, self.watch.check(), self.scheduler() if self.scheduler else None)
 

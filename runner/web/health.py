@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from runner.backfill import ledger
 from runner.core.config import Config
@@ -104,13 +104,13 @@ def metrics(config: Config, target: Target) -> str:
 
 
 def metric_families(connections: Connections, report: dict[str, Any],
-                    scheduler: dict[str, Any] | None = None) -> list[GaugeMetricFamily]:
+                    scheduler: dict[str, Any] | None = None) -> list[Metric]:
     """Health, runs, gaps, last ok run age, backfill items, pauses; under `serve`, the
     scheduler's state too."""
     return _families(connections, report) + (_scheduler_families(scheduler) if scheduler else [])
 
 
-def _scheduler_families(view: dict[str, Any]) -> list[GaugeMetricFamily]:
+def _scheduler_families(view: dict[str, Any]) -> list[Metric]:
     roasters = view.get("roasters", {})
     next_runs = [(r, dt.datetime.fromisoformat(v["next_run_at"]).timestamp()) for r, v in roasters.items()
                  if v.get("next_run_at")]
@@ -132,10 +132,10 @@ def _scheduler_families(view: dict[str, Any]) -> list[GaugeMetricFamily]:
 class Families:
     """A prometheus_client collector: the families `make` gives at each scrape."""
 
-    def __init__(self, make: Callable[[], list[GaugeMetricFamily]]) -> None:
+    def __init__(self, make: Callable[[], list[Metric]]) -> None:
         self.make = make
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         return iter(self.make())
 
 
@@ -146,13 +146,14 @@ def _gauge(name: str, help_text: str, label: str | None, samples: Sequence[tuple
     return family
 
 
-def _families(connections: Connections, report: dict[str, Any]) -> list[GaugeMetricFamily]:
-    families = [_gauge("coffee_healthy", "1 when every health check passes.", None,
+def _families(connections: Connections, report: dict[str, Any]) -> list[Metric]:
+    families: list[Metric] = [_gauge("coffee_healthy", "1 when every health check passes.", None,
                        [(None, 1 if report["healthy"] else 0)])]
     if not report["checks"].get("migrations", {}).get("ok"):
         return families
     with connections() as conn:
         runs = list(store.run_counts(conn).items())
+        requests = store.fetch_request_counts(conn)
         gaps = []
         if one_row(conn.execute("select to_regclass('ops.gaps') is not null").fetchone())[0]:
             gaps = conn.execute("""select status, count(*) from ops.gaps where is_open_gap
@@ -163,12 +164,22 @@ def _families(connections: Connections, report: dict[str, Any]) -> list[GaugeMet
     return [
         *families,
         _gauge("coffee_scrape_runs", "Scrape runs by status.", "status", runs),
+        _requests_counter(requests),
         _gauge("coffee_gaps", "Open gaps (not complete, not acknowledged) by status, as of the last coverage build.",
                "status", gaps),
         _gauge("coffee_backfill_items", "Backfill items by state, all backfills.", "state", items),
         _paused_gauge(report["checks"].get("pauses", {}).get("paused", [])),
         _gauge("coffee_last_ok_run_age_seconds", "Seconds since each active roaster's last ok run.", "roaster", ages),
     ]
+
+
+def _requests_counter(counts: dict[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily("coffee_fetch_requests", "Live requests to shops by result: success (the page "
+                                 "came), not_modified (a 304 stood for the previous capture), fail.",
+                                 labels=["result"])
+    for result in ("success", "not_modified", "fail"):
+        family.add_metric([result], float(counts.get(result, 0)))
+    return family
 
 
 def _paused_gauge(paused: list[dict[str, Any]]) -> GaugeMetricFamily:

@@ -9,7 +9,9 @@ import time
 
 from runner.acquire.client import Exchange, PoliteClient
 from runner.core.config import Config, HttpSettings, Roaster
-from runner.store.raw import RawStore, reap_dead_runs, stored_body, sync_roasters
+from runner.store.bodies import stored_body
+from runner.store.raw import RawStore, reap_dead_runs
+from runner.store.roasters import sync_roasters
 
 ROASTER = Roaster(id="shop-a", name="Shop A", platform="shopify", base_url="http://127.0.0.1:9/r/shop-a",
                   currency="USD")

@@ -19,6 +19,8 @@ final as (
         attempt,
         source as artifact_source,
         http_status,
+        -- a 304 to our conditional request stands for the page: its body is the previous capture's
+        case when http_status = 304 and sha256 is not null then 200 else http_status end as page_status,
         content_type,
         headers,
         body as legacy_body,

@@ -65,6 +65,9 @@ class ShopSpec:
     # price, sale and stock. 1.0 and 1.0: every product's state is the day's own.
     page_change_rate: float = 1.0
     product_change_share: float = 1.0
+    # Send a strong ETag with each catalog page and answer a matching If-None-Match with
+    # 304 Not Modified, as some shops' caches do (Shopify and the Store API send none).
+    validators: bool = False
 
     @property
     def decimals(self) -> int:

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import email.utils
+import hashlib
 import json
 import socket
 import sys
@@ -112,7 +113,18 @@ class Handler(BaseHTTPRequestHandler):
         if resource == "robots":
             return self._send(200, robots_txt(robots_fault).encode(), "text/plain")
         status, body, headers = page_response(self.state, shop, resource, query, self.state.day_for(shop))
-        return self._json(status, body, headers)
+        data = json.dumps(body, default=str).encode()
+        if shop.validators and status == 200:
+            etag = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+            if self.headers.get("If-None-Match") == etag:
+                return self._not_modified(etag)
+            headers = {**(headers or {}), "ETag": etag}
+        return self._send(status, data, "application/json; charset=utf-8", headers)
+
+    def _not_modified(self, etag: str) -> None:
+        self.send_response(304)
+        self.send_header("ETag", etag)
+        self.end_headers()
 
     # --- the web archive ---------------------------------------------------------------
 
