@@ -9,22 +9,38 @@ artifacts as not materialized (
     select * from {{ ref('stg_raw__scrape_artifacts') }}
 ),
 
-bodies as not materialized (
+parsed_bodies as not materialized (
     select * from {{ ref('int_bodies_parsed') }}
+),
+
+raw_bodies as not materialized (
+    select * from {{ ref('stg_raw__bodies') }}
 ),
 
 bodied as (
     select
         artifacts.*,
-        coalesce(artifacts.legacy_body, parsed.body) as body
+        coalesce(artifacts.legacy_body, parsed.body, unparsed.body) as body
     from artifacts
+    -- OFFSET 0 keeps each lookup a lookup by key per artifact: flattened into a join,
+    -- PostgreSQL may hash the whole table of bodies before a caller's filter applies
     left join lateral (
-        select bodies.body from bodies
-        where bodies.sha256 = artifacts.sha256 and artifacts.legacy_body is null
-        -- OFFSET 0 keeps the lookup a lookup by key per artifact: flattened into a join,
-        -- PostgreSQL may hash the whole table of bodies before a caller's filter applies
+        select
+            parsed_bodies.body,
+            true as is_parsed
+        from parsed_bodies
+        where parsed_bodies.sha256 = artifacts.sha256 and artifacts.legacy_body is null
         offset 0  -- noqa: AM09
     ) as parsed on true
+    -- a body stored since int_bodies_parsed was last built: parsed here
+    left join lateral (
+        select {{ try_jsonb('raw_bodies.body_text') }} as body
+        from raw_bodies
+        where
+            raw_bodies.sha256 = artifacts.sha256 and artifacts.legacy_body is null
+            and parsed.is_parsed is null
+        offset 0  -- noqa: AM09
+    ) as unparsed on true
 ),
 
 typed as (

@@ -1,8 +1,9 @@
-{#- One row per distinct body that is JSON jsonb accepts: the body parsed, once. A build
-    parses only the bodies stored since the previous one, so the cost of parsing follows
-    the number of distinct bodies, not of captures (an unchanged page fetched every day is
-    parsed on its first day only). Bodies that are not UTF-8 text, or not JSON, have no
-    row here: their captures read as "not json". -#}
+{#- One row per distinct body: the body parsed, once (null when it is not JSON jsonb
+    accepts, or not UTF-8 text). A build parses only the bodies stored since the previous
+    one, so the cost of parsing follows the number of distinct bodies, not of captures (an
+    unchanged page fetched every day is parsed on its first day only). A body stored after
+    the last build of this model is parsed where it is read (int_artifacts_parsed), so a
+    build that selects only some models never reads a page as "not json". -#}
 {{
     config(
         materialized='incremental',
@@ -23,11 +24,9 @@ new_bodies as (
         sha256,
         body_text
     from bodies
-    where
-        body_text is not null
-        {% if is_incremental() %}
-            and not exists (select from {{ this }} as parsed where parsed.sha256 = bodies.sha256)
-        {% endif %}
+    {% if is_incremental() %}
+        where not exists (select from {{ this }} as parsed where parsed.sha256 = bodies.sha256)
+    {% endif %}
 ),
 
 parsed as (
@@ -42,7 +41,6 @@ final as (
         sha256,
         body
     from parsed
-    where body is not null
 )
 
 select * from final

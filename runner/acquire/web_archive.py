@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -37,8 +38,9 @@ TARGET_LOCAL_HOUR = 12  # prefer the capture nearest local noon of the day
 
 @dataclass(frozen=True)
 class Capture:
-    timestamp: str
+    timestamp: str  # the capture's own time
     original: str
+    replay: str | None = None  # pywb: the capture whose bytes stand for this revisit (same URL and digest)
 
     @property
     def when(self) -> dt.datetime:
@@ -53,9 +55,10 @@ class Archive:
     """CDX lookups (cached per URL over the backfill's whole range) and raw fetches."""
 
     def __init__(self, client: PoliteClient, archive_url: str, gate: ShopGate,
-                 start: dt.date, end: dt.date) -> None:
+                 start: dt.date, end: dt.date, api: str = "wayback") -> None:
         self.client = client
         self.base = archive_url.rstrip("/")
+        self.api = api
         self.gate = gate
         # One CDX query per URL covers every day of the backfill (UTC dates, with a
         # day of margin for timezones) instead of one query per day.
@@ -65,10 +68,16 @@ class Archive:
 
     async def captures(self, original: str) -> list[Capture]:
         if original not in self._index:
-            params = {"url": original, "from": self.start.strftime("%Y%m%d"), "to": self.end.strftime("%Y%m%d"),
-                      "output": "json", "filter": "statuscode:200"}
-            exchange = await self.client.fetch(f"{self.base}/cdx/search/cdx", self.gate, _discard, params=params)
-            self._index[original] = parse_cdx(exchange.json)
+            span = {"url": original, "from": self.start.strftime("%Y%m%d"), "to": self.end.strftime("%Y%m%d"),
+                    "output": "json"}
+            if self.api == "pywb":
+                exchange = await self.client.fetch(f"{self.base}/cdx", self.gate, _discard, params=span,
+                                                   expect_json=False)
+                self._index[original] = parse_pywb_cdx(exchange.body or b"")
+            else:
+                exchange = await self.client.fetch(f"{self.base}/cdx/search/cdx", self.gate, _discard,
+                                                   params={**span, "filter": "statuscode:200"})
+                self._index[original] = parse_cdx(exchange.json)
         return self._index[original]
 
     async def capture_on(self, original: str, day: dt.date, timezone: str) -> Capture:
@@ -80,6 +89,9 @@ class Archive:
         return min(on_day, key=lambda c: abs(c.when - noon))
 
     async def fetch(self, capture: Capture, record: Recorder, *, expect_json: bool = True) -> Exchange:
+        if self.api == "pywb":
+            url = f"{self.base}/{capture.replay or capture.timestamp}id_/{capture.original}"
+            return await self.client.fetch(url, self.gate, _stamped(record, capture.when), expect_json=expect_json)
         url = f"{self.base}/web/{capture.timestamp}id_/{capture.original}"
         return await self.client.fetch(url, self.gate, _as_archived(record), expect_json=expect_json)
 
@@ -98,6 +110,49 @@ def _as_archived(record: Recorder) -> Recorder:
         await record(exchange)
 
     return stamped
+
+
+def _stamped(record: Recorder, when: dt.datetime) -> Recorder:
+    """Stamp the capture's own time as captured_at (a revisit is replayed from its original)."""
+
+    async def stamped(exchange: Exchange) -> None:
+        exchange.captured_at = when
+        await record(exchange)
+
+    return stamped
+
+
+def parse_pywb_cdx(body: bytes) -> list[Capture]:
+    """pywb's CDX answer (one JSON object per line). A revisit (mime warc/revisit, no status)
+    takes the status of the capture of the same URL with the same digest before it, and is
+    replayed from that capture; one whose original is not among them (another URL's) is
+    kept as a capture of a good answer, as the Wayback Machine's "-" status is."""
+    rows = [row for line in body.splitlines() if (row := _json_line(line)) is not None]
+    rows = [r for r in rows if re.fullmatch(r"\d{14}", str(r.get("timestamp"))) and isinstance(r.get("url"), str)]
+    firsts: dict[str, dict[str, Any]] = {}
+    captures = [_pywb_capture(row, firsts) for row in sorted(rows, key=lambda r: str(r["timestamp"]))]
+    return [c for c in captures if c is not None]
+
+
+def _pywb_capture(row: dict[str, Any], firsts: dict[str, dict[str, Any]]) -> Capture | None:
+    """The row as a capture of a good answer, None for another status; `firsts` holds the
+    first capture of each digest so far."""
+    digest = str(row.get("digest"))
+    if row.get("mime") != "warc/revisit":
+        firsts.setdefault(digest, row)
+        return Capture(row["timestamp"], row["url"]) if str(row.get("status")) == "200" else None
+    first = firsts.get(digest)
+    if first is not None and str(first.get("status")) != "200":
+        return None
+    return Capture(row["timestamp"], row["url"], str(first["timestamp"]) if first else None)
+
+
+def _json_line(line: bytes) -> dict[str, Any] | None:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    return row if isinstance(row, dict) else None
 
 
 def parse_cdx(body: Any) -> list[Capture]:

@@ -148,7 +148,7 @@ async def _work(config: Config, target: Target, backfill_id: str, options: Optio
     # day the item is for
     async with PoliteClient(config.http, config.user_agent, clock=clock.now, budget=SharedBudget(target.url)) as client:
         archive = Archive(client, config.archive_url, client.gate(ARCHIVE_KEY, config.archive_rate_limit_rps),
-                          *window[:2])
+                          *window[:2], api=config.archive_api)
         ctx = box["ctx"] = Context(config, target, backfill_id, options, client, archive, window[2])
         reporter = Reporter(ctx, *progress)
         reporting = asyncio.create_task(reporter.run())

@@ -141,6 +141,9 @@ class Roaster(_Section):
 class Config(_Section):
     roasters: tuple[Roaster, ...]
     archive_url: BaseUrl = DEFAULT_ARCHIVE_URL
+    # wayback: the Wayback Machine's API (/cdx/search/cdx, /web/<ts>id_/<url>);
+    # pywb: a pywb collection, archive_url = http://host:port/COLLECTION (/cdx, /<ts>id_/<url>)
+    archive_api: Literal["wayback", "pywb"] = "wayback"
     user_agent: OneLine = DEFAULT_USER_AGENT
     http: HttpSettings = HttpSettings()
     archive_rate_limit_rps: Rate = DEFAULT_ARCHIVE_RPS

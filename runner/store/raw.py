@@ -77,7 +77,9 @@ def insert_capture(conn: psycopg.Connection, artifact_id: uuid.UUID, run_id: uui
 
 
 # The newest live capture of a URL that carried its page (a 200, or a 304 that stood for
-# the one before), whole: its validators and its body.
+# the one before), whole: its validators and its body. The roaster's newest captures first
+# (scrape_artifacts_roaster_captured): the URL was fetched in its last run, a few rows back;
+# an index on the URL would cost every capture some 100 bytes more.
 PREVIOUS_SQL = """
 select sha256, headers ->> 'etag', headers ->> 'last-modified' from raw.scrape_artifacts
  where roaster_id = %s and requested_url = %s and source = 'live' and byte_exact and error is null

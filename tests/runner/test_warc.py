@@ -4,20 +4,25 @@ empty database gives the same prices."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
+import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
+import yaml
 from warcio.archiveiterator import ArchiveIterator
 
 from runner.archive.records import hex_of
 from runner.sandbox.simulator import DEFAULT_SHOPS, Simulator, changing
+from runner.store.db import Target
 from tests.runner.conftest import TEMPLATE, _create, _drop
 from tests.runner.helpers import TODAY, dbt, fetch_days, run_cli, sim_config, wait_for, with_database
 
@@ -80,18 +85,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_pywb_replays_every_capture_byte_for_byte(tmp_path, target, db):
-    path = _history(tmp_path, target)
-    done = _export(path, tmp_path / "warc")
+@contextlib.contextmanager
+def _pywb(tmp_path: Path, warc: str) -> Iterator[str]:
+    """A pywb collection `shops` holding the file, served on 127.0.0.1; yields its URL."""
     root = tmp_path / "pywb"
     root.mkdir()
-    for args in (["init", "shops"], ["add", "shops", done["file"]]):
+    for args in (["init", "shops"], ["add", "shops", warc]):
         subprocess.run([BIN / "wb-manager", *args], cwd=root, check=True, capture_output=True)
     port = _free_port()
     server = subprocess.Popen([BIN / "wayback", "--bind", "127.0.0.1", "-p", str(port)], cwd=root,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: _answers(port), "pywb to answer")
+        yield f"http://127.0.0.1:{port}/shops"
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def test_pywb_replays_every_capture_byte_for_byte(tmp_path, target, db):
+    path = _history(tmp_path, target)
+    done = _export(path, tmp_path / "warc")
+    with _pywb(tmp_path, done["file"]) as collection:
         captures = db.execute("""select url, to_char(captured_at at time zone 'UTC', 'YYYYMMDDHH24MISS'),
                                         http_status, raw.body_bytes(sha256)
                                    from raw.scrape_artifacts where status_line is not null""").fetchall()
@@ -100,12 +115,46 @@ def test_pywb_replays_every_capture_byte_for_byte(tmp_path, target, db):
         assert {c[2] for c in captures} == {200, 304, 404}
         with httpx.Client(timeout=30) as client:
             for url, stamp, status, body in captures:
-                replay = client.get(f"http://127.0.0.1:{port}/shops/{stamp}id_/{url}")
+                replay = client.get(f"{collection}/{stamp}id_/{url}")
                 sent = b"" if status == 304 else bytes(body)
                 assert (replay.status_code, replay.content) == (status, sent), url
+
+
+def test_a_backfill_from_a_pywb_collection_of_our_export_gives_the_same_prices(tmp_path, target, db, pg_admin_url,
+                                                                                monkeypatch):
+    path = _history(tmp_path, target)
+    assert dbt(target, "build").ok
+    original = _prices(db, to_the_second=True)
+    done = _export(path, tmp_path / "warc")
+    doc = yaml.safe_load(path.read_text())
+    for roaster in doc["roasters"]:
+        roaster["since"], roaster["archive"] = DAYS[0], True
+    with _pywb(tmp_path, done["file"]) as collection, _database(pg_admin_url, monkeypatch):
+        doc.update(archive_url=collection, archive_api="pywb")
+        recover = tmp_path / "recover.yml"
+        recover.write_text(yaml.safe_dump(doc))
+        result = run_cli("--config", str(recover), "backfill", "--start", str(DAYS[0]), "--end", str(DAYS[1]),
+                         "--json")
+        assert result.exit_code == 0, result.output[-3000:]
+        summary = json.loads(result.stdout)
+        assert summary["items"]["done"] == 2 * len(doc["roasters"]) and summary["gaps_after"] == 0
+        with psycopg.connect(os.environ["COFFEE_DATABASE_URL"]) as copy:
+            assert copy.execute("select distinct source from raw.scrape_artifacts").fetchall() == [("archive",)]
+            assert _prices(copy, to_the_second=True) == original
+
+
+@contextlib.contextmanager
+def _database(pg_admin_url: str, monkeypatch) -> Iterator[str]:
+    """A second, empty database (migrated, built on no data) for the rest of the test."""
+    name = "coffee_second"
+    _create(pg_admin_url, name, TEMPLATE)
+    try:
+        url = with_database(pg_admin_url, name)
+        monkeypatch.setenv("COFFEE_DATABASE_URL", url)
+        yield url
     finally:
-        server.terminate()
-        server.wait()
+        monkeypatch.undo()
+        _drop(pg_admin_url, name)
 
 
 def _answers(port: int) -> bool:
@@ -121,26 +170,20 @@ def test_import_of_an_export_into_an_empty_database_gives_the_same_prices(tmp_pa
     assert dbt(target, "build").ok
     original = _prices(db)
     done = _export(path, tmp_path / "warc")
-    name = "coffee_import_copy"
-    _create(pg_admin_url, name, TEMPLATE)
-    try:
-        url = with_database(pg_admin_url, name)
-        monkeypatch.setenv("COFFEE_DATABASE_URL", url)
+    with _database(pg_admin_url, monkeypatch) as url:
         first = run_cli("--config", str(path), "import", "--warc", done["file"], "--json")
         assert first.exit_code == 0, first.output
         counts = json.loads(first.stdout)
         assert counts["captures"] == done["responses"] + done["revisits"] and counts["not_ours"] == 0
         twice = json.loads(run_cli("--config", str(path), "import", "--warc", done["file"], "--json").stdout)
         assert twice["captures"] == 0 and twice["already_stored"] == counts["captures"]
-        from runner.store.db import Target
-
         assert dbt(Target(url=url, embedded=False), "build").ok
         with psycopg.connect(url) as copy:
             assert _prices(copy) == original
-    finally:
-        _drop(pg_admin_url, name)
 
 
-def _prices(conn) -> list[tuple]:
-    return conn.execute("""select variant_id, scraped_at, price, compare_at_price, is_sale, in_stock, currency
-                             from marts.prices order by 1, 2""").fetchall()
+def _prices(conn, to_the_second: bool = False) -> list[tuple]:
+    """Every price row; a web archive's replay keeps a capture's time to the second."""
+    scraped = "date_trunc('second', scraped_at)" if to_the_second else "scraped_at"
+    return conn.execute(f"""select variant_id, {scraped}, price, compare_at_price, is_sale, in_stock, currency
+                              from marts.prices order by 1, 2""").fetchall()

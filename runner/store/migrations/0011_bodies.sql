@@ -43,11 +43,8 @@ end $$;
 -- rewrites key order and whitespace, so the bytes behind their sha256 cannot be given back.
 -- Their body columns keep what they have; nothing is rewritten.
 alter table raw.scrape_artifacts add column byte_exact boolean not null default false;
-alter table quarantine.scrape_artifacts add column byte_exact boolean not null default false;
 
--- the previous capture of a URL (conditional requests) and the captures of a body (export)
-create index scrape_artifacts_roaster_url on raw.scrape_artifacts (roaster_id, requested_url, captured_at);
-create index scrape_artifacts_sha256 on raw.scrape_artifacts (sha256);
+alter table quarantine.scrape_artifacts add column byte_exact boolean not null default false;
 
 -- Every capture with its body, for psql and the checks: `body` the JSON (jsonb) when it is
 -- JSON, `body_text` the text when the bytes are UTF-8 text, `body_bytes` the exact bytes.
