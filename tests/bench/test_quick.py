@@ -31,7 +31,7 @@ def run_quick(name: str, admin_url: str, home: Path) -> dict:
     return doc
 
 
-@pytest.mark.parametrize("name", ["rebuild", "gaps", "fetch", "load", "backfill", "service", "dashboard"])
+@pytest.mark.parametrize("name", ["rebuild", "gaps", "fetch", "load", "backfill", "service", "dashboard", "storage"])
 def test_quick_mode_prints_one_json_document(name, pg_admin_url, tmp_path):
     doc = run_quick(name, pg_admin_url, tmp_path)
     results = doc["results"]
@@ -48,6 +48,10 @@ def test_quick_mode_prints_one_json_document(name, pg_admin_url, tmp_path):
         assert results["shop_send_gap_seconds_min"] >= 1 / doc["params"]["rps"]
         assert results["worst_requests_in_one_second"] <= doc["params"]["rps"]
         assert results["runs_ok"] == doc["params"]["shops"]
+    elif name == "storage":  # both layouts give the same prices; each distinct body is stored once
+        assert results["same_prices"] and results["price_rows"] > 0
+        assert results["distinct_bodies"] < results["captures"]
+        assert results["raw_total_bytes"]["bodies_once"] < results["raw_total_bytes"]["jsonb_per_capture"]
     elif name == "load":
         assert results["bytes_stored_match"]
     elif name == "service":  # every roaster scraped once a day, the service stopped cleanly

@@ -152,6 +152,9 @@ def test_every_commands_json_has_the_documented_keys(sim, db, tmp_path):
     got["pause"] = run("pause", "--roaster", "aurora-beans", "--reason", "docs")
     got["unpause"] = run("unpause", "--roaster", "aurora-beans")
     got["report --html"] = run("report", "--html", str(tmp_path / "report"))
+    got["digests"] = run("digests", *span)
+    got["export --warc"] = run("export", "--warc", str(tmp_path / "warc"))
+    got["import --warc"] = run("import", "--warc", got["export --warc"]["file"])
     shapes = _documented_shapes()
     assert set(shapes) - {"demo"} == set(got)
     for command, document in got.items():
