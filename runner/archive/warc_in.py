@@ -11,7 +11,9 @@ so importing a file twice adds nothing.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import uuid
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +61,8 @@ class Importing:
 
 
 def import_warcs(config: Config, target: Target, paths: list[Path]) -> dict[str, Any]:
+    for path in paths:
+        _check_whole(path)
     state = Importing(config)
     with connect(target) as conn:
         for path in paths:
@@ -69,12 +73,36 @@ def import_warcs(config: Config, target: Target, paths: list[Path]) -> dict[str,
         "captures", "already_stored", "bodies", "not_ours", "not_captures", "unresolved_revisits")}}
 
 
-def _import_file(conn: psycopg.Connection, state: Importing, stream: BinaryIO, path: Path) -> None:
+def _check_whole(path: Path) -> None:
+    """A gzipped file must decompress to its end: warcio stops quietly at a member cut short,
+    so a file cut in a copy would import its first half and say nothing. Nothing is
+    imported from any file when one is damaged."""
+    with open(path, "rb") as raw:
+        if raw.read(2) != b"\x1f\x8b":
+            return
     try:
-        for record in ArchiveIterator(stream, arc2warc=True):
+        with gzip.open(path, "rb") as stream:
+            while stream.read(1 << 20):
+                pass
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{path}: cut short or damaged ({exc}); nothing imported") from None
+
+
+def _import_file(conn: psycopg.Connection, state: Importing, stream: BinaryIO, path: Path) -> None:
+    """Each record in its own transaction: a file damaged half-way keeps what came before it
+    (importing it again adds nothing twice). A record whose bytes do not match its digests
+    (a file cut short) stops the import before it is stored."""
+    read = 0
+    try:
+        for record in ArchiveIterator(stream, arc2warc=True, check_digests="raise"):
             _import_record(conn, state, record)
+            read += 1
     except ArchiveLoadFailed as exc:
-        raise InputError(f"{path}: not a WARC file ({exc})") from None
+        if read == 0:
+            raise InputError(f"{path}: not a WARC file ({exc})") from None
+        raise InputError(f"{path}: damaged after record {read} ({exc}); the records before it are imported") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{path}: damaged after record {read} ({exc}); the records before it are imported") from None
 
 
 def _import_record(conn: psycopg.Connection, state: Importing, record: ArcWarcRecord) -> None:

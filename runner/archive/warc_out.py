@@ -30,6 +30,7 @@ from warcio.warcwriter import WARCWriter
 
 from runner import __version__
 from runner.archive import records
+from runner.core.errors import InputError
 from runner.store.bodies import body_bytes
 from runner.store.db import Target, connect, one_row
 
@@ -85,10 +86,14 @@ class Export:
 
 def export_warc(target: Target, directory: Path, export: Export) -> dict[str, Any]:
     """Write DIR/<file>.warc.gz and DIR/<file>.cdxj; return what was written and left out."""
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / export.file_name
     partial = path.with_name(path.name + ".partial")
-    with connect(target) as conn, open(partial, "wb") as out:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        out = open(partial, "wb")  # noqa: SIM115 - closed below, after the database's connection
+    except OSError as exc:
+        raise InputError(f"export --warc {directory}: cannot write there ({exc.strerror})") from None
+    with out, connect(target) as conn:
         counts = _write(conn, Sha256WARCWriter(out, gzip=True, warc_version="1.1"), export)
     os.replace(partial, path)
     index = _index(path)

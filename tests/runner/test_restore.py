@@ -24,6 +24,7 @@ import pytest
 from runner.ops.backup import BACKUP_RE, BACKUP_SCHEMAS, dump_schemas, pg_tool
 from runner.store.db import Target
 from tests.runner.helpers import (
+    CLOCK,
     days_from,
     dbt,
     fetch_days,
@@ -60,6 +61,7 @@ def restore_folder(tmp_path_factory) -> Path:
 def history_template(templates, shared_sim, restore_folder):
     """Two days fetched and built, once per worker, and a backup of them beside it."""
     def build(target, env):
+        env.setenv("COFFEE_NOW", CLOCK.isoformat())  # coverage's calendar ends on a fixed today
         shared_sim.reset()
         _, config = sim_config(shared_sim, restore_folder)
         fetch_days(shared_sim, config, target, DAYS)
@@ -70,8 +72,10 @@ def history_template(templates, shared_sim, restore_folder):
 
 
 @pytest.fixture
-def history(db_url, shared_sim, tmp_path):
-    """This test's copy of the template and the simulator's config."""
+def history(db_url, shared_sim, tmp_path, monkeypatch):
+    """This test's copy of the template and the simulator's config; the runner's clock
+    fixed, so a rebuild after a roaster's local midnight gives the template's calendar."""
+    monkeypatch.setenv("COFFEE_NOW", CLOCK.isoformat())
     shared_sim.reset()
     return sim_config(shared_sim, tmp_path)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import gzip
+import io
 import json
 import os
 import socket
@@ -19,6 +21,8 @@ import httpx
 import psycopg
 import yaml
 from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
 
 from runner.archive.records import hex_of
 from runner.sandbox.simulator import DEFAULT_SHOPS, Simulator, changing
@@ -77,6 +81,13 @@ def test_export_passes_warcio_check_and_each_distinct_body_is_written_once(tmp_p
     assert Path(done["index"]).read_text().count("\n") == done["responses"] + done["revisits"]
     again = _export(path, tmp_path / "again")
     assert Path(again["file"]).read_bytes() == Path(done["file"]).read_bytes()  # the same range, the same bytes
+    blocked = run_cli("--config", str(path), "export", "--warc", str(path / "warc"))  # under a file
+    assert blocked.exit_code == 2 and "cannot write there" in blocked.output and "Traceback" not in blocked.output
+    cut = tmp_path / "cut.warc.gz"
+    cut.write_bytes(Path(done["file"]).read_bytes()[: Path(done["file"]).stat().st_size // 2])
+    damaged = run_cli("--config", str(path), "import", "--warc", str(cut))
+    assert damaged.exit_code == 2 and "cut short" in damaged.output and "Traceback" not in damaged.output
+    assert db.execute("select count(*) from raw.scrape_artifacts where source = 'archive'").fetchone()[0] == 0
 
 
 def _free_port() -> int:
@@ -187,3 +198,48 @@ def _prices(conn, to_the_second: bool = False) -> list[tuple]:
     scraped = "date_trunc('second', scraped_at)" if to_the_second else "scraped_at"
     return conn.execute(f"""select variant_id, {scraped}, price, compare_at_price, is_sale, in_stock, currency
                               from marts.prices order by 1, 2""").fetchall()
+
+
+def test_import_takes_a_foreign_warc_and_skips_what_is_no_roasters(tmp_path, db):
+    """Another crawler's file: gzip on the wire, chunked, sha1 digests, a revisit, records of
+    other sites and a metadata record. The shop's page comes in byte for byte and prices."""
+    page = (Path(__file__).parent / "data" / "real" / "shopify" / "bluetokai.json").read_bytes()
+    with Simulator(today=TODAY) as sim:
+        path, config = sim_config(sim, tmp_path)
+    shop = next(r for r in config.roasters if r.id == "blue-peak")
+    url = f"{shop.base_url}/products.json?limit=250&page=1"
+    warc = tmp_path / "crawl.warc.gz"
+    with open(warc, "wb") as out:
+        writer = WARCWriter(out, gzip=True)  # warcio's defaults: WARC/1.0, sha1
+        digest = _foreign(writer, url, page, "2026-11-18T09:30:00Z")
+        _foreign(writer, "https://example.org/products.json", b"{}", "2026-11-18T09:31:00Z")
+        writer.write_record(writer.create_warc_record("urn:x-crawl:log", "metadata", payload=io.BytesIO(b"k: v\n"),
+                                                      warc_content_type="application/warc-fields"))
+        _foreign(writer, url, page, "2026-11-19T09:30:00Z", revisit_of=(digest, "2026-11-18T09:30:00Z"))
+    result = run_cli("--config", str(path), "import", "--warc", str(warc), "--json")
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.stdout)
+    found = (counts["captures"], counts["not_ours"], counts["not_captures"], counts["unresolved_revisits"])
+    assert found == (2, 1, 1, 0)
+    kept = db.execute("""select distinct body_bytes, source, resource, page, http_status from raw.captures
+                          where roaster_id = 'blue-peak'""").fetchall()
+    assert [(bytes(b), *rest) for b, *rest in kept] == [(page, "archive", "products", 1, 200)]  # decoded, exact
+    bad = run_cli("--config", str(path), "import", "--warc", str(path))  # a YAML file
+    assert bad.exit_code == 2 and "not a WARC file" in bad.output and "Traceback" not in bad.output
+
+
+def _foreign(writer: WARCWriter, url: str, body: bytes, date: str, revisit_of: tuple[str, str] | None = None) -> str:
+    """A response (gzip content, chunked transfer) or a revisit of one (its digest and date), as
+    another crawler writes them; returns the record's payload digest."""
+    wire = gzip.compress(body)
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(wire), wire)
+    http = StatusAndHeaders("200 OK", [("Content-Type", "application/json"), ("Content-Encoding", "gzip"),
+                                       ("Transfer-Encoding", "chunked")], protocol="HTTP/1.1")
+    if revisit_of:
+        record = writer.create_revisit_record(url, revisit_of[0], url, revisit_of[1], http_headers=http,
+                                              warc_headers_dict={"WARC-Date": date})
+    else:
+        record = writer.create_warc_record(url, "response", payload=io.BytesIO(chunked), http_headers=http,
+                                           warc_headers_dict={"WARC-Date": date})
+    writer.write_record(record)
+    return record.rec_headers.get_header("WARC-Payload-Digest")
