@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 import yaml
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
@@ -40,12 +41,33 @@ def _shops():
     return tuple(dataclasses.replace(s, validators=s.id == "cedar-roast") for s in changing(DEFAULT_SHOPS, 0.0, 1.0))
 
 
-def _history(tmp_path: Path, target) -> Path:
-    """Two days of _shops()."""
+pytestmark = pytest.mark.xdist_group("warc_history")  # one worker builds the module's history template once
+
+
+@pytest.fixture(scope="session")
+def warc_sim() -> Iterator[Simulator]:
+    """_shops(), for the template's build and the tests on its copies (captures name its URL)."""
     with Simulator(shops=_shops(), today=TODAY) as sim:
-        path, config = sim_config(sim, tmp_path)
-        fetch_days(sim, config, target, DAYS)
-    return path
+        yield sim
+
+
+@pytest.fixture(scope="session")
+def history_template(templates, warc_sim, tmp_path_factory):
+    """Two days of _shops() fetched and built, once per worker."""
+    def build(target, env):
+        warc_sim.reset()
+        _, config = sim_config(warc_sim, tmp_path_factory.mktemp("warc-history"))
+        fetch_days(warc_sim, config, target, DAYS)
+        assert dbt(target, "build").ok
+
+    return templates("warc_history", build)
+
+
+@pytest.fixture
+def history(db_url, warc_sim, tmp_path) -> Path:
+    """This test's copy of the template; the config of its shops."""
+    warc_sim.reset()
+    return sim_config(warc_sim, tmp_path)[0]
 
 
 def _export(path: Path, out: Path) -> dict:
@@ -54,8 +76,8 @@ def _export(path: Path, out: Path) -> dict:
     return json.loads(result.stdout)
 
 
-def test_export_passes_warcio_check_and_each_distinct_body_is_written_once(tmp_path, target, db):
-    path = _history(tmp_path, target)
+def test_export_passes_warcio_check_and_each_distinct_body_is_written_once(history, tmp_path, db):
+    path = history
     done = _export(path, tmp_path / "warc")
     captures, bodies = db.execute("""select count(*) filter (where status_line is not null),
                                             count(distinct sha256) filter (where status_line is not null)
@@ -114,8 +136,8 @@ def _pywb(tmp_path: Path, warc: str) -> Iterator[str]:
         server.wait()
 
 
-def test_pywb_replays_every_capture_byte_for_byte(tmp_path, target, db):
-    path = _history(tmp_path, target)
+def test_pywb_replays_every_capture_byte_for_byte(history, tmp_path, db):
+    path = history
     done = _export(path, tmp_path / "warc")
     with _pywb(tmp_path, done["file"]) as collection:
         captures = db.execute("""select url, to_char(captured_at at time zone 'UTC', 'YYYYMMDDHH24MISS'),
@@ -131,11 +153,11 @@ def test_pywb_replays_every_capture_byte_for_byte(tmp_path, target, db):
                 assert (replay.status_code, replay.content) == (status, sent), url
 
 
-def test_a_backfill_from_a_pywb_collection_of_our_export_gives_the_same_prices(tmp_path, target, db, pg_admin_url,
+def test_a_backfill_from_a_pywb_collection_of_our_export_gives_the_same_prices(history, tmp_path, db, pg_admin_url,
                                                                                 monkeypatch):
-    path = _history(tmp_path, target)
-    assert dbt(target, "build").ok
+    path = history
     original = _prices(db, to_the_second=True)
+    assert original  # the template's build
     done = _export(path, tmp_path / "warc")
     doc = yaml.safe_load(path.read_text())
     for roaster in doc["roasters"]:
@@ -175,10 +197,9 @@ def _answers(port: int) -> bool:
         return False
 
 
-def test_import_of_an_export_into_an_empty_database_gives_the_same_prices(tmp_path, target, db, pg_admin_url,
+def test_import_of_an_export_into_an_empty_database_gives_the_same_prices(history, tmp_path, db, pg_admin_url,
                                                                           monkeypatch):
-    path = _history(tmp_path, target)
-    assert dbt(target, "build").ok
+    path = history
     original = _prices(db)
     done = _export(path, tmp_path / "warc")
     with _database(pg_admin_url, monkeypatch) as url:
