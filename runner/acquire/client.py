@@ -266,11 +266,11 @@ class PoliteClient:
             exchange.status = response.status_code
             exchange.headers = headers_of_interest(response.headers.multi_items())
             _keep_the_exchange(exchange, response)
-            if response.status_code == 304 and previous and conditions and self.memory:
+            if response.status_code == 304 and previous and self.memory:
                 body = await self.memory.body(previous.sha256)
-                exchange.revalidated = body is not None
-                chunks.append(body or b"")
-                exchange.byte_length = len(body or b"")
+                if body is not None:  # else an unasked-for 304: no body stands for it
+                    exchange.revalidated, exchange.byte_length = True, len(body)
+                    chunks.append(body)
                 return
             # aiter_bytes decodes gzip as it goes, so a compression bomb stops at the limit.
             async for chunk in response.aiter_bytes():

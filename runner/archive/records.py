@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from warcio.statusandheaders import StatusAndHeaders
 # Record ids derive from the capture's id: exporting twice writes the same records, and an
 # import of our own export gives the captures their ids back.
 NAMESPACE = uuid.UUID("8b3f2d4e-6a0c-5f1b-9e7d-2c4a6b8d0e1f")
+UUID_RE = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
 TRANSFER_HEADERS = {"content-encoding", "transfer-encoding", "content-length"}
 SERVER_NOT_MODIFIED = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
 IDENTICAL_PAYLOAD = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
@@ -38,11 +40,9 @@ def capture_id_of(warc_record_id: str) -> uuid.UUID:
     """The capture id a response/revisit record stands for: its own uuid when it is one of
     ours (urn:uuid:...), else one derived from the record id, so an import is idempotent."""
     text = warc_record_id.strip("<>")
-    if text.startswith("urn:uuid:"):
-        try:
-            return uuid.UUID(text[len("urn:uuid:"):])
-        except ValueError:
-            pass
+    ours = text.removeprefix("urn:uuid:")
+    if ours != text and UUID_RE.fullmatch(ours):
+        return uuid.UUID(ours)
     return uuid.uuid5(NAMESPACE, text)
 
 

@@ -1,5 +1,5 @@
-"""The bodies of captures, kept once each in raw.bodies: their digests checked, their
-bytes read back, and what a conditional request needs of the previous capture of a URL.
+"""The bodies of captures, kept once each in raw.bodies: how one is stored, their digests
+checked, their bytes read back.
 
 A capture names its body by `sha256`, the digest of the bytes as received (after any
 Content-Encoding was undone). `check_digests` recomputes that digest from what is
@@ -64,6 +64,7 @@ def _utf8(data: bytes) -> str | None:
         return None
 
 
+BODY_SQL = "select raw.body_bytes(%s)"
 MAX_LISTED = 20  # mismatches named in a report; the counts cover them all
 
 # The captures of a range, by the day of their capture in their roaster's timezone.
@@ -110,14 +111,5 @@ def check_digests(conn: psycopg.Connection, start: dt.date, end: dt.date,
 
 def body_bytes(conn: psycopg.Connection, sha256: str) -> bytes | None:
     """The exact bytes of a stored body, None when no body has this digest."""
-    row = conn.execute("select raw.body_bytes(%s)", (sha256,)).fetchone()
+    row = conn.execute(BODY_SQL, (sha256,)).fetchone()
     return bytes(row[0]) if row and row[0] is not None else None
-
-
-@dataclass(frozen=True)
-class Previous:
-    """The last stored 200 of a URL: its validators and its body (for a 304)."""
-
-    sha256: str
-    etag: str | None
-    last_modified: str | None

@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 
 from runner.core.config import Roaster
 from runner.core.exchange import Exchange, Previous, Recorder, archive_timestamp
-from runner.store.bodies import INSERT_BODY, insert_bodies, stored_body
+from runner.store.bodies import BODY_SQL, INSERT_BODY, insert_bodies, stored_body
 from runner.store.db import connect_async, one_row
 
 RUN_LOCK_SQL = "select pg_advisory_lock(hashtextextended(%s::text, 0))"
@@ -158,7 +158,7 @@ class RawStore:
 
     async def body(self, sha256: str) -> bytes | None:
         async with self._lock:
-            cur = await self.conn.execute("select raw.body_bytes(%s)", (sha256,))
+            cur = await self.conn.execute(BODY_SQL, (sha256,))
             row = await cur.fetchone()
         return bytes(row[0]) if row and row[0] is not None else None
 
